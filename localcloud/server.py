@@ -1,0 +1,222 @@
+"""The HTTP layer: parse a request once, check it as Google would, dispatch it, answer in Google's shapes.
+
+Everything protocol-shaped lives here (absolute-form proxy requests, JSON parsing, discovery
+checks, enum encoding, faults, the call log, the error envelope); routes map URLs to backends and
+backends hold state. Nothing a client sends can crash the server: unexpected errors are answered
+as a 500 envelope and logged with their traceback, because that is an emulator bug to fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+import traceback
+from typing import Any, Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+from werkzeug.wrappers import Request, Response
+
+from localcloud import discovery
+from localcloud.errors import ApiError
+from localcloud.faults import CallLog, Faults
+from localcloud.operations import Operations
+from localcloud.routing import Call, Result, Route, Router
+from localcloud.world import World
+
+log = logging.getLogger("localcloud")
+
+# The services localcloud emulates; each module exposes routes(world) -> list[Route].
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "logging")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+# Headers every real Google response carries (gcp-http-logs NOTES.md §0).
+GOOGLE_HEADERS = {
+    "Content-Type": "application/json; charset=UTF-8",
+    "Server": "ESF",
+    "Vary": "Origin, X-Origin, Referer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-XSS-Protection": "0",
+}
+
+_BEARER_PREFIX = "Bearer localcloud:"
+
+
+class LocalCloud:
+    """The WSGI application. ``world`` holds the state; tests may drive it in-process."""
+
+    def __init__(self, world: World | None = None) -> None:
+        self.world = world or World()
+        self.operations = Operations(self.world)
+        self.world.backends["operations"] = self.operations
+        self.calls = CallLog()
+        self.faults = Faults()
+        self.router = Router()
+        for name in SERVICE_MODULES:
+            try:
+                module = importlib.import_module(f"localcloud.routes.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"localcloud.routes.{name}":
+                    raise
+                log.warning("localcloud: service %s is not emulated yet", name)
+                continue
+            self.router.extend(module.routes(self))
+        from localcloud import control
+
+        self.control_router = Router()
+        self.control_router.extend(control.routes(self))
+
+    # ---- WSGI -------------------------------------------------------------------------------
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+        split = urlsplit(raw)
+        raw_path = split.path or "/"
+        host = split.netloc or request.host
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        if raw_path.startswith("/_localcloud/"):
+            return self._dispatch_control(request, raw_path, query)
+        started = time.perf_counter()
+        route: Route | None = None
+        call: Call | None = None
+        try:
+            self.operations.tick()
+            route, params = self.router.resolve(request.method, raw_path)
+            call = self._parse_call(request, route, params, query, raw_path, host)
+            latency, fault = self.faults.before_call(route.method_id, call.principal)
+            if latency:
+                time.sleep(latency)
+            if fault is not None:
+                raise fault
+            result = route.handler(call)
+            body = self._encode_response(route, call, result)
+            response = _json_response(result.status, body)
+            if route.mutating:
+                self.world.audit.on_call(call, route, result, None)
+        except ApiError as error:
+            if route is not None and route.mutating and call is not None:
+                self.world.audit.on_call(call, route, None, error)
+            response = _json_response(error.code, error.body(), error.headers)
+        except Exception:  # an emulator bug: answer like Google's backendError, keep serving
+            log.error("localcloud: internal error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
+            error = ApiError(500, "localcloud internal error (see the localcloud log)", reason="backendError")
+            response = _json_response(500, error.body())
+        self.calls.record(
+            api=route.api if route else "",
+            method_id=route.method_id if route else f"unknown {request.method} {raw_path}",
+            http_method=request.method, path=raw_path, status=response.status_code,
+            principal=call.principal if call else self.world.config.default_principal,
+            mutating=bool(route and route.mutating),
+        )
+        log.debug("%s %s -> %s in %.1f ms", request.method, raw_path, response.status_code,
+                  (time.perf_counter() - started) * 1000)
+        return response
+
+    # ---- parsing ----------------------------------------------------------------------------
+    def _parse_call(self, request: Request, route: Route, params: dict[str, str], query: dict[str, str],
+                    raw_path: str, host: str) -> Call:
+        enums_as_int = "enum-encoding=int" in query.get("$alt", "")
+        body: Any = None
+        raw_body = request.get_data(cache=False)
+        if len(raw_body) > MAX_BODY_BYTES:
+            raise ApiError(413, f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes.")
+        info = discovery.method(route.api, route.method_id) if route.api else None
+        if raw_body.strip():
+            try:
+                body = json.loads(raw_body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(400, f"Invalid JSON payload received. {exc}.") from None
+        if info is not None:
+            if body is not None and info.request_schema is None:
+                raise ApiError(400, f"Invalid JSON payload received. {route.method_id} takes no request body.")
+            if info.request_schema is not None:
+                if body is None:
+                    body = {}
+                try:
+                    discovery.validate(route.api, info.request_schema, body, enums_as_int=enums_as_int)
+                except discovery.SchemaError as exc:
+                    raise ApiError(400, str(exc)) from None
+                if enums_as_int:
+                    body = discovery.decode_enums(route.api, info.request_schema, body)
+        return Call(
+            api=route.api, method_id=route.method_id, http_method=request.method, path=raw_path,
+            params=params, query=query, body=body, principal=self._principal(request),
+            user_agent=request.headers.get("User-Agent", ""), enums_as_int=enums_as_int,
+            caller_ip=request.remote_addr or "127.0.0.1", host=host,
+        )
+
+    def _principal(self, request: Request) -> str:
+        """Who is calling: ``Bearer localcloud:EMAIL`` names it (the client factory's local
+        credentials do this); anything else is the configured default user, as gcloud here runs
+        without credentials."""
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith(_BEARER_PREFIX) and "@" in auth:
+            return auth[len(_BEARER_PREFIX):].strip()
+        return self.world.config.default_principal
+
+    def _encode_response(self, route: Route, call: Call, result: Result) -> Any:
+        body = result.body
+        if not route.api or not isinstance(body, dict):
+            return body
+        schema = result.response_schema
+        if schema is None:
+            info = discovery.method(route.api, route.method_id)
+            schema = info.response_schema if info else None
+        if schema is None:
+            return body
+        if self.world.config.validate_responses:
+            discovery.validate(route.api, schema, body)  # a SchemaError here is our bug: a 500
+        if call.enums_as_int:
+            body = discovery.encode_enums(route.api, schema, body)
+        return body
+
+    # ---- control ----------------------------------------------------------------------------
+    def _dispatch_control(self, request: Request, raw_path: str, query: dict[str, str]) -> Response:
+        try:
+            route, params = self.control_router.resolve(request.method, raw_path)
+            raw_body = request.get_data(cache=False)
+            try:
+                body = json.loads(raw_body) if raw_body.strip() else None
+            except ValueError as exc:
+                raise ApiError(400, f"Invalid JSON payload received. {exc}.") from None
+            call = Call(api="", method_id=route.method_id, http_method=request.method, path=raw_path,
+                        params=params, query=query, body=body, principal="localcloud-control",
+                        user_agent=request.headers.get("User-Agent", ""), enums_as_int=False)
+            result = route.handler(call)
+            return _json_response(result.status, result.body)
+        except ApiError as error:
+            return _json_response(error.code, error.body(), error.headers)
+        except Exception:
+            log.error("localcloud: control error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
+            return _json_response(500, ApiError(500, "localcloud control internal error").body())
+
+    # ---- serving ----------------------------------------------------------------------------
+    def routes(self) -> Iterable[Route]:
+        return self.router.routes
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body, indent=2) + "\n" if body is not None else "{}\n", status=status)
+    for key, value in GOOGLE_HEADERS.items():
+        response.headers[key] = value
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def serve(host: str = "127.0.0.1", port: int = 8790, app: LocalCloud | None = None):
+    """Start a threaded server (returns it; call ``serve_forever``). Binds loopback only by default."""
+    from werkzeug.serving import make_server
+
+    app = app or LocalCloud()
+    app.operations.start_ticker()
+    server = make_server(host, port, app, threaded=True)
+    server.app = app  # type: ignore[attr-defined]
+    return server
