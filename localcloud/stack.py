@@ -1,0 +1,318 @@
+"""The local stack: the official Pub/Sub emulator, localcloud, the three functions under the real
+Functions Framework, and a local Slack receiver, wired as infra/ wires them in Google Cloud.
+
+    python -m localcloud.stack up [--guardrails=on|off] [--policy=FILE]   (make up)
+    python -m localcloud.stack down                                         (make down)
+
+``up`` first stops whatever a previous ``up`` left (so starting twice, or after a crash, works),
+starts every process in its own session (so ``down`` can stop a process and its children, the
+emulator's Java included, by PID), waits until each answers, creates the topics and push
+subscriptions, gives localcloud the audit sink with the filter text rendered from infra/, and
+writes ``.local/env`` with the shell ``export`` lines for gcloud and the clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = ROOT / ".local"
+PROJECT = "eg-demo-project"
+REGION = "europe-west2"
+
+AUDIT_TOPIC = "egress-guard-audit"
+FINDINGS_TOPIC = "egress-guard-findings"
+DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
+
+# The functions, their entry points, and the service account each runs as (the loop guard and
+# localcloud's audit entries see this principal, as Google would see the function's identity).
+FUNCTIONS = {
+    "ensure_nat": {"topic": AUDIT_TOPIC, "sa": f"eg-ensure-nat@{PROJECT}.iam.gserviceaccount.com"},
+    "replace_connector_firewalls": {"topic": AUDIT_TOPIC, "sa": f"eg-connector-fw@{PROJECT}.iam.gserviceaccount.com"},
+    "notify_slack": {"topic": FINDINGS_TOPIC, "sa": f"eg-notify-slack@{PROJECT}.iam.gserviceaccount.com"},
+}
+
+DEFAULT_PORTS = {"localcloud": 8790, "slack": 8791, "pubsub": 8085,
+                 "ensure_nat": 8801, "replace_connector_firewalls": 8802, "notify_slack": 8803}
+
+START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+@dataclass
+class Stack:
+    state_dir: Path = DEFAULT_STATE_DIR
+    guardrails: bool = True
+    policy: str | None = None
+    project: str = PROJECT
+    fixed_ports: bool = True  # tests pass False: every port is picked free
+    ports: dict[str, int] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+    # ---- paths --------------------------------------------------------------------------
+    @property
+    def pid_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "env"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def up(self) -> dict[str, str]:
+        self.down(quiet=True)
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._choose_ports()
+        try:
+            self._start_pubsub()
+            self._start_localcloud()
+            self._start_slack()
+            env = self.environment()
+            if self.guardrails:
+                for name in FUNCTIONS:
+                    self._start_function(name, env)
+            self._wire(env)
+            self._write_env(env)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        self.log(f"local stack up: env in {self.env_file}")
+        return self.environment()
+
+    def down(self, quiet: bool = False) -> None:
+        if not self.pid_dir.exists():
+            return
+        for pid_file in sorted(self.pid_dir.glob("*.pid")):
+            name = pid_file.stem
+            try:
+                pid = int(pid_file.read_text().strip())
+            except ValueError:
+                pid_file.unlink(missing_ok=True)
+                continue
+            if _stop_process_group(pid) and not quiet:
+                self.log(f"stopped {name} (pid {pid})")
+            pid_file.unlink(missing_ok=True)
+
+    # ---- environment --------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        lc = self.url("localcloud")
+        env = {
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{lc}/compute/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS": f"{lc}/vpcaccess/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN": f"{lc}/run/",
+            "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+            "CLOUDSDK_CORE_SHOULD_PROMPT_TO_ENABLE_API": "false",
+            "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
+            "CLOUDSDK_CORE_PROJECT": self.project,
+            "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            # gcloud run derives REGION-host from the override; localcloud answers as that proxy.
+            "CLOUDSDK_PROXY_TYPE": "http",
+            "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
+            "CLOUDSDK_PROXY_PORT": str(self.ports["localcloud"]),
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports['pubsub']}",
+            "PUBSUB_PROJECT_ID": self.project,
+            "LOCALCLOUD_URL": lc,
+            "SLACK_RECEIVER_URL": self.url("slack"),
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{self.project}/topics/{FINDINGS_TOPIC}",
+            "EGRESS_GUARD_SELF_PRINCIPALS": ",".join(f["sa"] for f in FUNCTIONS.values()),
+        }
+        if self.guardrails:
+            for name in FUNCTIONS:
+                env[f"EGRESS_GUARD_URL_{name.upper()}"] = self.url(name)
+        if self.policy:
+            env["EGRESS_GUARD_POLICY"] = str(Path(self.policy).resolve())
+        return env
+
+    def _write_env(self, env: dict[str, str]) -> None:
+        lines = ["# written by `make up`; source it: . .local/env"]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+        self.env_file.write_text("\n".join(lines) + "\n")
+        (self.state_dir / "gcloud").mkdir(exist_ok=True)
+
+    # ---- processes ----------------------------------------------------------------------
+    def _choose_ports(self) -> None:
+        for name, default in DEFAULT_PORTS.items():
+            if name in self.ports:
+                continue
+            self.ports[name] = default if self.fixed_ports and _port_free(default) else _free_port()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log_file = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, cwd=ROOT, start_new_session=True)
+        (self.pid_dir / f"{name}.pid").write_text(str(proc.pid))
+        return proc
+
+    def _wait(self, name: str, proc: subprocess.Popen, ready: Callable[[], bool]) -> None:
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode} while starting:\n{tail}")
+            try:
+                if ready():
+                    self.log(f"{name} ready on port {self.ports.get(name, '?')} (pid {proc.pid})")
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} did not become ready within {START_TIMEOUT_S:.0f} s; see {self.log_dir / (name + '.log')}")
+
+    def _start_pubsub(self) -> None:
+        data_dir = self.state_dir / "pubsub"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{self.ports['pubsub']}",
+                f"--project={self.project}", f"--data-dir={data_dir}", "--quiet"]
+        env = {"CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
+               "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true"}
+        proc = self._spawn("pubsub", argv, env)
+        self._wait("pubsub", proc, lambda: requests.get(self.url("pubsub"), timeout=1).ok)
+
+    def _start_localcloud(self) -> None:
+        argv = [sys.executable, "-m", "localcloud", "--port", str(self.ports["localcloud"])]
+        env = {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports['pubsub']}"}
+        proc = self._spawn("localcloud", argv, env)
+        self._wait("localcloud", proc, lambda: requests.get(self.url("localcloud") + "/_localcloud/health", timeout=1).ok)
+
+    def _start_slack(self) -> None:
+        argv = [sys.executable, "-m", "localcloud.slack_receiver", "--port", str(self.ports["slack"])]
+        proc = self._spawn("slack", argv)
+        self._wait("slack", proc, lambda: requests.get(self.url("slack") + "/_health", timeout=1).ok)
+
+    def _start_function(self, name: str, env: dict[str, str]) -> None:
+        source = ROOT / "functions" / name / "main.py"
+        argv = [str(Path(sys.executable).parent / "functions-framework"), f"--target={name}", f"--source={source}",
+                "--signature-type=cloudevent", "--host=127.0.0.1", f"--port={self.ports[name]}"]
+        fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1"}
+        if name == "notify_slack":
+            fenv["SLACK_WEBHOOK_URL"] = f"{self.url('slack')}/services/T000/B000/localcloud"
+        proc = self._spawn(name, argv, fenv)
+        # functions-framework answers GET / of a CloudEvent function with 4xx once it listens.
+        self._wait(name, proc, lambda: requests.get(self.url(name), timeout=1).status_code < 500)
+
+    # ---- wiring -------------------------------------------------------------------------
+    def _wire(self, env: dict[str, str]) -> None:
+        from google.cloud import pubsub_v1
+
+        os.environ["PUBSUB_EMULATOR_HOST"] = env["PUBSUB_EMULATOR_HOST"]
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+        for topic in (AUDIT_TOPIC, FINDINGS_TOPIC, DEAD_LETTER_TOPIC):
+            publisher.create_topic(name=publisher.topic_path(self.project, topic))
+        # A pull subscription on each topic lets tests and the demo watch the traffic.
+        for topic in (AUDIT_TOPIC, FINDINGS_TOPIC, DEAD_LETTER_TOPIC):
+            subscriber.create_subscription(name=subscriber.subscription_path(self.project, f"{topic}-watch"),
+                                           topic=publisher.topic_path(self.project, topic))
+        if self.guardrails:
+            for name, spec in FUNCTIONS.items():
+                subscriber.create_subscription(request={
+                    "name": subscriber.subscription_path(self.project, f"{name}-push"),
+                    "topic": publisher.topic_path(self.project, spec["topic"]),
+                    "push_config": {"push_endpoint": self.url(name) + "/"},
+                    "ack_deadline_seconds": 60,
+                    "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
+                    "dead_letter_policy": {"dead_letter_topic": publisher.topic_path(self.project, DEAD_LETTER_TOPIC),
+                                           "max_delivery_attempts": 10},
+                })
+        from localcloud.infra_sink import sink_filter_from_terraform
+
+        sink = {"name": "egress-guard-audit", "filter": sink_filter_from_terraform(ROOT / "infra"),
+                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}"}
+        response = requests.post(self.url("localcloud") + "/_localcloud/sinks", json=sink, timeout=10)
+        if response.status_code >= 400:
+            raise RuntimeError(f"localcloud refused the audit sink: {response.status_code} {response.text}")
+        self.log(f"audit sink wired: {len(sink['filter'])} characters of filter from infra/ -> {AUDIT_TOPIC}")
+        (self.state_dir / "stack.json").write_text(json.dumps({"ports": self.ports, "guardrails": self.guardrails,
+                                                                "policy": self.policy}, indent=2))
+
+
+def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:
+    """SIGTERM the process group, then SIGKILL what is left. True when something was running."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap our own child if it is one, so it does not linger as a zombie
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localcloud.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--guardrails", choices=["on", "off"], default="on")
+    parser.add_argument("--policy", default=None, help="policy YAML passed to the functions")
+    args = parser.parse_args(argv)
+    stack = Stack(guardrails=args.guardrails == "on", policy=args.policy)
+    if args.command == "down":
+        stack.down()
+        return 0
+    if args.policy and not Path(args.policy).is_file():
+        print(f"policy file not found: {args.policy}", file=sys.stderr)
+        return 2
+    try:
+        stack.up()
+    except RuntimeError as exc:
+        print(f"make up failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"source it with:  . {stack.env_file.relative_to(ROOT) if stack.env_file.is_relative_to(ROOT) else stack.env_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
