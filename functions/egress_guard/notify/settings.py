@@ -1,0 +1,83 @@
+"""What notify_slack reads once, at cold start: the webhook, retry settings and which outcomes to post."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from egress_guard.findings import Outcome
+from egress_guard.notify.summary import DEFAULT_CONSOLE_BASE
+
+WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # filled from Secret Manager by the deployment
+OUTCOMES_ENV = "EGRESS_GUARD_NOTIFY_OUTCOMES"  # used only while egress_guard.policy does not exist
+MAX_RETRIES_ENV = "EGRESS_GUARD_SLACK_MAX_RETRIES"
+TIMEOUT_ENV = "EGRESS_GUARD_SLACK_TIMEOUT_S"
+
+# design §3: "which outcomes are posted is policy (default: everything but compliant)".
+DEFAULT_OUTCOMES = frozenset(Outcome) - {Outcome.COMPLIANT}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_outcomes(text: str | None, *, source: str = OUTCOMES_ENV) -> frozenset[Outcome]:
+    """`remediated,blocked,failed` or `all`; unset or empty -> DEFAULT_OUTCOMES."""
+    if text is None or not text.strip():
+        return DEFAULT_OUTCOMES
+    words = [word.strip().lower() for word in text.split(",") if word.strip()]
+    if words == ["all"]:
+        return frozenset(Outcome)
+    known = {outcome.value: outcome for outcome in Outcome}
+    unknown = [word for word in words if word not in known]
+    if unknown:
+        raise SettingsError(f"{source}: unknown outcome(s) {', '.join(unknown)}; expected 'all' or some of {', '.join(known)}")
+    return frozenset(known[word] for word in words)
+
+
+def notify_outcomes(environ: Mapping[str, str]) -> frozenset[Outcome]:
+    """From the policy file (egress_guard.policy) when that module exists, else from OUTCOMES_ENV."""
+    try:
+        from egress_guard.policy import load_policy  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as missing:
+        # policy.py is being written in parallel; until it lands the environment decides.
+        if missing.name != "egress_guard.policy":
+            raise
+        return parse_outcomes(environ.get(OUTCOMES_ENV))
+    return frozenset(load_policy().notify.outcomes)
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}: {raw} is below the minimum {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhook_url: str = field(repr=False)  # a secret: never in a repr, a log line or an error
+    outcomes: frozenset[Outcome] = DEFAULT_OUTCOMES
+    max_retries: int = 3
+    timeout_s: float = 10.0
+    console_base: str = DEFAULT_CONSOLE_BASE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "NotifySettings":
+        url = environ.get(WEBHOOK_ENV, "").strip()
+        if not url:
+            raise SettingsError(f"{WEBHOOK_ENV} is not set: the deployment fills it from Secret Manager")
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{WEBHOOK_ENV} is not an http(s) URL")
+        return cls(
+            webhook_url=url,
+            outcomes=notify_outcomes(environ),
+            max_retries=int(_number(environ, MAX_RETRIES_ENV, 3, minimum=0)),
+            timeout_s=_number(environ, TIMEOUT_ENV, 10.0, minimum=0.1),
+        )
