@@ -1,0 +1,157 @@
+"""The one client factory: every Google API call egress-guard makes goes through a client built here.
+
+``Clients(settings)`` builds each client on first use and keeps it (clients are thread-safe and
+reuse connections). In Google Cloud the clients use the default credentials and endpoints. With
+``LOCALCLOUD_URL`` set they use anonymous credentials and localcloud's URL layout:
+
+| Client                          | Library (transport)                  | localcloud endpoint          |
+|---------------------------------|--------------------------------------|------------------------------|
+| networks, subnetworks, firewalls, routers, addresses, region_operations, global_operations | google-cloud-compute ``compute_v1`` (REST) | ``{URL}`` (paths ``/compute/v1/...``) |
+| connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
+| run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
+| logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
+| publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
+
+The heavy libraries are imported inside the properties, so importing ``egress_guard`` (for
+example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, anchors.md §5).
+
+Tests and the demo get the real clients pointed at localcloud by setting ``LOCALCLOUD_URL``;
+unit tests of guardrails may pass any object with the same attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # for type checkers only; never imported at run time here
+    from google.cloud import compute_v1, logging as cloud_logging, pubsub_v1, run_v2, vpcaccess_v1
+
+USER_AGENT = "egress-guard/0.1.0"
+
+
+class Clients:
+    """Lazily built, cached Google API clients for one set of ``Settings``."""
+
+    def __init__(self, settings: Settings, *, credentials: Any = None) -> None:
+        self.settings = settings
+        self._explicit_credentials = credentials
+        self._lock = threading.Lock()
+
+    # -- shared construction
+
+    @cached_property
+    def _credentials(self) -> Any:
+        if self._explicit_credentials is not None:
+            return self._explicit_credentials
+        if self.settings.localcloud_url is not None:
+            from google.auth.credentials import AnonymousCredentials
+
+            return AnonymousCredentials()
+        return None  # each library falls back to google.auth.default()
+
+    def _client_info(self) -> Any:
+        # Marks egress-guard's own calls in the x-goog-api-client header (and audit entries' user agent).
+        from google.api_core.gapic_v1.client_info import ClientInfo
+
+        return ClientInfo(user_agent=USER_AGENT)
+
+    def _options(self, path: str = "") -> dict[str, str] | None:
+        if self.settings.localcloud_url is None:
+            return None
+        return {"api_endpoint": f"{self.settings.localcloud_url}{path}"}
+
+    def _compute(self, class_name: str) -> Any:
+        from google.cloud import compute_v1
+
+        cls = getattr(compute_v1, class_name)
+        with self._lock:
+            return cls(credentials=self._credentials, client_options=self._options(), transport="rest",
+                       client_info=self._client_info())
+
+    # -- Compute Engine v1
+
+    @cached_property
+    def networks(self) -> "compute_v1.NetworksClient":
+        return self._compute("NetworksClient")
+
+    @cached_property
+    def subnetworks(self) -> "compute_v1.SubnetworksClient":
+        return self._compute("SubnetworksClient")
+
+    @cached_property
+    def firewalls(self) -> "compute_v1.FirewallsClient":
+        return self._compute("FirewallsClient")
+
+    @cached_property
+    def routers(self) -> "compute_v1.RoutersClient":
+        return self._compute("RoutersClient")
+
+    @cached_property
+    def addresses(self) -> "compute_v1.AddressesClient":
+        return self._compute("AddressesClient")
+
+    @cached_property
+    def region_operations(self) -> "compute_v1.RegionOperationsClient":
+        return self._compute("RegionOperationsClient")
+
+    @cached_property
+    def global_operations(self) -> "compute_v1.GlobalOperationsClient":
+        return self._compute("GlobalOperationsClient")
+
+    # -- Serverless VPC Access v1
+
+    @cached_property
+    def connectors(self) -> "vpcaccess_v1.VpcAccessServiceClient":
+        from google.cloud import vpcaccess_v1
+
+        with self._lock:
+            return vpcaccess_v1.VpcAccessServiceClient(
+                credentials=self._credentials, transport="rest", client_options=self._options("/vpcaccess"),
+                client_info=self._client_info())
+
+    # -- Cloud Run v2
+
+    @cached_property
+    def run_services(self) -> "run_v2.ServicesClient":
+        from google.cloud import run_v2
+
+        with self._lock:
+            return run_v2.ServicesClient(credentials=self._credentials, transport="rest",
+                                         client_options=self._options("/run"), client_info=self._client_info())
+
+    @cached_property
+    def run_jobs(self) -> "run_v2.JobsClient":
+        from google.cloud import run_v2
+
+        with self._lock:
+            return run_v2.JobsClient(credentials=self._credentials, transport="rest",
+                                     client_options=self._options("/run"), client_info=self._client_info())
+
+    # -- Pub/Sub and Logging
+
+    @cached_property
+    def publisher(self) -> "pubsub_v1.PublisherClient":
+        # PUBSUB_EMULATOR_HOST is honoured by the library (insecure channel, anonymous credentials).
+        # LOCALCLOUD_URL is not used: localcloud does not serve Pub/Sub, the official emulator does.
+        from google.cloud import pubsub_v1
+
+        with self._lock:
+            return pubsub_v1.PublisherClient()
+
+    @cached_property
+    def logging(self) -> "cloud_logging.Client":
+        from google.cloud import logging as cloud_logging
+
+        if self.settings.localcloud_url is not None and not self.settings.project:
+            # Anonymous credentials carry no project, and the client needs one.
+            raise ConfigError("the logging client needs a project with LOCALCLOUD_URL: set GOOGLE_CLOUD_PROJECT "
+                              "or EGRESS_GUARD_PROJECT")
+        with self._lock:
+            return cloud_logging.Client(
+                project=self.settings.project or None, credentials=self._credentials, _use_grpc=False,
+                client_options=self._options("/logging"))
