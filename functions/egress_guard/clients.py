@@ -70,8 +70,17 @@ class Clients:
 
         cls = getattr(compute_v1, class_name)
         with self._lock:
-            return cls(credentials=self._credentials, client_options=self._options(), transport="rest",
-                       client_info=self._client_info())
+            client = cls(credentials=self._credentials, client_options=self._options(), transport="rest",
+                         client_info=self._client_info())
+        if class_name not in ("GlobalOperationsClient", "RegionOperationsClient"):
+            # ExtendedOperation.result() polls through operations clients that compute_v1 builds
+            # itself with the default endpoint, ignoring client_options (google-cloud-compute
+            # 1.57, transports/base.py). Hand it ours, so that waiting works against localcloud too.
+            services = getattr(client._transport, "_extended_operations_services", None)
+            if isinstance(services, dict):
+                services["global_operations"] = self.global_operations
+                services["region_operations"] = self.region_operations
+        return client
 
     # -- Compute Engine v1
 

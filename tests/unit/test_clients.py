@@ -90,3 +90,11 @@ def test_importing_egress_guard_does_not_import_heavy_clients() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_clients_compute_operation_waits_use_our_operations_clients(clients: Clients) -> None:
+    # compute_v1 would otherwise poll ExtendedOperation.result() at compute.googleapis.com.
+    services = clients.routers._transport._extended_operations_services
+    assert services["region_operations"] is clients.region_operations
+    assert services["global_operations"] is clients.global_operations
+    assert clients.firewalls._transport._global_operations_client._transport._host == URL
