@@ -31,7 +31,7 @@ VENV_CACHE = REPO / ".local" / "bundle-venvs"
 # What the deployment gives every function (infra/examples/single-project/main.tf), with
 # harmless values: importing main.py must work with exactly this environment.
 DEPLOYED_ENVIRONMENT = {
-    "EGRESS_GUARD_POLICY": "",
+    "EGRESS_GUARD_PROJECT": "eg-demo-project",
     "EGRESS_GUARD_SELF_PRINCIPALS": "egress-guard-nat@p.iam.gserviceaccount.com",
     "EGRESS_GUARD_FINDINGS_TOPIC": "projects/p/topics/egress-guard-findings",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.invalid/services/T000/B000/XXXX",

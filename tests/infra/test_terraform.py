@@ -246,3 +246,25 @@ def test_infra_holds_sources_only():
     # No state, plan, lock or provider cache committed next to the modules (checkov scans it all).
     stray = [p for p in INFRA.rglob("*") if p.is_file() and p.suffix not in {".tf", ".md", ".yaml", ".example"}]
     assert not stray, f"unexpected files under infra/: {stray}"
+
+
+def test_environment_names_are_the_ones_egress_guard_reads():
+    # The Terraform and egress_guard's settings must agree on every variable name.
+    main_tf = (EXAMPLE / "main.tf").read_text(encoding="utf-8")
+    names = set(re.findall(r"\b((?:EGRESS_GUARD|SLACK)_[A-Z_]+)\s*=", main_tf))
+    assert {"EGRESS_GUARD_PROJECT", "EGRESS_GUARD_SELF_PRINCIPALS", "EGRESS_GUARD_POLICY",
+            "EGRESS_GUARD_FINDINGS_TOPIC", "SLACK_WEBHOOK_URL"} <= names
+    package = REPO / "functions" / "egress_guard"
+    source = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py"))
+    for name in sorted(names):
+        assert f'"{name}"' in source, f"the Terraform sets {name}, which egress_guard never reads"
+
+
+def test_policy_file_is_mounted_where_egress_guard_policy_points():
+    policy = locals_of(EXAMPLE)
+    assert policy["policy_file"] == "${local.policy_mount}/policy.yaml"
+    assert policy["policy_mount"].startswith("/etc/secrets/")
+    assert "local.policy_file" in str(policy["common_environment"])
+    (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "functions"]
+    assert call["secret_volumes"] == "${local.policy_volumes}"
+    assert "google_secret_manager_secret_version.policy" in str(call["depends_on"])

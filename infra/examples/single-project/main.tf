@@ -7,11 +7,14 @@ locals {
   # ignore them too, so a remediation can never trigger another one (design.md §1).
   self_principals = [for name in sort(keys(local.functions)) : "${local.functions[name].service_account_id}@${var.project_id}.iam.gserviceaccount.com"]
 
-  # The environment every function reads at cold start (egress_guard settings).
-  common_environment = {
-    EGRESS_GUARD_POLICY          = var.policy_yaml
-    EGRESS_GUARD_SELF_PRINCIPALS = join(",", local.self_principals)
-  }
+  # The environment every function reads at cold start (egress_guard/config.py).
+  common_environment = merge(
+    {
+      EGRESS_GUARD_PROJECT         = var.project_id
+      EGRESS_GUARD_SELF_PRINCIPALS = join(",", local.self_principals)
+    },
+    var.policy_yaml == "" ? {} : { EGRESS_GUARD_POLICY = local.policy_file }, # policy.tf
+  )
 
   enabled = { for name, f in local.functions : name => f if contains(var.enabled_functions, name) }
 
@@ -118,10 +121,12 @@ module "functions" {
   secret_environment_variables = each.value.uses_slack ? {
     SLACK_WEBHOOK_URL = { secret = module.notifications.slack_webhook_secret_id }
   } : {}
+  secret_volumes = local.policy_volumes
 
   min_instances = lookup(var.instances, each.key, { min = 0, max = 3 }).min
   max_instances = lookup(var.instances, each.key, { min = 0, max = 3 }).max
   deployers     = var.deployers
 
-  depends_on = [google_project_service.apis]
+  # The platform reads the policy file when an instance starts: the version must exist first.
+  depends_on = [google_project_service.apis, google_secret_manager_secret_version.policy]
 }

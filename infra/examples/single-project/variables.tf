@@ -86,7 +86,7 @@ variable "name_prefix" {
 }
 
 variable "policy_yaml" {
-  description = "The egress-guard policy (YAML text, see the README's policy section) given to every function; empty uses the documented defaults. Example: file(\"policy.yaml\")."
+  description = "The egress-guard policy as YAML text (egress_guard/policy.py documents it), e.g. file(\"policy.yaml\"): stored in Secret Manager and mounted into every function as the file EGRESS_GUARD_POLICY names. Empty: no file, the documented defaults."
   type        = string
   default     = ""
 }

@@ -41,6 +41,19 @@ resource "google_cloudfunctions2_function" "function" {
         version    = secret_environment_variables.value.version
       }
     }
+
+    dynamic "secret_volumes" {
+      for_each = var.secret_volumes
+      content {
+        mount_path = secret_volumes.key
+        project_id = var.project_id
+        secret     = secret_volumes.value.secret
+        versions {
+          version = secret_volumes.value.version
+          path    = secret_volumes.value.path
+        }
+      }
+    }
   }
 
   event_trigger {

@@ -8,6 +8,10 @@ locals {
   role_in_organization = var.iam_scope.type != "project" && length(var.permissions) > 0
   role_project         = coalesce(var.iam_scope.id, var.project_id)
   role_organization    = var.iam_scope.type == "folder" ? var.iam_scope.organization_id : var.iam_scope.id
+  secrets = toset(concat(
+    [for s in values(var.secret_environment_variables) : s.secret],
+    [for s in values(var.secret_volumes) : s.secret],
+  ))
   role_name = one(concat(
     google_project_iam_custom_role.role[*].name,
     google_organization_iam_custom_role.role[*].name,
@@ -72,11 +76,12 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   member   = google_service_account.function.member
 }
 
-# Secret environment variables: the platform reads them as this account, one secret at a time.
+# Secret environment variables and volumes: the platform reads them as this account, and this
+# account may read those secrets only.
 resource "google_secret_manager_secret_iam_member" "secret_accessor" {
-  for_each  = var.secret_environment_variables
+  for_each  = local.secrets
   project   = var.project_id
-  secret_id = each.value.secret
+  secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.function.member
 }

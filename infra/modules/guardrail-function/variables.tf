@@ -178,6 +178,20 @@ variable "secret_environment_variables" {
   default = {}
 }
 
+variable "secret_volumes" {
+  description = "Secrets mounted as files (mount directory => secret id, version, file name), e.g. the policy YAML at /etc/secrets/egress-guard-policy/policy.yaml; the function's service account may access these secrets and no others."
+  type = map(object({
+    secret  = string
+    version = optional(string, "latest")
+    path    = string
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for mount in keys(var.secret_volumes) : can(regex("^/[^:]+$", mount)) && !contains(["/cloudsql", "/dev/log", "/pod", "/proc", "/var/log"], mount)])
+    error_message = "Mount paths are absolute directories outside the reserved /cloudsql, /dev/log, /pod, /proc, /var/log (Google recommends /etc/secrets/...)."
+  }
+}
+
 variable "service_account_id" {
   description = "Account id (the part before @) of the function's own service account, 6-30 characters."
   type        = string
