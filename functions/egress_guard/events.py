@@ -61,14 +61,12 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
-from .errors import InvalidName, MalformedEvent, NotOurEvent, PermanentError, StaleEvent
+from .errors import InvalidName, MalformedEvent, NotOurEvent, StaleEvent
 from .findings import Trigger
 from .names import (
     ConnectorName,
-    FirewallName,
     NetworkName,
     ResourceName,
-    RouterName,
     RunJobName,
     RunServiceName,
     SubnetworkName,
