@@ -215,3 +215,26 @@ def _copy_infra(tmp_path: Path) -> Path:
     target = tmp_path / "infra"
     shutil.copytree(INFRA, target, ignore=shutil.ignore_patterns("*.md", ".terraform*"))
     return target
+
+
+# --- The rendered text, evaluated by localcloud's Logging filter engine --------------------------------
+
+
+def _entry(method: str, principal: str = "alice@example.com", log: str = "activity") -> dict:
+    return {
+        "logName": f"projects/{LOCAL_PROJECT}/logs/cloudaudit.googleapis.com%2F{log}",
+        "protoPayload": {"methodName": method, "authenticationInfo": {"principalEmail": principal}},
+    }
+
+
+def test_localcloud_filter_engine_routes_exactly_what_the_sink_should():
+    engine = pytest.importorskip("localcloud.auditlog.filter", reason="localcloud's filter engine is not there yet")
+    sink = engine.parse(sink_filter_from_terraform(INFRA))
+    for method in DESIGN_TRIGGER_METHODS:
+        assert sink.matches(_entry(method)), method
+    for method in ("v1.compute.instances.insert", "v1.compute.routers.insert", "google.cloud.run.v2.Jobs.RunJob"):
+        assert not sink.matches(_entry(method)), method
+    assert not sink.matches(_entry("v1.compute.firewalls.insert", log="data_access"))
+    for function in example_functions().values():
+        own = f"{function['service_account_id']}@{LOCAL_PROJECT}.iam.gserviceaccount.com"
+        assert not sink.matches(_entry("v1.compute.firewalls.insert", principal=own)), own
