@@ -10,6 +10,7 @@
 | ``EGRESS_GUARD_PUBLISH_TIMEOUT_SECONDS``| How long to wait for Pub/Sub to accept a finding                        | 30 |
 | ``EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS`` | How long a guardrail waits for one Compute/VPC Access/Run operation before raising a transient error | 60 |
 | ``LOCALCLOUD_URL``                      | Base URL of localcloud (``http://127.0.0.1:8790``); when set, every client uses it with anonymous credentials | unset (Google Cloud) |
+| ``EGRESS_GUARD_PRINCIPAL``              | Locally only: the service account this function stands for; sent to localcloud so audit entries and the loop guard see it, as Google sees the function's identity | unset (localcloud's default user) |
 | ``PUBSUB_EMULATOR_HOST``                | Read by google-cloud-pubsub itself: publish to the Pub/Sub emulator      | unset |
 
 Functions read these once at cold start (``Settings.from_env()``); an invalid value raises
@@ -48,6 +49,7 @@ class Settings:
     operation_timeout_seconds: float = 60.0
     localcloud_url: str | None = None  # no trailing slash
     pubsub_emulator_host: str | None = None  # informational: the pubsub library reads it itself
+    principal: str | None = None  # localcloud only: who this function's calls are made as
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -68,6 +70,7 @@ class Settings:
             operation_timeout_seconds=_positive_float(env, "EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS", 60.0),
             localcloud_url=_url(env.get("LOCALCLOUD_URL", "").strip()),
             pubsub_emulator_host=env.get("PUBSUB_EMULATOR_HOST", "").strip() or None,
+            principal=_principal(env.get("EGRESS_GUARD_PRINCIPAL", "").strip()),
         )
 
     def is_self(self, principal: str) -> bool:
@@ -154,3 +157,11 @@ def _url(value: str) -> str | None:
     if not _URL_RE.fullmatch(url):
         raise ConfigError(f"LOCALCLOUD_URL: {value!r} is not a base URL like http://127.0.0.1:8790 (no path)")
     return url
+
+
+def _principal(value: str) -> str | None:
+    if not value:
+        return None
+    if not _EMAIL_RE.fullmatch(value):
+        raise ConfigError(f"EGRESS_GUARD_PRINCIPAL: {value!r} is not a service-account email")
+    return value.lower()
