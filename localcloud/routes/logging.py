@@ -1,0 +1,171 @@
+"""Cloud Logging routes: ``entries.list`` for backfill and tests, plus the sink control API.
+
+``routes(app)`` installs the audit writer as ``app.world.audit`` and the sinks as its listener.
+
+POST /logging/v2/entries:list          logging.entries.list (google-cloud-logging's HTTP client)
+GET  /_localcloud/entries              every stored entry, in write order
+GET  /_localcloud/sinks                the sinks with their counters
+POST /_localcloud/sinks                {name, filter, destination | eventarc_target, pubsub_emulator_host?}
+DELETE /_localcloud/sinks/{name}       stop and remove one sink
+
+``POST /_localcloud/reset`` clears the entries but keeps the sinks running: a local stack
+configures its sinks once (like Terraform) and tests reset the world between scenarios.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import copy
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING, Any, Iterable
+
+from localcloud.auditlog import filter as logging_filter
+from localcloud.auditlog.sinks import Sinks
+from localcloud.auditlog.writer import AuditLog, StoredEntry
+from localcloud.errors import ApiError, invalid
+from localcloud.routing import Call, Result, Route
+
+if TYPE_CHECKING:
+    from localcloud.server import LocalCloud
+
+DEFAULT_PAGE_SIZE = 50  # "Default is 50" (ListLogEntriesRequest.pageSize)
+MAX_PAGE_SIZE = 1000  # Google caps pageSize at 1000
+# resourceNames Logging accepts: a parent, or a log view under it.
+_RESOURCE_NAME = re.compile(
+    r"^(projects|organizations|folders|billingAccounts)/([^/]+)(/locations/[^/]+/buckets/[^/]+/views/[^/]+)?$")
+
+
+def routes(app: "LocalCloud") -> list[Route]:
+    world = app.world
+    audit = AuditLog(default_principal=lambda: world.config.default_principal)
+    sinks = Sinks()
+    audit.add_listener(sinks.offer)
+    world.audit = audit
+    # Not a world backend: World.reset would reset it twice, and the sinks must survive a reset.
+    app.logging = LoggingState(audit, sinks)  # type: ignore[attr-defined]
+
+    def list_entries(call: Call) -> Result:
+        return Result(list_page(audit.stored(), call.body or {}))
+
+    return [Route("POST", "/logging/v2/entries:list", "logging.v2", "logging.entries.list", list_entries)]
+
+
+def control_routes(app: "LocalCloud") -> list[Route]:
+    state: LoggingState = app.logging  # type: ignore[attr-defined]
+
+    def entries(call: Call) -> Result:
+        return Result({"entries": state.audit.entries()})
+
+    def list_sinks(call: Call) -> Result:
+        return Result({"sinks": state.sinks.list()})
+
+    def create_sink(call: Call) -> Result:
+        return Result(state.sinks.add(call.body), status=200)
+
+    def delete_sink(call: Call) -> Result:
+        return Result(state.sinks.remove(call.params["name"]))
+
+    base = "/_localcloud"
+    return [
+        Route("GET", f"{base}/entries", "", "localcloud.entries.get", entries),
+        Route("GET", f"{base}/sinks", "", "localcloud.sinks.get", list_sinks),
+        Route("POST", f"{base}/sinks", "", "localcloud.sinks.post", create_sink),
+        Route("DELETE", f"{base}/sinks/{{name}}", "", "localcloud.sinks.delete", delete_sink),
+    ]
+
+
+class LoggingState:
+    def __init__(self, audit: AuditLog, sinks: Sinks) -> None:
+        self.audit = audit
+        self.sinks = sinks
+
+
+# ---- entries.list -----------------------------------------------------------------------------
+def list_page(stored: list[StoredEntry], body: dict[str, Any]) -> dict[str, Any]:
+    """One page of ``entries.list``: parents, filter, order, page size and token, as Google."""
+    parents = _parents(body)
+    filter_text = body.get("filter") or ""
+    try:
+        filter_ = logging_filter.parse(filter_text)
+    except logging_filter.FilterSyntaxError as exc:
+        raise invalid(f"Unparseable filter: {exc.message}") from None
+    order = " ".join(str(body.get("orderBy") or "timestamp asc").lower().split())
+    if order not in ("timestamp asc", "timestamp desc"):
+        raise invalid('Invalid orderBy: only "timestamp asc" and "timestamp desc" are supported')
+    page_size = body.get("pageSize") or DEFAULT_PAGE_SIZE
+    if not isinstance(page_size, int) or page_size < 0:
+        raise invalid("pageSize must not be negative")
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    query_key = hashlib.sha256(json.dumps([sorted(parents), filter_text, order]).encode()).hexdigest()[:16]
+    after = _decode_token(body.get("pageToken"), query_key)
+    descending = order == "timestamp desc"
+
+    # The writer gives every entry a strictly later timestamp than the one before, so write order
+    # is timestamp order (ties, which Google breaks by insertId, cannot happen) and a page token
+    # is just the timestamp of the last entry returned.
+    times = [s.timestamp_ns for s in stored]
+    if descending:
+        end = bisect.bisect_left(times, after) if after is not None else len(stored)
+        candidates: Iterable[StoredEntry] = (stored[i] for i in range(end - 1, -1, -1))
+    else:
+        start = bisect.bisect_right(times, after) if after is not None else 0
+        candidates = (stored[i] for i in range(start, len(stored)))
+    page: list[StoredEntry] = []
+    more = False
+    for s in candidates:
+        if not _in_parents(s.entry, parents) or not filter_.matches(s.entry):
+            continue
+        if len(page) == page_size:
+            more = True
+            break
+        page.append(s)
+    out: dict[str, Any] = {}
+    if page:
+        out["entries"] = [copy.deepcopy(s.entry) for s in page]
+    if more:
+        out["nextPageToken"] = _encode_token(page[-1].timestamp_ns, query_key)
+    return out
+
+
+def _parents(body: dict[str, Any]) -> list[str]:
+    names = list(body.get("resourceNames") or []) + [f"projects/{p}" for p in body.get("projectIds") or []]
+    if not names:
+        raise invalid("resourceNames: at least one resource name is required (e.g. projects/PROJECT_ID)")
+    parents = []
+    for name in names:
+        match = _RESOURCE_NAME.match(str(name))
+        if not match:
+            raise invalid(f"Invalid resource name {name!r}: expected projects/P, organizations/O, folders/F "
+                          "or billingAccounts/B")
+        parents.append(f"{match.group(1)}/{match.group(2)}")
+    return parents
+
+
+def _in_parents(entry: dict[str, Any], parents: list[str]) -> bool:
+    log_name = str(entry.get("logName", ""))
+    return any(log_name.startswith(f"{parent}/logs/") for parent in parents)
+
+
+def _encode_token(timestamp_ns: int, query_key: str) -> str:
+    raw = json.dumps({"t": timestamp_ns, "q": query_key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: Any, query_key: str) -> int | None:
+    if not token:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)))
+        timestamp_ns = int(raw["t"])
+        if raw["q"] != query_key:
+            raise ApiError(400, "pageToken does not belong to this query (resourceNames, filter and orderBy "
+                                "must not change between pages)")
+        return timestamp_ns
+    except ApiError:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise invalid("Invalid pageToken") from None
