@@ -92,7 +92,8 @@ class SinkConfig:
         if destination is not None:
             match = _TOPIC_DESTINATION.match(destination) if isinstance(destination, str) else None
             if not match or not _TOPIC_ID.match(unquote(match.group(2))):
-                raise invalid(f"sink destination {destination!r} is not pubsub.googleapis.com/projects/P/topics/T")
+                raise invalid(f"sink destination {destination!r} is not pubsub.googleapis.com/projects/P/topics/T "
+                              "(P a project id: 6-30 lowercase letters, digits or hyphens; T a topic id)")
             host = body.get("pubsub_emulator_host") or environ.get("PUBSUB_EMULATOR_HOST")
             if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.\-\[\]:]+:\d+$", host):
                 raise invalid("no Pub/Sub emulator to publish to: set PUBSUB_EMULATOR_HOST for localcloud "
@@ -167,7 +168,10 @@ class _Publishers:
                 # An explicit insecure channel to this host, so a sink's own host works without
                 # changing the process environment (the client reads PUBSUB_EMULATOR_HOST).
                 transport = PublisherGrpcTransport(channel=grpc.insecure_channel(host), host=host)
-                client = pubsub_v1.PublisherClient(transport=transport)
+                # One message per batch: a sink publishes one entry at a time and waits for it (to
+                # keep order and count), so the default 10 ms batching delay would cap it at ~60/s.
+                client = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1),
+                                                   transport=transport)
                 self._clients[host] = client
             return client
 

@@ -240,12 +240,15 @@ def test_the_guardrails_parse_what_the_sink_publishes(localcloud, localcloud_url
 
 
 class Receiver:
-    """An Eventarc-style HTTP target on a free loopback port; answers ``status_codes`` in turn, then 204."""
+    """An Eventarc-style HTTP target on a free loopback port; answers ``status_codes`` in turn, then 204.
+    While ``gate`` is cleared, every request waits for it (a destination that hangs)."""
 
     def __init__(self, status_codes: list[int] | None = None) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self._codes = list(status_codes or [])
         self._lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -253,6 +256,7 @@ class Receiver:
 
     def _app(self, environ, start_response):
         request = Request(environ)
+        self.gate.wait(WAIT_S)
         with self._lock:
             code = self._codes.pop(0) if self._codes else 204
             if code < 300:
@@ -260,6 +264,7 @@ class Receiver:
         return Response(status=code)(environ, start_response)
 
     def stop(self) -> None:
+        self.gate.set()
         self._server.shutdown()
         self._thread.join(timeout=5)
 
@@ -303,6 +308,24 @@ def test_eventarc_target_receives_structured_audit_cloudevents(localcloud, local
     assert [e["operation"].get("first", False) for e in logged] == [True, False]
     stats = sink_stats(localcloud, "firewalls")
     assert stats["delivered"] == 2 and stats["failed"] == 1 and "HTTP 503" in stats["last_error"]
+
+
+def test_a_hanging_destination_does_not_hold_up_the_api_call(localcloud, localcloud_url, project, sinks,
+                                                             firewalls, receiver):
+    from google.api_core import exceptions
+
+    target = receiver()
+    target.gate.clear()  # the target accepts the connection and then hangs
+    sinks({"name": "slow", "eventarc_target": target.url, "filter": ""})
+    for name in ("a", "b", "c"):  # answered while the first delivery is still hanging
+        with pytest.raises(exceptions.NotFound):
+            firewalls.delete(project=project, firewall=name)
+    stats = sink_stats(localcloud, "slow")
+    assert stats["delivered"] == 0 and stats["offered"] == 3 and stats["pending"] == 3
+    target.gate.set()
+    wait_for(lambda: sink_stats(localcloud, "slow")["delivered"] == 3, "the deliveries after the target recovers")
+    assert [json.loads(body)["data"]["protoPayload"]["resourceName"].rsplit("/", 1)[1]
+            for _, body in target.requests] == ["a", "b", "c"]
 
 
 def test_entries_list_with_the_real_logging_client_filters_by_time(localcloud, localcloud_url, project,
