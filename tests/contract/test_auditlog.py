@@ -229,14 +229,20 @@ def test_the_guardrails_parse_what_the_sink_publishes(localcloud, localcloud_url
     create_connector(connectors, project, region, "conn-b", "10.8.0.16/28")
     messages = pull_all(pubsub[1], subscription, expected=2)
     assert len(messages) == 2
-    for message in messages:
+
+    def parse_message(message):
         data = {"message": {"data": base64.b64encode(message.data).decode(), "messageId": message.message_id,
                             "attributes": dict(message.attributes)},
                 "subscription": subscription}
-        event = events.parse_event({"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished",
-                                    "source": f"//pubsub.googleapis.com/{topic}", "id": "1", "data": data})
+        return events.parse_event({"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished",
+                                   "source": f"//pubsub.googleapis.com/{topic}", "id": "1", "data": data})
+
+    for message in messages:
+        event = parse_message(message)
         assert event.method_name == CONNECTOR_CREATE
-        assert str(event.resource).endswith("connectors/conn-b") or "conn-b" in repr(event.resource)
+        assert (event.resource.project, event.resource.region, event.resource.name) == (project, region, "conn-b")
+    assert [(e.operation_first, e.operation_last) for e in map(parse_message, messages)] == [(True, False),
+                                                                                            (False, True)]
 
 
 class Receiver:
