@@ -165,7 +165,8 @@ class Operations:
         else:
             op.body["done"] = True
             metadata = op.body.get("metadata")
-            if isinstance(metadata, dict) and "createTime" in metadata:  # OperationMetadata gains endTime
+            # An OperationMetadata gains endTime; Cloud Run's metadata is the resource itself and does not.
+            if isinstance(metadata, dict) and str(metadata.get("@type", "")).endswith("OperationMetadata"):
                 metadata["endTime"] = w.rfc3339()
             if error is not None:
                 op.body["error"] = {"code": _GRPC_CODES.get(error.status, 2), "message": error.message}
