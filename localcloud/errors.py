@@ -56,13 +56,15 @@ class ApiError(Exception):
         self.details = details or []
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self, *, family: str = "one-platform") -> dict[str, Any]:
+        """The envelope; Compute's (``family="compute"``) carries no ``status``, as its REAL errors show."""
         error: dict[str, Any] = {
             "code": self.code,
             "message": self.message,
             "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-            "status": self.status,
         }
+        if family != "compute":
+            error["status"] = self.status
         if self.details:
             error["details"] = self.details
         return {"error": error}

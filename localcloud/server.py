@@ -103,7 +103,8 @@ class LocalCloud:
         except ApiError as error:
             if route is not None and route.mutating and call is not None:
                 self.world.audit.on_call(call, route, None, error)
-            response = _json_response(error.code, error.body(), error.headers)
+            family = "compute" if route is not None and route.api.startswith("compute") else "one-platform"
+            response = _json_response(error.code, error.body(family=family), error.headers)
         except Exception:  # an emulator bug: answer like Google's backendError, keep serving
             log.error("localcloud: internal error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
             error = ApiError(500, "localcloud internal error (see the localcloud log)", reason="backendError")
