@@ -40,9 +40,10 @@ DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
 # The functions, their entry points, and the service account each runs as (the loop guard and
 # localcloud's audit entries see this principal, as Google would see the function's identity).
 FUNCTIONS = {
-    "ensure_nat": {"topic": AUDIT_TOPIC, "sa": f"eg-ensure-nat@{PROJECT}.iam.gserviceaccount.com"},
-    "replace_connector_firewalls": {"topic": AUDIT_TOPIC, "sa": f"eg-connector-fw@{PROJECT}.iam.gserviceaccount.com"},
-    "notify_slack": {"topic": FINDINGS_TOPIC, "sa": f"eg-notify-slack@{PROJECT}.iam.gserviceaccount.com"},
+    # The same account ids as infra/examples/single-project, whose sink filter excludes them.
+    "ensure_nat": {"topic": AUDIT_TOPIC, "sa": f"egress-guard-nat@{PROJECT}.iam.gserviceaccount.com"},
+    "replace_connector_firewalls": {"topic": AUDIT_TOPIC, "sa": f"egress-guard-firewalls@{PROJECT}.iam.gserviceaccount.com"},
+    "notify_slack": {"topic": FINDINGS_TOPIC, "sa": f"egress-guard-slack@{PROJECT}.iam.gserviceaccount.com"},
 }
 
 DEFAULT_PORTS = {"localcloud": 8790, "slack": 8791, "pubsub": 8085,
