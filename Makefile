@@ -20,7 +20,7 @@ test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
-	$(PY) -m egress_guard.demo
+	$(PY) -m localcloud.demo
 
 up: venv
 	$(PY) -m localcloud.stack up --guardrails=$(GUARDRAILS) $(if $(POLICY),--policy=$(POLICY))
