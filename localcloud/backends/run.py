@@ -36,6 +36,7 @@ OPERATIONS = "run.operations"  # operation name -> kind
 
 TYPE_URL = {SERVICE: "type.googleapis.com/google.cloud.run.v2.Service",
             JOB: "type.googleapis.com/google.cloud.run.v2.Job"}
+EXECUTION_TYPE_URL = "type.googleapis.com/google.cloud.run.v2.Execution"
 COLLECTION = {SERVICE: "services", JOB: "jobs"}
 
 # Cloud Run resource names: lowercase letters, digits and '-', starting with a letter, not ending
@@ -273,6 +274,84 @@ class RunBackend:
             if fail_with is not None:
                 op.on_done.append(lambda _op: self._undo_delete(t))
             return op, copy.deepcopy(record)
+
+    def run_job(self, target: Target, principal: str, *, fail_with: ApiError | None, etag: str | None = None,
+                validate_only: bool = False) -> tuple[Operation | None, dict[str, Any]]:
+        """Start an execution of a ready job. Nothing runs in localcloud: every task succeeds when the
+        operation completes (``run_operation_delay_s``). Returns (operation, v2 Execution)."""
+        t = target
+        with self.world.lock:
+            record = self.world.table(RESOURCES).get(t.key)
+            if record is None or t.kind != JOB:
+                raise not_found(JOB, t.project, t.region, t.name)
+            job = record["resource"]
+            if etag and etag != job.get("etag"):
+                raise conflict(f"Resource '{t.name}' has changed since it was read (etag mismatch); read it again.")
+            if job.get("deleteTime") or job.get("terminalCondition", {}).get("state") != "CONDITION_SUCCEEDED":
+                raise ApiError(400, f"Job '{t.name}' is not ready to run (it is being deployed or deleted).",
+                               status="FAILED_PRECONDITION", reason="failedPrecondition")
+            execution = _new_execution(t, job, principal)
+            if validate_only:
+                return None, copy.deepcopy(execution)
+            record.setdefault("executions", []).append(execution)
+            job["executionCount"] = job.get("executionCount", 0) + 1
+            job["latestCreatedExecution"] = {"name": execution["name"], "createTime": execution["createTime"],
+                                             "completionStatus": "EXECUTION_RUNNING"}
+            name = f"projects/{t.project}/locations/{t.region}/operations/{uuid.uuid4()}"
+            self.world.table(OPERATIONS)[name] = JOB
+            holder: list[Operation] = []
+            op = self.operations.start_lro(name=name, metadata={"@type": EXECUTION_TYPE_URL, **execution},
+                                           delay=self.world.config.run_operation_delay_s,
+                                           apply=lambda: self._finish_execution(t, execution["name"], holder),
+                                           fail_with=fail_with)
+            holder.append(op)
+            if fail_with is not None:
+                op.on_done.append(lambda _op: self._fail_execution(t, execution["name"], fail_with))
+            return op, copy.deepcopy(execution)
+
+    def executions(self, target: Target) -> list[dict[str, Any]]:
+        record = self.record(target)
+        return sorted(record.get("executions", []), key=lambda e: e["createTime"], reverse=True)
+
+    def _execution(self, t: Target, name: str) -> dict[str, Any] | None:
+        record = self.world.table(RESOURCES).get(t.key)
+        return next((e for e in (record or {}).get("executions", []) if e["name"] == name), None)
+
+    def _finish_execution(self, t: Target, name: str, holder: list[Operation]) -> dict[str, Any]:
+        execution = self._execution(t, name)
+        if execution is None:
+            raise ApiError(404, f"Execution '{name}' was deleted before it completed.", status="NOT_FOUND",
+                           reason="notFound")
+        now = _rfc3339(time.time())
+        execution.pop("reconciling", None)
+        execution.pop("runningCount", None)
+        execution.update(completionTime=now, updateTime=now, succeededCount=execution["taskCount"],
+                         observedGeneration=execution["generation"])
+        execution["conditions"] = [{"type": kind, "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now}
+                                   for kind in ("Completed", "ResourcesAvailable", "Started")]
+        self._note_completion(t, name, "EXECUTION_SUCCEEDED", now)
+        if holder:
+            holder[0].body["metadata"] = {"@type": EXECUTION_TYPE_URL, **copy.deepcopy(execution)}
+        return {"@type": EXECUTION_TYPE_URL, **copy.deepcopy(execution)}
+
+    def _fail_execution(self, t: Target, name: str, error: ApiError) -> None:
+        with self.world.lock:
+            execution = self._execution(t, name)
+            if execution is None:
+                return
+            now = _rfc3339(time.time())
+            execution.pop("reconciling", None)
+            execution.pop("runningCount", None)
+            execution.update(completionTime=now, failedCount=execution["taskCount"])
+            execution["conditions"] = [{"type": "Completed", "state": "CONDITION_FAILED", "message": error.message,
+                                        "lastTransitionTime": now}]
+            self._note_completion(t, name, "EXECUTION_FAILED", now)
+
+    def _note_completion(self, t: Target, name: str, status: str, when: str) -> None:
+        record = self.world.table(RESOURCES).get(t.key)
+        latest = (record or {}).get("resource", {}).get("latestCreatedExecution") or {}
+        if latest.get("name") == name:
+            latest.update(completionStatus=status, completionTime=when)
 
     def set_iam_policy(self, target: Target, policy: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
@@ -586,6 +665,27 @@ def _template_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     after = (new["resource"].get("template"), (new.get("sidecar") or {}).get("template_labels"),
              (new.get("sidecar") or {}).get("template_annotations"))
     return json.dumps(before, sort_keys=True) != json.dumps(after, sort_keys=True)
+
+
+def _new_execution(t: Target, job: dict[str, Any], principal: str) -> dict[str, Any]:
+    """A v2 Execution of ``job`` as it starts (its name: job name + 5 random characters)."""
+    now = _rfc3339(time.time())
+    execution_template = job.get("template") or {}
+    short = f"{t.name[:57]}-{''.join(secrets.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(5))}"
+    out = {
+        "name": f"{t.full_name}/executions/{short}", "uid": str(uuid.uuid4()), "generation": "1",
+        "createTime": now, "startTime": now, "updateTime": now, "creator": principal,
+        "job": t.name, "launchStage": job.get("launchStage", "GA"),
+        "taskCount": execution_template.get("taskCount", 1),
+        "template": copy.deepcopy(execution_template.get("template") or {}), "reconciling": True,
+        "conditions": [{"type": "Started", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
+                       {"type": "ResourcesAvailable", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
+                       {"type": "Completed", "state": "CONDITION_PENDING", "lastTransitionTime": now}],
+        "runningCount": execution_template.get("taskCount", 1), "etag": _etag(),
+    }
+    if execution_template.get("parallelism"):
+        out["parallelism"] = execution_template["parallelism"]
+    return out
 
 
 def _revision_suffix() -> str:

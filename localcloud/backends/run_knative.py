@@ -531,7 +531,7 @@ def render_job_v1(record: dict[str, Any], *, project: str, project_number: str, 
     latest = resource.get("latestCreatedExecution") or {}
     if latest.get("name"):
         status["latestCreatedExecution"] = {
-            "name": latest["name"], "creationTimestamp": latest.get("createTime", ""),
+            "name": _last(latest["name"]), "creationTimestamp": latest.get("createTime", ""),
             "completionStatus": latest.get("completionStatus", "EXECUTION_SUCCEEDED"),
         }
         if latest.get("completionTime"):
@@ -583,4 +583,43 @@ def render_revision_v1(record: dict[str, Any], revision: dict[str, Any], *, proj
                                    "lastTransitionTime": revision["createTime"]},
                                   {"type": "Active", "status": "True" if serving & {full, revision["name"]} else "False",
                                    "lastTransitionTime": revision["createTime"], "severity": "Info"}]},
+    }
+
+
+def render_execution_v1(execution: dict[str, Any], *, project_number: str, region: str) -> dict[str, Any]:
+    """A v2 Execution as the ``run.googleapis.com/v1`` Execution (gcloud polls its conditions)."""
+    short = _last(execution["name"])
+    task = execution.get("template") or {}
+    status: dict[str, Any] = {"observedGeneration": 1, "startTime": execution["startTime"], "conditions": []}
+    for condition in execution.get("conditions") or []:
+        state = condition.get("state")
+        item = {"type": condition["type"],
+                "status": {"CONDITION_SUCCEEDED": "True", "CONDITION_FAILED": "False"}.get(state, "Unknown"),
+                "lastTransitionTime": condition.get("lastTransitionTime", execution["startTime"])}
+        if condition.get("message"):
+            item["message"] = condition["message"]
+        status["conditions"].append(item)
+    for field in ("completionTime", "succeededCount", "runningCount", "failedCount"):
+        if execution.get(field):
+            status[field] = execution[field]
+    spec: dict[str, Any] = {"taskCount": execution.get("taskCount", 1), "template": {"spec": {
+        "containers": [v2_container_to_v1(c) for c in task.get("containers") or []],
+        "maxRetries": task.get("maxRetries", 3),
+        "timeoutSeconds": str(seconds(task.get("timeout"), 600)),
+        "serviceAccountName": task.get("serviceAccount", ""),
+    }}}
+    if execution.get("parallelism"):
+        spec["parallelism"] = execution["parallelism"]
+    return {
+        "apiVersion": "run.googleapis.com/v1",
+        "kind": "Execution",
+        "metadata": {
+            "name": short, "namespace": project_number,
+            "selfLink": f"/apis/run.googleapis.com/v1/namespaces/{project_number}/executions/{short}",
+            "uid": execution["uid"], "generation": 1, "creationTimestamp": execution["createTime"],
+            "labels": {LOCATION_LABEL: region, "run.googleapis.com/job": execution["job"]},
+            "annotations": {CREATOR: execution.get("creator", "")},
+        },
+        "spec": spec,
+        "status": status,
     }

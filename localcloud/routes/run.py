@@ -16,6 +16,7 @@ from localcloud.backends import run_knative as kn
 from localcloud.backends.run import (
     JOB,
     REQUEST_LABEL,
+    EXECUTION_TYPE_URL,
     SERVICE,
     TYPE_URL,
     RunBackend,
@@ -62,7 +63,8 @@ def routes(app: "LocalCloud") -> list[Route]:
 # ---- audit ------------------------------------------------------------------------------------------
 def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call: Call | None = None) -> AuditInfo:
     """What the audit writer records (gcp-facts §3.1/§3.2: v1 names ``namespaces/P/services/N``)."""
-    rpc = {"create": "Create", "update": "Replace" if version == "v1" else "Update", "delete": "Delete"}[verb]
+    rpc = {"create": "Create", "update": "Replace" if version == "v1" else "Update", "delete": "Delete",
+           "run": "Run"}[verb]
     if version == "v1":
         name = f"namespaces/{target.project}/{'services' if kind == SERVICE else 'jobs'}/{target.name}"
     else:
@@ -166,6 +168,29 @@ def _v2_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
 
         return handler
 
+    def run_job(call: Call) -> Result:
+        t = target(call, JOB)
+        body = call.body or {}
+        op, execution = backend.run_job(t, call.principal, fail_with=fail_with(call), etag=body.get("etag"),
+                                        validate_only=bool(body.get("validateOnly")))
+        if op is None:
+            return Result({"name": f"projects/{t.project}/locations/{t.region}/operations/validate-only", "done": True,
+                           "response": {"@type": EXECUTION_TYPE_URL, **execution}})
+        return Result(op.snapshot(), audit=audit_info(JOB, "v2", "run", t, op, call))
+
+    def list_executions(call: Call) -> Result:
+        items = backend.executions(target(call, JOB))
+        page, token = paginate(items, call.query)
+        return Result({"executions": page, **({"nextPageToken": token} if token else {})})
+
+    def get_execution(call: Call) -> Result:
+        t = target(call, JOB)
+        for execution in backend.executions(t):
+            if execution["name"].rsplit("/", 1)[1] == call.params["execution"]:
+                return Result(execution)
+        raise ApiError(404, f"Resource '{call.params['execution']}' of kind 'EXECUTION' in region '{t.region}' in "
+                            f"project '{t.project}' does not exist.", status="NOT_FOUND", reason="notFound")
+
     def op_name(call: Call) -> str:
         check_location(call.params["project"], call.params["location"])
         return f"projects/{call.params['project']}/locations/{call.params['location']}/operations/{call.params['operation']}"
@@ -201,6 +226,13 @@ def _v2_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
             Route("PATCH", f"{base}/{{{param}}}", "run.v2", f"{m}.patch", update(kind), mutating=True),
             Route("DELETE", f"{base}/{{{param}}}", "run.v2", f"{m}.delete", delete(kind), mutating=True),
         ]
+    jobs = f"{V2_PREFIX}/jobs/{{job}}"
+    out += [
+        Route("POST", f"{jobs}:run", "run.v2", "run.projects.locations.jobs.run", run_job, mutating=True),
+        Route("GET", f"{jobs}/executions", "run.v2", "run.projects.locations.jobs.executions.list", list_executions),
+        Route("GET", f"{jobs}/executions/{{execution}}", "run.v2", "run.projects.locations.jobs.executions.get",
+              get_execution),
+    ]
     ops = f"{V2_PREFIX}/operations"
     m = "run.projects.locations.operations"
     out += [
@@ -420,6 +452,36 @@ def _v1_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
         raise ApiError(404, f"Resource '{name}' of kind 'REVISION' in region '{region or '-'}' in project "
                             f"'{project}' does not exist.", status="NOT_FOUND", reason="notFound")
 
+    def run_job_v1(call: Call) -> Result:
+        project = project_of(call)
+        name = check_name(JOB, call.params["job"], "job")
+        t = Target(JOB, project, region_of(call, JOB, project, name, None), name)
+        _, execution = backend.run_job(t, call.principal, fail_with=fail_with(call))
+        return Result(kn.render_execution_v1(execution, project_number=project_number(project), region=t.region),
+                      audit=audit_info(JOB, "v1", "run", t))
+
+    def v1_executions(call: Call) -> list[dict[str, Any]]:
+        project = project_of(call)
+        m = _REGIONAL_HOST.match(call.host or "")
+        region = m.group(1) if m else None
+        items = []
+        for record in backend.records(JOB, project, region):
+            rregion = record["resource"]["name"].split("/")[3]
+            for execution in sorted(record.get("executions", []), key=lambda e: e["createTime"], reverse=True):
+                items.append(kn.render_execution_v1(execution, project_number=project_number(project), region=rregion))
+        return items
+
+    def list_executions_v1(call: Call) -> Result:
+        items = _label_selected(v1_executions(call), call.query.get("labelSelector"))
+        return Result({"apiVersion": "run.googleapis.com/v1", "kind": "ExecutionList", "items": items, "metadata": {}})
+
+    def get_execution_v1(call: Call) -> Result:
+        for item in v1_executions(call):
+            if item["metadata"]["name"] == call.params["execution"]:
+                return Result(item)
+        raise ApiError(404, f"Resource '{call.params['execution']}' of kind 'EXECUTION' in project "
+                            f"'{project_of(call)}' does not exist.", status="NOT_FOUND", reason="notFound")
+
     def locations(call: Call) -> Result:
         p = call.params["project"]
         check_location(p, "europe-west2")
@@ -458,6 +520,10 @@ def _v1_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
         Route("GET", f"{V1_SERVICES}/revisions", "run.v1", "run.namespaces.revisions.list", revisions),
         Route("GET", f"{V1_SERVICES}/revisions/{{revision}}", "run.v1", "run.namespaces.revisions.get", revision),
         Route("GET", V1_PROJECTS, "run.v1", "run.projects.locations.list", locations),
+        Route("POST", f"{V1_JOBS}/jobs/{{job}}:run", "run.v1", "run.namespaces.jobs.run", run_job_v1, mutating=True),
+        Route("GET", f"{V1_JOBS}/executions", "run.v1", "run.namespaces.executions.list", list_executions_v1),
+        Route("GET", f"{V1_JOBS}/executions/{{execution}}", "run.v1", "run.namespaces.executions.get",
+              get_execution_v1),
         Route("GET", f"{svc}/{{service}}:getIamPolicy", "run.v1", f"{m}.getIamPolicy", get_iam),
         Route("POST", f"{svc}/{{service}}:setIamPolicy", "run.v1", f"{m}.setIamPolicy", set_iam),
         Route("POST", svc, "run.v1", f"{m}.create", create(SERVICE), mutating=True),

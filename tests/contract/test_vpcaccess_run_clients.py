@@ -276,9 +276,13 @@ def test_v2_job_lifecycle(clients, project, region, connector, localcloud_url):
 
     with pytest.raises(exceptions.Conflict):
         clients["jobs"].create_job(parent=parent, job=job, job_id="job-a")
+    execution = clients["jobs"].run_job(name=created.name).result(timeout=TIMEOUT)
+    assert execution.name.startswith(f"{created.name}/executions/job-a-") and execution.succeeded_count == 1
+    assert clients["jobs"].get_job(name=created.name).latest_created_execution.completion_status == \
+        run_v2.ExecutionReference.CompletionStatus.EXECUTION_SUCCEEDED
     assert [j.name for j in clients["jobs"].list_jobs(parent=parent)] == [created.name]
     deleted = clients["jobs"].delete_job(name=created.name).result(timeout=TIMEOUT)
-    assert deleted.delete_time and deleted.generation == 2
+    assert deleted.delete_time and deleted.generation == 2 and deleted.execution_count == 1
     with pytest.raises(exceptions.NotFound, match="of kind 'JOB'"):
         clients["jobs"].get_job(name=created.name)
 

@@ -104,6 +104,11 @@ def test_run_deploy_and_jobs_deploy_with_a_connector(localcloud_url, project, re
     assert annotations["run.googleapis.com/vpc-access-connector"] == "conn-b"
     assert annotations["run.googleapis.com/vpc-access-egress"] == "all-traffic"
 
+    gcloud(localcloud_url, project, "run", "jobs", "execute", "job-a", f"--region={region}", "--wait")
+    executions = gcloud_json(localcloud_url, project, "run", "jobs", "executions", "list", f"--region={region}",
+                             "--job=job-a")
+    assert len(executions) == 1 and executions[0]["status"]["succeededCount"] == 1
+
     # The same resources through v2: the connector's full name and the enum egress.
     base = f"{localcloud_url}/run/v2/projects/{project}/locations/{region}"
     v2_service = requests.get(f"{base}/services/svc-a", timeout=30).json()
