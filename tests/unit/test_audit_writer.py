@@ -22,10 +22,9 @@ from localcloud.errors import ApiError, already_exists, not_found
 from localcloud.operations import Operation
 from localcloud.routes.logging import list_page
 from localcloud.routing import AuditInfo, Call, Result, Route
+from tests.paths import AUDIT_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "audit-samples"
-if not SAMPLES.is_dir():  # the work tree and shared/ side by side, in CI's clone too
-    SAMPLES = Path("/work/shared/reference/audit-samples")
+SAMPLES = AUDIT_SAMPLES
 
 P, R = "eg-demo-project", "europe-west2"
 UA = "gl-python/3.11 rest/2.0 gapic/1.57.0"

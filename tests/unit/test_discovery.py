@@ -15,6 +15,7 @@ import pytest
 
 from localcloud import discovery
 from localcloud.discovery import SchemaError, validate
+from tests.paths import HTTP_RECORDINGS
 
 P = "eg-demo-project"
 R = "europe-west2"
@@ -516,7 +517,7 @@ def test_validate_request_and_response_use_the_methods_schemas() -> None:
 
 
 # ---- recorded Google traffic --------------------------------------------------------------------
-RECORDINGS = Path("/work/shared/reference/gcp-http-logs")
+RECORDINGS = HTTP_RECORDINGS
 # Recorded through compute/beta (NOTES.md §0): fields v1 does not have.
 BETA_ONLY_FIELDS = {"enableLogging"}
 

@@ -32,10 +32,11 @@ from egress_guard.events import (
     thaw,
 )
 from egress_guard.names import ConnectorName, FirewallName, RouterName, RunJobName, RunServiceName
+from tests.paths import AUDIT_SAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
-SAMPLES = pathlib.Path("/work/shared/reference/audit-samples")
+SAMPLES = AUDIT_SAMPLES
 PROJECT, REGION = "eg-demo-project", "europe-west2"
 
 

@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localcloud.auditlog.filter import FilterSyntaxError, parse
+from tests.paths import AUDIT_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "audit-samples"
-if not SAMPLES.is_dir():  # the repository may sit elsewhere; the brief's absolute path then
-    SAMPLES = Path("/work/shared/reference/audit-samples")
+SAMPLES = AUDIT_SAMPLES
 
 
 def _load_entries() -> dict[str, dict[str, Any]]:
