@@ -1,0 +1,168 @@
+"""``egress-guard``: the command line (design §3).
+
+    egress-guard replay FILE [--dry-run] [--pretty] [--publish] [--guardrail NAME]
+
+``replay`` runs the guardrails (both, or the one named) on the audit entries in FILE against the
+endpoints the environment configures, exactly as the functions read it (``LOCALCLOUD_URL``,
+``EGRESS_GUARD_POLICY``, ...; ``config.py``). FILE holds a LogEntry, a CloudEvent (either
+delivery form), a JSON array of them, or one per line; ``-`` reads stdin. The findings are printed
+on stdout as JSON lines; logs go to stderr. The event-age cut-off does not apply (it exists to end
+retry storms, and a replay is a deliberate act).
+
+- ``--dry-run`` forces dry-run for every guardrail: findings are ``planned`` and no write is made.
+- ``--pretty`` also renders each finding for a terminal (on stderr, so stdout stays JSON lines).
+- ``--publish`` also publishes the findings to the findings topic, as the functions do.
+
+Exit status: 0 when every entry was handled (acted on or acknowledged), 1 when one needs a retry
+(a transient error, printed on stderr), 2 for bad arguments, an unreadable file or a bad
+configuration.
+
+Subcommands are a table (``COMMANDS``): ``sweep`` and ``backfill`` (design §3) are added there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from .errors import ConfigError, TransientError
+from .findings import Finding, Mode
+from .log import log_finding, setup_logging
+
+log = logging.getLogger("egress_guard.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    setup_logging(stream=sys.stderr)  # before anything logs: stdout is for results only
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print(f"egress-guard: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="egress-guard", description="Hands-off guardrails for Google Cloud "
+                                     "serverless networking: Cloud NAT and connector firewall rules.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    from .guardrails import GUARDRAILS
+
+    parser.add_argument("file", metavar="FILE", help="LogEntry / CloudEvent JSON (object, array or JSON lines); - for stdin")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: no guardrail makes any change")
+    parser.add_argument("--pretty", action="store_true", help="also render each finding for a terminal (stderr)")
+    parser.add_argument("--publish", action="store_true", help="also publish findings to EGRESS_GUARD_FINDINGS_TOPIC")
+    parser.add_argument("--guardrail", choices=sorted(GUARDRAILS), action="append",
+                        help="run only this guardrail (repeatable; default: all)")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .guardrails import GUARDRAILS
+    from .publish import FindingPublisher
+    from .runner import NO_AGE_LIMIT, Context, handle
+
+    try:
+        deliveries = list(read_deliveries(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"egress-guard replay: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    findings: list[Finding] = []
+    context = Context.from_env(publish=findings.append, policy=None)
+    policy = context.policy
+    if args.dry_run:
+        policy = forced_dry_run(policy)
+    publisher = FindingPublisher.from_clients(context.clients) if args.publish else None
+
+    def publish(finding: Finding) -> None:
+        findings.append(finding)
+        if publisher is not None:
+            publisher.publish(finding)  # logs the decision line itself
+        else:
+            log_finding(finding)
+
+    context = dataclasses.replace(context, policy=policy, publish=publish, max_age=NO_AGE_LIMIT)
+    chosen = [GUARDRAILS[name] for name in (args.guardrail or sorted(GUARDRAILS))]
+    status = 0
+    for delivery in deliveries:
+        for guardrail in chosen:
+            start = len(findings)
+            try:
+                handle(delivery, guardrail, context)
+            except TransientError as exc:
+                print(f"egress-guard replay: {guardrail.name}: needs a retry: {exc.reason}", file=sys.stderr)
+                status = 1
+            for finding in findings[start:]:
+                print(finding.to_json(), flush=True)
+                if args.pretty:
+                    _render(finding)
+    return status
+
+
+def forced_dry_run(policy: Any) -> Any:
+    """The policy with every guardrail in dry-run mode."""
+    return dataclasses.replace(policy, nat=dataclasses.replace(policy.nat, mode=Mode.DRY_RUN),
+                               firewall=dataclasses.replace(policy.firewall, mode=Mode.DRY_RUN))
+
+
+def read_deliveries(path: str) -> Iterator[Any]:
+    """The JSON documents in ``path``: one object, an array of objects, or one object per line."""
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the file is empty")
+    try:
+        document = json.loads(stripped)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, list):
+        yield from document
+        return
+    if document is not None:
+        yield document
+        return
+    for number, line in enumerate(stripped.splitlines(), 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number} is not JSON: {exc}") from None
+
+
+def _render(finding: Finding) -> None:
+    from rich.console import Console
+
+    from .notify.terminal import render_finding_rich
+
+    Console(stderr=True).print(render_finding_rich(finding))
+
+
+# name -> (help, add_arguments, run). sweep and backfill (design §3) belong here.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "replay": ("run the guardrails on audit entries from a file and print the findings as JSON lines",
+               _replay_arguments, _replay),
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+"""Live state, read through the client factory: one function per read, one API call each.
+
+Guardrails never trust the audit entry alone (design §1); they re-read what they decide on with
+these functions. Every function here makes exactly one API call (a list may page, one call per
+500 items), so the number of reads a decision costs is the number of calls below it; the contract
+tests hold each scenario to that minimum.
+
+| function                 | API method                                   | why                                   |
+|--------------------------|----------------------------------------------|---------------------------------------|
+| ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state |
+| ``list_connectors``      | vpcaccess.projects.locations.connectors.list | drift: the connectors of a region     |
+| ``read_subnetwork``      | compute.subnetworks.get                      | a subnet's network                    |
+| ``routers_of``           | compute.routers.list (filter on network)     | every NAT of a network and region     |
+| ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
+| ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
+
+Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
+a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
+
+A 404 on a ``read_*`` is an answer (``None``: the resource is gone), not an error. Anything else
+is classified with ``errors.classify_api_error`` and raised (transient: retried by the platform).
+
+Where traffic leaves the VPC (``EgressPoint``):
+
+- a connector created on a subnet: that subnet. The connector's ``network`` field is not used for
+  it: gcloud sends ``"network": "default"`` together with ``--subnet`` (gcp-facts §10) and the
+  recorded subnet-form connector has no ``network`` at all (reference NOTES.md §3), so the subnet is
+  read (``read_subnetwork``) and its network taken from there;
+- a connector created from an ``ipCidrRange``: its network, and the range, whose hidden subnet
+  only an ``ALL_SUBNETWORKS_*`` NAT can cover (gcp-facts §6);
+- Direct VPC egress (``template.vpcAccess.networkInterfaces``): the interface's subnetwork; with a
+  network only, the subnetwork of the same name in the workload's region, which is what Cloud Run
+  itself picks ("If subnetwork is not specified, the subnetwork with the same name as the network
+  will be used", Cloud Run v2 NetworkInterface reference); with a subnetwork only, its network is
+  read from the subnetwork.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from .errors import EgressGuardError, InvalidName, classify_api_error
+from .events import Egress, NetworkInterface, freeze
+from .names import (
+    ConnectorName,
+    NetworkName,
+    RunJobName,
+    RunServiceName,
+    SubnetworkName,
+    parse_compute_name,
+    parse_connector,
+    parse_network,
+    parse_router,
+    parse_subnetwork,
+    validate_network_tag,
+)
+
+if TYPE_CHECKING:
+    from .clients import Clients
+
+# One read never waits longer than this for an answer (google-api-core's own defaults are minutes).
+READ_TIMEOUT_S = 30.0
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: ConnectorName
+    state: str  # READY | CREATING | DELETING | ERROR | UPDATING | STATE_UNSPECIFIED
+    network: str  # as the API returns it (a name), "" when absent
+    ip_cidr_range: str | None
+    subnet: SubnetworkName | None  # subnet connectors: the subnet (host project for Shared VPC)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "READY"
+
+
+@dataclass(frozen=True)
+class Subnetwork:
+    name: SubnetworkName
+    network: NetworkName
+    ip_cidr_range: str
+
+
+@dataclass(frozen=True)
+class NatSubnet:
+    subnetwork: str  # relative name, projects/P/regions/R/subnetworks/S
+    ranges: tuple[str, ...]  # sourceIpRangesToNat
+
+
+@dataclass(frozen=True)
+class Nat:
+    name: str
+    option: str  # sourceSubnetworkIpRangesToNat
+    subnetworks: tuple[NatSubnet, ...]
+    body: Mapping[str, Any]  # as read (read-only), written back unchanged by read-modify-write
+
+    @property
+    def all_subnetworks(self) -> bool:
+        return self.option.startswith("ALL_SUBNETWORKS_")
+
+
+@dataclass(frozen=True)
+class Router:
+    project: str
+    region: str
+    name: str
+    network: str  # relative network name
+    nats: tuple[Nat, ...]
+    body: Mapping[str, Any]  # as read (read-only)
+
+    @property
+    def relative(self) -> str:
+        return f"projects/{self.project}/regions/{self.region}/routers/{self.name}"
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    name: str
+    network: str  # relative network name
+    body: Mapping[str, Any]  # as read (read-only)
+
+    @property
+    def project(self) -> str:
+        return self.network.split("/")[1] if self.network.startswith("projects/") else ""
+
+    @property
+    def priority(self) -> int:
+        value = self.body.get("priority", 1000)
+        return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else 1000
+
+    @property
+    def direction(self) -> str:
+        return str(self.body.get("direction") or "INGRESS")
+
+    @property
+    def disabled(self) -> bool:
+        return bool(self.body.get("disabled", False))
+
+    @property
+    def description(self) -> str:
+        return str(self.body.get("description") or "")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Cloud Run service or job as it is now (v2 view), reduced to what egress-guard needs."""
+
+    name: Union[RunServiceName, RunJobName]
+    labels: Mapping[str, str]
+    connector: ConnectorName | None
+    egress: Egress
+    network_interfaces: tuple[NetworkInterface, ...]
+
+    @property
+    def uses_vpc(self) -> bool:
+        return self.connector is not None or bool(self.network_interfaces)
+
+
+class Via(str, enum.Enum):
+    CONNECTOR = "connector"
+    DIRECT_VPC = "direct-vpc"
+
+
+@dataclass(frozen=True)
+class EgressPoint:
+    """Where a workload's traffic enters the VPC, so where a NAT must cover it."""
+
+    project: str  # the network's project (Shared VPC: the host project)
+    region: str
+    network: NetworkName
+    subnetwork: SubnetworkName | None  # None for an ipCidrRange connector (hidden subnet)
+    ip_cidr_range: str | None  # the connector's range, for ipCidrRange connectors
+    via: Via
+    connector: ConnectorName | None = None
+
+    @property
+    def needs_all_subnetworks(self) -> bool:
+        """An ipCidrRange connector's hidden subnet cannot be named in a NAT (gcp-facts §6)."""
+        return self.subnetwork is None
+
+    def describe(self) -> str:
+        if self.subnetwork is not None:
+            where = f"subnet {self.subnetwork.name}"
+        else:
+            where = f"range {self.ip_cidr_range} (the connector's hidden subnet)"
+        via = f"connector {self.connector.name}" if self.connector else "Direct VPC egress"
+        return f"{via} sends traffic from {where} of network {self.network.name} in {self.region}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def is_api_error(exc: BaseException) -> bool:
+    """An error from the API or the network (classified); anything else is a bug and propagates."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, (gexc.GoogleAPIError, ConnectionError, TimeoutError)):
+        return True
+    names = {f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
+    return bool(names & {"requests.exceptions.RequestException", "google.auth.exceptions.TransportError",
+                         "google.auth.exceptions.RefreshError", "urllib3.exceptions.HTTPError"})
+
+
+def _call(action: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
+            raise
+        raise classify_api_error(exc, action=action) from exc  # transient ones are retried by the platform
+
+
+def _get_or_none(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T | None:
+    from google.api_core import exceptions as gexc
+
+    try:
+        return _call(action, fn, **kwargs)
+    except EgressGuardError as exc:
+        if isinstance(exc.__cause__, gexc.NotFound):
+            return None
+        raise
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    """A proto-plus message as Google's JSON (camelCase), without empty lists and objects."""
+    text = type(message).to_json(message, use_integers_for_enums=False, indent=None)
+    return _prune(json.loads(text))
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ([], {})}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def relative_link(link: str, *, collection: str | None = None) -> str:
+    """``https://www.googleapis.com/compute/v1/projects/...`` (any host) -> ``projects/...``.
+
+    A link that does not parse is returned unchanged: it then simply matches nothing we look for.
+    """
+    try:
+        return parse_compute_name(link, field="link", collection=collection).relative
+    except InvalidName:
+        return link
+
+
+def network_filter(network: NetworkName) -> str:
+    """Compute's list filter on a resource's network link, in the regular-expression form that
+    gcloud itself sends (``network eq ".*(net-a).*"``, gcp-facts §10), anchored on the network's
+    path so that net-a does not match net-ab. Results are also checked on the client."""
+    path = re.sub(r"([.\\])", r"\\\1", f"/projects/{network.project}/global/networks/{network.name}")
+    return f'network eq ".*{path}"'
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def read_connector(clients: "Clients", name: ConnectorName) -> Connector | None:
+    """vpcaccess connectors.get; None when the connector does not exist (any more)."""
+    found = _get_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
+                         name=name.relative, timeout=READ_TIMEOUT_S)
+    return None if found is None else _connector(found, name)
+
+
+def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Connector, ...]:
+    """vpcaccess connectors.list of one project and region."""
+    parent = f"projects/{project}/locations/{region}"
+    pager = _call(f"vpcaccess.connectors.list {parent}", clients.connectors.list_connectors, parent=parent,
+                  timeout=READ_TIMEOUT_S)
+    result = []
+    for item in _call(f"vpcaccess.connectors.list {parent}", lambda: list(pager)):
+        try:
+            name = parse_connector(item.name, field="connector.name")
+        except InvalidName:
+            continue  # not a name we could ever act on; nothing else in the list depends on it
+        result.append(_connector(item, name))
+    return tuple(result)
+
+
+def _connector(found: Any, name: ConnectorName) -> Connector:
+    state = getattr(found.state, "name", str(found.state))
+    subnet = None
+    subnet_name = found.subnet.name if found.subnet else ""
+    if subnet_name:
+        subnet = parse_subnetwork(subnet_name, field="connector.subnet.name",
+                                  default_project=found.subnet.project_id or name.project, default_region=name.region)
+    return Connector(name=name, state=state, network=found.network or "", ip_cidr_range=found.ip_cidr_range or None,
+                     subnet=subnet)
+
+
+def read_subnetwork(clients: "Clients", name: SubnetworkName) -> Subnetwork | None:
+    """compute subnetworks.get; None when it does not exist."""
+    found = _get_or_none(f"compute.subnetworks.get {name.relative}", clients.subnetworks.get,
+                         project=name.project, region=name.region, subnetwork=name.name, timeout=READ_TIMEOUT_S)
+    if found is None:
+        return None
+    network = parse_network(found.network, field="subnetwork.network", default_project=name.project)
+    return Subnetwork(name=name, network=network, ip_cidr_range=found.ip_cidr_range or "")
+
+
+def routers_of(clients: "Clients", project: str, region: str, network: NetworkName | None) -> tuple[Router, ...]:
+    """compute routers.list of a region, filtered on ``network`` when given (one call)."""
+    from google.cloud import compute_v1
+
+    action = f"compute.routers.list projects/{project}/regions/{region}"
+    request = compute_v1.ListRoutersRequest(project=project, region=region)
+    if network is not None:
+        request.filter = network_filter(network)
+    pager = _call(action, clients.routers.list, request=request, timeout=READ_TIMEOUT_S)
+    routers = [router_from_json(to_json(item), project=project, region=region)
+               for item in _call(action, lambda: list(pager))]
+    if network is not None:
+        routers = [r for r in routers if r.network == network.relative]
+    return tuple(sorted(routers, key=lambda r: r.name))
+
+
+def router_from_json(body: Mapping[str, Any], *, project: str, region: str) -> Router:
+    """A router body as Compute returns it -> ``Router`` (also used by unit tests)."""
+    nats = []
+    for raw in body.get("nats") or ():
+        subnets = tuple(
+            NatSubnet(relative_link(str(s.get("name", "")), collection="subnetworks"),
+                      tuple(str(r) for r in s.get("sourceIpRangesToNat") or ()))
+            for s in raw.get("subnetworks") or ())
+        nats.append(Nat(name=str(raw.get("name", "")), option=str(raw.get("sourceSubnetworkIpRangesToNat", "")),
+                        subnetworks=subnets, body=freeze(raw)))
+    name = str(body.get("name", ""))
+    if body.get("selfLink"):
+        parsed = parse_router(body["selfLink"], field="router.selfLink")
+        project, region, name = parsed.project, parsed.region, parsed.name
+    return Router(project=project, region=region, name=name,
+                  network=relative_link(str(body.get("network", "")), collection="networks"),
+                  nats=tuple(nats), body=freeze(dict(body)))
+
+
+def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule, ...]:
+    """compute firewalls.list of the network's project, filtered on the network (one call)."""
+    from google.cloud import compute_v1
+
+    action = f"compute.firewalls.list projects/{network.project}/global/firewalls"
+    request = compute_v1.ListFirewallsRequest(project=network.project, filter=network_filter(network))
+    pager = _call(action, clients.firewalls.list, request=request, timeout=READ_TIMEOUT_S)
+    rules = [firewall_from_json(to_json(item)) for item in _call(action, lambda: list(pager))]
+    return tuple(sorted((r for r in rules if r.network == network.relative), key=lambda r: r.name))
+
+
+def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
+    return FirewallRule(name=str(body.get("name", "")),
+                        network=relative_link(str(body.get("network", "")), collection="networks"),
+                        body=freeze(dict(body)))
+
+
+def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
+    """Cloud Run v2 services.get / jobs.get; None when it does not exist (any more)."""
+    if isinstance(name, RunServiceName):
+        found = _get_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
+                             name=name.relative, timeout=READ_TIMEOUT_S)
+        template = found.template if found is not None else None
+    else:
+        found = _get_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job,
+                             name=name.relative, timeout=READ_TIMEOUT_S)
+        template = found.template.template if found is not None else None  # Job -> Execution -> Task
+    if found is None or template is None:
+        return None
+    vpc = template.vpc_access
+    field = "template.vpcAccess"
+    connector = None
+    if vpc.connector:
+        # A project number in the reference is kept: the VPC Access API accepts numbers in names.
+        connector = parse_connector(vpc.connector, field=f"{field}.connector", default_project=name.project,
+                                    default_region=name.region)
+    egress = Egress.ALL_TRAFFIC if int(vpc.egress) == 1 else Egress.PRIVATE_RANGES_ONLY  # VpcEgress.ALL_TRAFFIC
+    interfaces = []
+    for index, iface in enumerate(vpc.network_interfaces):
+        where = f"{field}.networkInterfaces[{index}]"
+        interfaces.append(NetworkInterface(
+            network=parse_network(iface.network, field=f"{where}.network", default_project=name.project)
+            if iface.network else None,
+            subnetwork=parse_subnetwork(iface.subnetwork, field=f"{where}.subnetwork", default_project=name.project,
+                                        default_region=name.region) if iface.subnetwork else None,
+            tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.tags)))
+    return Workload(name=name, labels=freeze(dict(found.labels)), connector=connector, egress=egress,
+                    network_interfaces=tuple(interfaces))
+
+
+# --------------------------------------------------------------------------- where traffic leaves
+
+
+def egress_point_of_connector(clients: "Clients", connector: Connector) -> EgressPoint | None:
+    """The connector's network and subnet or range; reads the subnet of a subnet connector.
+
+    None when the subnet of a subnet connector no longer exists.
+    """
+    name = connector.name
+    if connector.subnet is not None:
+        subnet = read_subnetwork(clients, connector.subnet)
+        if subnet is None:
+            return None
+        return EgressPoint(project=subnet.network.project, region=name.region, network=subnet.network,
+                           subnetwork=connector.subnet, ip_cidr_range=None, via=Via.CONNECTOR, connector=name)
+    return egress_point_of_range_connector(connector)
+
+
+def egress_point_of_range_connector(connector: Connector) -> EgressPoint:
+    """An ipCidrRange connector needs no read: its network is in the connector, in its project."""
+    name = connector.name
+    if not connector.network:
+        raise InvalidName(f"connector {name.relative} has neither a subnet nor a network", field="connector.network")
+    network = parse_network(connector.network, field="connector.network", default_project=name.project)
+    return EgressPoint(project=network.project, region=name.region, network=network, subnetwork=None,
+                       ip_cidr_range=connector.ip_cidr_range, via=Via.CONNECTOR, connector=name)
+
+
+def egress_point_of_interface(clients: "Clients", workload: Union[RunServiceName, RunJobName],
+                              interface: NetworkInterface) -> EgressPoint | None:
+    """A Direct VPC interface's subnet and network (reads the subnet when the network is not given).
+
+    None when neither is given, or the subnet named alone does not exist.
+    """
+    region = workload.region
+    if interface.subnetwork is not None and interface.network is not None:
+        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
+                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
+    if interface.subnetwork is not None:
+        subnet = read_subnetwork(clients, interface.subnetwork)
+        if subnet is None:
+            return None
+        return EgressPoint(project=subnet.network.project, region=region, network=subnet.network,
+                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
+    if interface.network is not None:
+        same_name = SubnetworkName(interface.network.project, region, interface.network.name)
+        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
+                           subnetwork=same_name, ip_cidr_range=None, via=Via.DIRECT_VPC)
+    return None

@@ -1,0 +1,129 @@
+"""The Compute writes both guardrails make: start a write, wait for its operation, sort the outcome.
+
+- ``start(...)`` makes one mutating call and returns the operation's name. A 409 on an insert, or a
+  404 on a patch/update/delete, means the state changed since it was read: ``Conflict``, and the
+  caller re-reads and plans again (someone else converged, or undid, first).
+- ``wait(...)`` blocks on ``regionOperations.wait`` / ``globalOperations.wait``: one call that
+  Compute holds open until the operation is DONE (or ~2 minutes), never a ``get`` polling loop.
+  Every wait is bounded by ``timeout`` (``Settings.operation_timeout_seconds``): past it,
+  ``TransientError`` and the platform retries the event. An operation DONE with an error is sorted
+  like an HTTP error: 409 (alreadyExists) and 404 -> ``Conflict``; anything else is classified.
+- ``KeyedLocks`` serialises read-modify-write per key inside one process, like Terraform's
+  ``mutex: router/{region}/{router}``.
+
+``MAX_ATTEMPTS`` bounds read -> plan -> write rounds after conflicts; past it, ``TransientError``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EgressGuardError, PermanentError, TransientError, classify_api_error
+from ..estate import is_api_error
+
+if TYPE_CHECKING:
+    from ..clients import Clients
+
+# Read, plan and write again at most this many times when the state changes under a write.
+MAX_ATTEMPTS = 3
+
+# A Compute operation error with one of these codes means "someone else changed it first".
+_CONFLICT_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "alreadyExists",
+                             "RESOURCE_NOT_FOUND", "NOT_FOUND", "notFound"})
+
+
+class Conflict(Exception):
+    """The live state changed between the read and the write: re-read and plan again."""
+
+
+class Blocked(Exception):
+    """A write turned out to be impossible without a person (e.g. a name taken by another network)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
+    """Make one mutating Compute call; return the name of its operation."""
+    from google.api_core import exceptions as gexc
+
+    verb = action.rsplit(".", 1)[-1]
+    try:
+        operation = fn(**kwargs)
+    except gexc.Conflict as exc:
+        raise Conflict(f"{action} {resource}: already exists (409)") from exc
+    except gexc.NotFound as exc:
+        if verb == "insert":  # the network (or an address) it refers to is gone: not a race we can win
+            raise classify_api_error(exc, action=f"{action} {resource}") from exc
+        raise Conflict(f"{action} {resource}: not found (404), it changed since it was read") from exc
+    except gexc.PreconditionFailed as exc:
+        raise Conflict(f"{action} {resource}: precondition failed (412)") from exc
+    except Exception as exc:
+        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
+            raise
+        raise classify_api_error(exc, action=f"{action} {resource}") from exc
+    name = getattr(operation, "name", "")
+    if not name:
+        raise PermanentError(f"{action} {resource}: the API answered without an operation name")
+    return str(name)
+
+
+def wait(clients: "Clients", operation: str, *, project: str, region: str | None, timeout: float,
+         action: str) -> None:
+    """Wait for a Compute operation with ``operations.wait``; raise unless it ends DONE without error."""
+    from google.cloud import compute_v1
+
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransientError(f"{action}: operation {operation} was not DONE within {timeout:g}s "
+                                 "(EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS); will retry")
+        try:
+            if region:
+                result = clients.region_operations.wait(project=project, region=region, operation=operation,
+                                                        timeout=remaining)
+            else:
+                result = clients.global_operations.wait(project=project, operation=operation, timeout=remaining)
+        except Exception as exc:
+            if isinstance(exc, EgressGuardError) or not is_api_error(exc):
+                raise
+            raise classify_api_error(exc, action=f"{action}: waiting for {operation}") from exc
+        if result.status == compute_v1.Operation.Status.DONE:
+            _raise_for_error(result, action)
+            return
+        # operations.wait returned before the operation finished (Google holds it ~2 minutes): again.
+
+
+def _raise_for_error(result: Any, action: str) -> None:
+    errors = list(result.error.errors) if result.error else []
+    if not errors:
+        return
+    codes = {e.code for e in errors}
+    message = "; ".join(f"{e.code}: {e.message}" for e in errors)[:500]
+    http = int(result.http_error_status_code or 0)
+    if http in (404, 409) or codes & _CONFLICT_CODES:
+        raise Conflict(f"{action}: the operation failed with {message}")
+    if http in (408, 412, 429) or http >= 500 or "RESOURCE_NOT_READY" in codes:
+        raise TransientError(f"{action}: the operation failed with HTTP {http} (will retry): {message}", code=http)
+    raise PermanentError(f"{action}: the operation failed with HTTP {http or '?'}: {message}", code=http or None)
+
+
+class KeyedLocks:
+    """One lock per key, created on first use (the set of keys is small: routers, connectors)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield

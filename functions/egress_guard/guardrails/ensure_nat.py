@@ -1,0 +1,449 @@
+"""ensure_nat: every place a workload's internet traffic leaves the VPC is covered by a Cloud NAT.
+
+Design §2. The planner is pure: ``plan_nat(subject, point, routers, policy)`` takes where the
+traffic leaves (``estate.EgressPoint``) and every router of that network and region, and returns a
+``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
+executor ``apply_nat`` applies a plan and waits for it. ``EnsureNat.run`` reads, plans, acts and
+replans after a conflict, holding a per network+region lock so that concurrent events in one
+process do not race (``sweep`` can call the same planner with state it read in bulk).
+
+Coverage: a router of the same network and region has a public NAT that is ``ALL_SUBNETWORKS_*``, or
+``LIST_OF_SUBNETWORKS`` naming the subnet with ``PRIMARY_IP_RANGE`` or ``ALL_IP_RANGES``. An
+``ipCidrRange`` connector's hidden subnet cannot be named in a NAT, so only ``ALL_SUBNETWORKS_*``
+covers it, and such a NAT must be the only NAT of its network and region (gcp-facts §6).
+
+When it is missing:
+
+1. egress-guard's own NAT (``nat.name_prefix``-nat-REGION) exists as ``LIST_OF_SUBNETWORKS`` on a
+   router of the network: add the subnet to it (routers.patch, read-modify-write of ``nats``);
+2. a router of the network exists: add egress-guard's NAT to it (routers.patch; the router named
+   ``{prefix}-{region}`` is preferred, else the first by name); a user's NAT is never modified;
+3. no router: routers.insert of ``{prefix}-{region}`` with the NAT in the same body (one write).
+
+The new NAT is ``LIST_OF_SUBNETWORKS`` with the subnet (``PRIMARY_IP_RANGE``: the connector's and
+Direct VPC's addresses come from the primary range), or ``ALL_SUBNETWORKS_ALL_IP_RANGES`` for an
+``ipCidrRange`` connector when no NAT exists at all. If any NAT exists and none covers an
+``ipCidrRange`` connector, the plan is ``blocked``: nothing is written, the reason says what to do.
+
+Compute routers have no ``fingerprint`` (compute v1 Router schema; the REAL recordings show none),
+so a read-modify-write cannot be made conditional on the version read. Inside one process the
+lock serialises it; across instances a concurrent insert answers 409 and a concurrent NAT change
+usually fails Google's NAT checks (400 naming the conflict) or the operation, and both lead to a
+re-read and a new plan. A stale patch from another instance can still drop a subnet another
+instance added a moment earlier; ``egress-guard sweep`` (or the next event) puts it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import estate
+from ..errors import NotOurEvent, PermanentError, TransientError
+from ..estate import EgressPoint, Router, Workload
+from ..events import AuditEvent, Egress, EventKind
+from ..findings import Change, Finding, Mode, ResourceRef, Trigger
+from ..names import ConnectorName, RouterName, RunJobName, RunServiceName
+from ..plan import Plan, PlannedChange, Verdict, change_plan
+from ..policy import MANUAL_ONLY, Policy
+from . import _compute
+from ._compute import Blocked, Conflict, KeyedLocks
+
+if TYPE_CHECKING:
+    from ..clients import Clients
+    from ..runner import Context
+
+GUARDRAIL_NAME = "ensure_nat"
+ALL_SUBNETWORKS_ALL_IP_RANGES = "ALL_SUBNETWORKS_ALL_IP_RANGES"
+LIST_OF_SUBNETWORKS = "LIST_OF_SUBNETWORKS"
+# Ranges of a subnet a LIST NAT entry must translate for the subnet's workloads to be covered.
+COVERING_RANGES = frozenset({"PRIMARY_IP_RANGE", "ALL_IP_RANGES"})
+# Connector states in which its traffic source is known and worth covering. CREATING counts: the
+# network and the subnet or range are set from the create call on, and NAT needs nothing else.
+ACTIVE_CONNECTOR_STATES = frozenset({"READY", "CREATING", "UPDATING"})
+
+# Per network+region, not per router: whether a NAT is needed, and where, depends on every router of
+# the network in the region (the ALL_SUBNETWORKS_* exclusivity spans them all).
+_LOCKS = KeyedLocks()
+
+
+# =========================================================================== pure planning
+
+
+def nat_lock_key(point: EgressPoint) -> str:
+    return f"router/{point.project}/{point.region}/{point.network.name}"
+
+
+def covering(point: EgressPoint, routers: Sequence[Router]) -> tuple[Router, estate.Nat] | None:
+    """The router and public NAT that already cover ``point``, if any."""
+    for router in routers:
+        if router.network != point.network.relative:
+            continue
+        for nat in router.nats:
+            if str(nat.body.get("type", "PUBLIC")) != "PUBLIC":
+                continue  # a private NAT translates to other VPCs, not to the internet
+            if nat.all_subnetworks:
+                return router, nat
+            if point.subnetwork is not None and nat.option == LIST_OF_SUBNETWORKS:
+                for entry in nat.subnetworks:
+                    if entry.subnetwork == point.subnetwork.relative and COVERING_RANGES & set(entry.ranges):
+                        return router, nat
+    return None
+
+
+def nat_body(point: EgressPoint, policy: Policy, *, all_subnetworks: bool) -> dict[str, Any]:
+    """egress-guard's NAT for ``point`` as the policy configures it."""
+    nat_policy = policy.nat
+    body: dict[str, Any] = {"name": nat_policy.nat_name(point.region)}
+    if nat_policy.ip_allocation == MANUAL_ONLY:
+        addresses = nat_policy.addresses_for(point.project, point.region)
+        body["natIpAllocateOption"] = MANUAL_ONLY
+        body["natIps"] = [a.self_link for a in addresses]
+    else:
+        body["natIpAllocateOption"] = "AUTO_ONLY"
+    if all_subnetworks:
+        body["sourceSubnetworkIpRangesToNat"] = ALL_SUBNETWORKS_ALL_IP_RANGES
+    else:
+        assert point.subnetwork is not None
+        body["sourceSubnetworkIpRangesToNat"] = LIST_OF_SUBNETWORKS
+        body["subnetworks"] = [subnet_entry(point)]
+    body["minPortsPerVm"] = nat_policy.min_ports_per_vm
+    if nat_policy.log_filter is None:
+        body["logConfig"] = {"enable": False}
+    else:
+        body["logConfig"] = {"enable": True, "filter": nat_policy.log_filter}
+    return body
+
+
+def subnet_entry(point: EgressPoint) -> dict[str, Any]:
+    assert point.subnetwork is not None
+    return {"name": point.subnetwork.self_link, "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]}
+
+
+def workload_plan(workload: Workload, policy: Policy, *, project: str) -> Plan | None:
+    """A final plan for a workload that needs no NAT (exempt, no VPC, private ranges only), or None."""
+    subject = workload.name.ref
+    region = workload.name.region
+    label_reason = policy.exemptions.reason_for(labels=workload.labels)
+    if label_reason:
+        return Plan(subject, project, region, "", Verdict.EXEMPT, f"{_kind(workload)} is exempt: {label_reason}.")
+    if not workload.uses_vpc:
+        return Plan(subject, project, region, "", Verdict.COMPLIANT,
+                    f"{_kind(workload)} sends no traffic through a VPC (no connector, no Direct VPC egress): "
+                    "its internet traffic does not need Cloud NAT.")
+    if workload.egress is not Egress.ALL_TRAFFIC:
+        return Plan(subject, project, region, "", Verdict.COMPLIANT,
+                    f"{_kind(workload)} sends only private ranges through the VPC (egress private-ranges-only): "
+                    "its internet traffic does not leave through the VPC, so it needs no Cloud NAT.")
+    if workload.connector is not None:
+        reason = policy.exemptions.reason_for(connector=workload.connector)
+        if reason:
+            return Plan(subject, project, region, "", Verdict.EXEMPT, f"{_kind(workload)} is exempt: {reason}.")
+    return None
+
+
+def _kind(workload: Workload) -> str:
+    what = "Cloud Run service" if isinstance(workload.name, RunServiceName) else "Cloud Run job"
+    return f"{what} {workload.name.name}"
+
+
+def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router], policy: Policy, *,
+             drift: str = "") -> Plan:
+    """Decide whether ``point`` needs a NAT and how to add it (pure).
+
+    ``routers``: the routers of the point's network and region (others are ignored). ``drift``: a
+    sentence saying what changed (a router patched or deleted), put in front of the reason.
+    """
+    network = point.network
+    head = f"{drift} " if drift else ""
+    exempt = policy.exemptions.reason_for(project=point.project, network=network, connector=point.connector)
+    if exempt:
+        return Plan(subject, point.project, point.region, network.relative, Verdict.EXEMPT,
+                    f"{head}{point.describe()}; exempt: {exempt}.")
+    mine = [r for r in routers if r.network == network.relative]
+    found = covering(point, mine)
+    if found is not None:
+        router, nat = found
+        return Plan(subject, point.project, point.region, network.relative, Verdict.COMPLIANT,
+                    f"{head}{point.describe()}; NAT {nat.name} on router {router.name} "
+                    f"({nat.option}) already covers it.")
+
+    nat_name = policy.nat.nat_name(point.region)
+    all_nats = [(r, n) for r in mine for n in r.nats]
+    if point.needs_all_subnetworks:
+        if all_nats:
+            return Plan(subject, point.project, point.region, network.relative, Verdict.BLOCKED,
+                        head + _blocked_reason(point, all_nats))
+        return _add_nat(subject, point, mine, policy, all_subnetworks=True, head=head)
+
+    own = next(((r, n) for r, n in all_nats if n.name == nat_name and n.option == LIST_OF_SUBNETWORKS), None)
+    if own is not None:
+        router, nat = own
+        nats = [_extended(n, point) if n is nat else dict(n.body) for n in router.nats]
+        change = PlannedChange(
+            "compute.routers.patch", router.relative, router.body, {"nats": nats},
+            f"add subnet {point.subnetwork.name if point.subnetwork else '?'} to egress-guard's NAT {nat.name} "
+            f"on router {router.name}")
+        return change_plan(subject, project=point.project, region=point.region, network=network.relative,
+                           reason=f"{head}{point.describe()} and no NAT covers it; {change.reason}.", changes=[change])
+    return _add_nat(subject, point, mine, policy, all_subnetworks=False, head=head)
+
+
+def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
+    body = dict(nat.body)
+    subnets = [dict(s) for s in body.get("subnetworks") or ()]
+    assert point.subnetwork is not None
+    for entry in subnets:  # the subnet is listed with only secondary ranges: add the primary range
+        if estate.relative_link(str(entry.get("name", "")), collection="subnetworks") == point.subnetwork.relative:
+            entry["sourceIpRangesToNat"] = sorted(set(entry.get("sourceIpRangesToNat") or ()) | {"PRIMARY_IP_RANGE"})
+            break
+    else:
+        subnets.append(subnet_entry(point))
+    body["subnetworks"] = subnets
+    return body
+
+
+def _add_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router], policy: Policy, *,
+             all_subnetworks: bool, head: str) -> Plan:
+    nat = nat_body(point, policy, all_subnetworks=all_subnetworks)
+    coverage = "all subnetworks (ALL_SUBNETWORKS_ALL_IP_RANGES: the only NAT that can cover a connector's hidden " \
+               "ipCidrRange subnet)" if all_subnetworks else \
+        f"subnet {point.subnetwork.name if point.subnetwork else '?'} (LIST_OF_SUBNETWORKS)"
+    preferred = policy.nat.router_name(point.region)
+    if routers:
+        router = next((r for r in routers if r.name == preferred), routers[0])
+        taken = {n.name for n in router.nats}
+        if nat["name"] in taken:  # egress-guard's NAT name is taken by a NAT we do not recognise as ours
+            return Plan(subject, point.project, point.region, point.network.relative, Verdict.BLOCKED,
+                        f"{head}{point.describe()} and no NAT covers it, but router {router.name} already has a NAT "
+                        f"named {nat['name']} that is not a LIST_OF_SUBNETWORKS NAT egress-guard can extend. "
+                        f"Rename that NAT or set nat.name_prefix in the policy, then redeliver the event or run "
+                        f"`egress-guard sweep`.")
+        change = PlannedChange(
+            "compute.routers.patch", router.relative, router.body,
+            {"nats": [dict(n.body) for n in router.nats] + [nat]},
+            f"add NAT {nat['name']} covering {coverage} to router {router.name}")
+    else:
+        name = RouterName(point.project, point.region, preferred)
+        body = {
+            "name": preferred,
+            "network": point.network.self_link,
+            "description": f"managed-by: egress-guard; Cloud NAT for serverless egress of network "
+                           f"{point.network.name} in {point.region}",
+            "nats": [nat],
+        }
+        change = PlannedChange("compute.routers.insert", name.relative, None, body,
+                               f"create router {preferred} with NAT {nat['name']} covering {coverage}")
+    return change_plan(subject, project=point.project, region=point.region, network=point.network.relative,
+                       reason=f"{head}{point.describe()} and no NAT covers it; {change.reason}.", changes=[change])
+
+
+def _blocked_reason(point: EgressPoint, nats: Sequence[tuple[Router, estate.Nat]]) -> str:
+    listed = ", ".join(f"{n.name} on router {r.name} ({n.option})" for r, n in nats)
+    connector = point.connector.name if point.connector else "the connector"
+    region, network = point.region, point.network.name
+    first_router, first_nat = nats[0]
+    return (
+        f"{point.describe()}. Only a NAT covering all subnetworks (ALL_SUBNETWORKS_*) can cover that hidden subnet, "
+        f"and Cloud NAT allows such a NAT only as the sole NAT of network {network} in {region}, which already has: "
+        f"{listed}. egress-guard changed nothing. To fix it, either recreate connector {connector} on a /28 subnet "
+        f"you create (`gcloud compute networks vpc-access connectors create {connector} --region={region} "
+        f"--subnet=SUBNET`), which a LIST_OF_SUBNETWORKS NAT can cover, or make the existing NAT cover all subnets "
+        f"(`gcloud compute routers nats update {first_nat.name} --router={first_router.name} --region={region} "
+        f"--nat-all-subnet-ip-ranges`, after removing any other NAT of the network in {region}); then redeliver the "
+        f"event or run `egress-guard sweep`.")
+
+
+# =========================================================================== executor
+
+
+def apply_nat(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]:
+    """Make the plan's router writes and wait for each; return the changes made.
+
+    Raises ``Conflict`` (re-read and replan), ``Blocked``, ``TransientError`` or ``PermanentError``.
+    """
+    from google.cloud import compute_v1
+
+    applied: list[Change] = []
+    for change in plan.changes:
+        router = _router_name(change.resource)
+        action = change.action
+        if change.verb == "insert":
+            body = compute_v1.Router.from_json(estate_json(change.after))
+            try:
+                operation = _compute.start(action, change.resource, clients.routers.insert, project=router.project,
+                                           region=router.region, router_resource=body)
+            except Conflict:
+                _check_name_collision(clients, router, change)
+                raise
+        elif change.verb == "patch":
+            body = compute_v1.Router.from_json(estate_json(change.after))
+            operation = _compute.start(action, change.resource, clients.routers.patch, project=router.project,
+                                       region=router.region, router=router.name, router_resource=body)
+        else:  # planners make no other router writes
+            raise PermanentError(f"ensure_nat cannot apply {action}")
+        _compute.wait(clients, operation, project=router.project, region=router.region, timeout=timeout,
+                      action=f"{action} {change.resource}")
+        applied.append(change.to_change())
+    return applied
+
+
+def estate_json(body: Mapping[str, Any] | None) -> str:
+    import json
+
+    from ..events import thaw
+
+    return json.dumps(thaw(body) if body is not None else {})
+
+
+def _router_name(relative: str) -> RouterName:
+    from ..names import parse_router
+
+    return parse_router(relative, field="plan.resource")
+
+
+def _check_name_collision(clients: "Clients", router: RouterName, change: PlannedChange) -> None:
+    """After a 409 on routers.insert: a router of that name in another network blocks us for good."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        found = clients.routers.get(project=router.project, region=router.region, router=router.name,
+                                    timeout=estate.READ_TIMEOUT_S)
+    except gexc.NotFound:
+        return  # gone again: replanning will create it
+    except Exception:
+        return  # the replan's own reads will surface the problem
+    wanted = estate.relative_link(str((change.after or {}).get("network", "")), collection="networks")
+    have = estate.relative_link(found.network or "", collection="networks")
+    if have != wanted:
+        raise Blocked(f"egress-guard creates router {router.name} for NAT in {router.region}, but a router of that name "
+                      f"already exists in network {have.rsplit('/', 1)[-1]}. Create any Cloud Router in network "
+                      f"{wanted.rsplit('/', 1)[-1]} (`gcloud compute routers create ROUTER --network=NETWORK "
+                      f"--region={router.region}`) and egress-guard will add its NAT to it, or set nat.name_prefix.")
+
+
+# =========================================================================== the guardrail
+
+
+class EnsureNat:
+    """Reads, plans, acts and reports for one audit event."""
+
+    name = GUARDRAIL_NAME
+
+    def accepts(self, event: AuditEvent, policy: Policy) -> str | None:
+        """None when this guardrail acts on ``event``; otherwise why not (acknowledged, no API call)."""
+        kind = event.kind
+        if kind is EventKind.CONNECTOR_CREATED and not policy.nat.on_connector_create:
+            return "nat.on_connector_create is false: a new connector alone does not need a NAT"
+        if kind is EventKind.ROUTER_CHANGED and not policy.nat.on_connector_create:
+            return ("nat.on_connector_create is false: a router change is re-checked only for connectors, which this "
+                    "policy does not cover by themselves")
+        if kind is EventKind.FIREWALL_CHANGED:
+            return "firewall changes are replace_connector_firewalls' concern"
+        return None
+
+    def run(self, event: AuditEvent, ctx: "Context", mode: Mode) -> list[Finding]:
+        kind = event.kind
+        if kind is EventKind.CONNECTOR_CREATED:
+            assert isinstance(event.resource, ConnectorName)
+            return self._for_connector(event.resource, event, ctx, mode)
+        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN):
+            assert isinstance(event.resource, (RunServiceName, RunJobName))
+            return self._for_workload(event.resource, event, ctx, mode)
+        if kind is EventKind.ROUTER_CHANGED:
+            assert isinstance(event.resource, RouterName)
+            return self._for_router_change(event.resource, event, ctx, mode)
+        raise NotOurEvent(f"{event.method_name} is not an ensure_nat trigger")
+
+    # -- the three kinds of trigger
+
+    def _for_connector(self, name: ConnectorName, event: AuditEvent, ctx: "Context", mode: Mode) -> list[Finding]:
+        exempt = ctx.policy.exemptions.reason_for(connector=name)
+        if exempt:
+            return [Plan(name.ref, name.project, name.region, "", Verdict.EXEMPT,
+                         f"connector {name.name} is exempt: {exempt}.").finding(
+                guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
+        connector = estate.read_connector(ctx.clients, name)
+        if connector is None:
+            raise PermanentError(f"connector {name.relative} does not exist (any more); nothing to cover")
+        point = _active_point(ctx.clients, connector)
+        return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
+
+    def _for_workload(self, name: RunServiceName | RunJobName, event: AuditEvent, ctx: "Context",
+                      mode: Mode) -> list[Finding]:
+        workload = estate.read_workload(ctx.clients, name)
+        if workload is None:
+            raise PermanentError(f"{name.relative} does not exist (any more); nothing to cover")
+        settled = workload_plan(workload, ctx.policy, project=name.project)
+        if settled is not None:
+            return [settled.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
+        if workload.connector is not None:
+            connector = estate.read_connector(ctx.clients, workload.connector)
+            if connector is None:
+                raise PermanentError(f"{name.relative} uses connector {workload.connector.relative}, which does not "
+                                     "exist; Cloud Run cannot send traffic through it, so there is nothing to cover")
+            point = _active_point(ctx.clients, connector)
+        else:
+            point = estate.egress_point_of_interface(ctx.clients, name, workload.network_interfaces[0])
+            if point is None:
+                raise PermanentError(f"{name.relative}: its Direct VPC interface names no existing network or subnet")
+        return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
+
+    def _for_router_change(self, router: RouterName, event: AuditEvent, ctx: "Context",
+                           mode: Mode) -> list[Finding]:
+        """Drift: a router was patched, updated or deleted; every connector of the region is re-checked
+        (a removed NAT comes back), range connectors first so that an ALL_SUBNETWORKS_* NAT they need is
+        not blocked by a LIST NAT made for a subnet connector a moment earlier."""
+        verb = event.method_name.rsplit(".", 1)[-1]
+        drift = f"Router {router.name} was {'deleted' if verb == 'delete' else 'changed'} ({event.method_name})."
+        findings = []
+        connectors = estate.list_connectors(ctx.clients, router.project, router.region)
+        active = [c for c in connectors if c.state in ACTIVE_CONNECTOR_STATES]
+        for connector in sorted(active, key=lambda c: (c.subnet is not None, c.name.name)):
+            if ctx.policy.exemptions.reason_for(connector=connector.name):
+                continue
+            point = estate.egress_point_of_connector(ctx.clients, connector)
+            if point is None:
+                continue  # its subnet is gone: nothing can send traffic from it
+            findings.append(self._ensure(connector.name.ref, point, event.trigger, ctx, mode, drift=drift))
+        return findings
+
+    # -- read, plan, act, replan
+
+    def _ensure(self, subject: ResourceRef, point: EgressPoint, trigger: Trigger, ctx: "Context", mode: Mode,
+                *, drift: str = "") -> Finding:
+        applied: list[Change] = []
+        with _LOCKS.hold(nat_lock_key(point)):
+            for _attempt in range(_compute.MAX_ATTEMPTS):
+                routers = estate.routers_of(ctx.clients, point.project, point.region, point.network)
+                plan = plan_nat(subject, point, routers, ctx.policy, drift=drift)
+                if mode is Mode.DRY_RUN or not plan.needs_change:
+                    return _finding(plan, mode, trigger, applied)
+                try:
+                    applied += apply_nat(ctx.clients, plan, timeout=ctx.settings.operation_timeout_seconds)
+                except Conflict:
+                    continue  # someone else changed the routers: read them again
+                except Blocked as blocked:
+                    return Plan(subject, point.project, point.region, point.network.relative, Verdict.BLOCKED,
+                                f"{point.describe()}; {blocked.reason}").finding(
+                        guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger)
+                return _finding(plan, mode, trigger, applied)
+        raise TransientError(f"ensure_nat: the routers of network {point.network.name} in {point.region} kept changing "
+                             f"during {_compute.MAX_ATTEMPTS} attempts; will retry")
+
+
+def _finding(plan: Plan, mode: Mode, trigger: Trigger, applied: list[Change]) -> Finding:
+    return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
+
+
+def _active_point(clients: "Clients", connector: estate.Connector) -> EgressPoint:
+    if connector.state not in ACTIVE_CONNECTOR_STATES:
+        raise PermanentError(f"connector {connector.name.relative} is {connector.state}; no traffic can leave through "
+                             "it, so there is nothing to cover")
+    point = estate.egress_point_of_connector(clients, connector)
+    if point is None:
+        raise PermanentError(f"connector {connector.name.relative}: its subnet {connector.subnet} does not exist")
+    return point
+
+
+GUARDRAIL = EnsureNat()

@@ -1,0 +1,187 @@
+"""The one pipeline every guardrail function runs (design §1):
+
+    parse_event -> screen (own principal, failed call, stale) -> not for this guardrail
+    -> project exemption -> guardrail.run (read live state, plan, act, more exemptions)
+    -> publish each Finding (one structured log line per decision)
+
+``Context.from_env()`` is built once per cold start: settings, the validated policy, the client
+factory, the finding publisher and JSON logging. ``handle(cloud_event, guardrail, ctx)`` is what a
+function's entry point calls for every event.
+
+Errors (style.md point 7):
+
+- the event is corrupted, foreign, a failed call, made by egress-guard itself, badly named or stale,
+  or the guardrail has nothing to act on: ``PermanentError`` -> one clear log line, the event is
+  acknowledged (``handle`` returns normally), no API call is made for it;
+- an API refused a guardrail's call for good (403, 400): a ``failed`` finding is published with the
+  reason, then the event is acknowledged;
+- ``TransientError`` (429, 5xx, an operation not done in time, a finding not published): logged and
+  raised, so the platform redelivers; the event-age cut-off ends a retry storm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .clients import Clients
+from .config import Settings
+from .errors import EgressGuardError, PermanentError, TransientError, classify_api_error
+from .events import AuditEvent, parse_event, screen
+from .findings import Finding, Mode, Outcome
+from .log import fields, setup_logging
+from .plan import Plan, Verdict
+from .policy import Policy, load_policy
+from .publish import FindingPublisher
+
+log = logging.getLogger("egress_guard.runner")
+
+# gcp-facts §3.3: whether VPC Access and Cloud Run v2 write an operation.last entry after the
+# operation.first one is UNCONFIRMED, so every entry of a long-running create is handled alike and
+# whichever arrives must be enough. The guardrail re-reads the resource and acts on what it needs
+# as soon as that is known: Cloud Run's template and a connector's network and subnet or range are
+# there from the create call on (ensure_nat acts while they are CREATING). What exists only later
+# (a connector's aet-* rules, at READY) makes the guardrail raise TransientError while the resource
+# is not READY, and the platform redelivers until it is. Both converge with one entry; with two, the
+# second finds the work done and reports compliant (same finding id: notify_slack posts it once).
+NOT_READY_IS_TRANSIENT = True
+
+# Replay and backfill run on entries of any age: the age cut-off only exists to end retry storms.
+NO_AGE_LIMIT = timedelta.max
+
+
+class Guardrail(Protocol):
+    """What the runner needs of a guardrail (``guardrails.ensure_nat.GUARDRAIL``, ...)."""
+
+    name: str
+
+    def accepts(self, event: AuditEvent, policy: Policy) -> str | None:
+        """None when the guardrail acts on ``event``, else why not (no API call is made)."""
+
+    def run(self, event: AuditEvent, ctx: "Context", mode: Mode) -> Sequence[Finding]:
+        """Read live state, plan, act (enforce) or not (dry-run); one finding per subject."""
+
+
+@dataclass
+class Context:
+    """Everything a guardrail needs, built once per cold start."""
+
+    settings: Settings
+    policy: Policy
+    clients: Clients
+    publish: Callable[[Finding], object]  # FindingPublisher.publish, or a collector (replay, tests)
+    max_age: timedelta
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, policy: Policy | None = None,
+                 publish: Callable[[Finding], object] | None = None, clients: Clients | None = None) -> "Context":
+        """Settings from the environment, the policy file, the clients and the publisher.
+
+        Raises ``ConfigError`` (naming the variable or policy key) on a bad deployment: the cold
+        start fails loudly rather than every event failing quietly.
+        """
+        setup_logging()
+        settings = Settings.from_env(environ)
+        if policy is None:
+            policy = load_policy(settings.policy_path) if settings.policy_path else Policy()
+        clients = clients or Clients(settings)
+        if publish is None:
+            publish = FindingPublisher.from_clients(clients).publish
+        return cls(settings=settings, policy=policy, clients=clients, publish=publish,
+                   max_age=settings.max_event_age(policy))
+
+    def mode_for(self, guardrail: str) -> Mode:
+        return self.policy.mode_for(guardrail)
+
+
+def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetime | None = None) -> list[Finding]:
+    """Run ``guardrail`` on one delivery; return the findings published (empty when acknowledged).
+
+    Returns normally for every permanent outcome (the event is acknowledged); raises
+    ``TransientError`` when a retry can help.
+    """
+    started = time.monotonic()
+    try:
+        event = parse_event(cloud_event)
+    except PermanentError as exc:
+        _acknowledge(guardrail.name, None, exc, started)
+        return []
+    try:
+        screen(event, max_age=ctx.max_age, self_principals=ctx.settings.self_principals, now=now)
+        not_ours = guardrail.accepts(event, ctx.policy)
+        if not_ours:
+            _acknowledge(guardrail.name, event, PermanentError(not_ours), started)
+            return []
+    except PermanentError as exc:
+        _acknowledge(guardrail.name, event, exc, started)
+        return []
+
+    mode = ctx.mode_for(guardrail.name)
+    try:
+        exempt = ctx.policy.exemptions.reason_for(project=event.project)
+        if exempt:
+            findings: Sequence[Finding] = [_exempt(event, guardrail.name, mode, exempt)]
+        else:
+            findings = guardrail.run(event, ctx, mode)
+    except TransientError as exc:
+        _log_transient(guardrail.name, event, exc, started)
+        raise
+    except PermanentError as exc:
+        if exc.code is None:  # nothing to act on (gone, not ready for good, ...): acknowledge
+            _acknowledge(guardrail.name, event, exc, started)
+            return []
+        findings = [_failed(event, guardrail.name, mode, exc)]
+    except Exception as exc:  # an API error a guardrail did not expect, or a bug
+        classified = classify_api_error(exc, action=f"{guardrail.name} on {event.resource}")
+        if isinstance(classified, TransientError):
+            _log_transient(guardrail.name, event, classified, started)
+            raise classified from exc
+        log.error("%s: %s", guardrail.name, classified.reason, exc_info=exc,
+                  extra=fields(labels=_labels(guardrail.name, event, "failed"), insert_id=event.insert_id))
+        findings = [_failed(event, guardrail.name, mode, classified)]
+
+    for finding in findings:
+        ctx.publish(finding)  # logs the decision line; raises TransientError when Pub/Sub refuses
+    return list(findings)
+
+
+def _exempt(event: AuditEvent, guardrail: str, mode: Mode, reason: str) -> Finding:
+    return Plan(event.resource.ref, event.project, event.region, "", Verdict.EXEMPT,
+                f"{event.resource.ref.name} is exempt: {reason}.").finding(
+        guardrail=guardrail, mode=mode, trigger=event.trigger)
+
+
+def _failed(event: AuditEvent, guardrail: str, mode: Mode, error: EgressGuardError) -> Finding:
+    return Finding(guardrail=guardrail, mode=mode, outcome=Outcome.FAILED, project=event.project,
+                   region=event.region, resource=event.resource.ref, trigger=event.trigger,
+                   reason=f"{guardrail} could not finish: {error.reason}. Nothing is retried automatically; fix the "
+                          "cause, then redeliver the event or run `egress-guard sweep`.")
+
+
+def _labels(guardrail: str, event: AuditEvent | None, outcome: str) -> dict[str, str]:
+    labels = {"guardrail": guardrail, "outcome": outcome}
+    if event is not None:
+        labels["project"] = event.project
+    return labels
+
+
+def _acknowledge(guardrail: str, event: AuditEvent | None, error: EgressGuardError, started: float) -> None:
+    """The one log line of an event acknowledged without a decision."""
+    what = event.describe() if event is not None else "event"
+    log.warning(
+        "%s acknowledged %s without action: %s", guardrail, what, error.reason,
+        extra=fields(labels=_labels(guardrail, event, "acknowledged"), error=type(error).__name__,
+                     field=getattr(error, "field", None), insert_id=event.insert_id if event else None,
+                     method=event.method_name if event else None,
+                     elapsed_ms=round((time.monotonic() - started) * 1000)))
+
+
+def _log_transient(guardrail: str, event: AuditEvent, error: EgressGuardError, started: float) -> None:
+    log.warning(
+        "%s will retry %s: %s", guardrail, event.describe(), error.reason,
+        extra=fields(labels=_labels(guardrail, event, "retry"), error=type(error).__name__, code=error.code,
+                     insert_id=event.insert_id, elapsed_ms=round((time.monotonic() - started) * 1000)))
