@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from .. import estate
 from ..errors import NotOurEvent, PermanentError, TransientError
 from ..estate import EgressPoint, Router, Workload
-from ..events import AuditEvent, Egress, EventKind
+from ..events import AuditEvent, Egress, EventKind, thaw
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
 from ..names import ConnectorName, RouterName, RunJobName, RunServiceName
 from ..plan import Plan, PlannedChange, Verdict, change_plan
@@ -160,7 +160,7 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
     if exempt:
         return Plan(subject, point.project, point.region, network.relative, Verdict.EXEMPT,
                     f"{head}{point.describe()}; exempt: {exempt}.")
-    mine = [r for r in routers if r.network == network.relative]
+    mine = sorted((r for r in routers if r.network == network.relative), key=lambda r: r.name)
     found = covering(point, mine)
     if found is not None:
         router, nat = found
@@ -179,7 +179,7 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
     own = next(((r, n) for r, n in all_nats if n.name == nat_name and n.option == LIST_OF_SUBNETWORKS), None)
     if own is not None:
         router, nat = own
-        nats = [_extended(n, point) if n is nat else dict(n.body) for n in router.nats]
+        nats = [_extended(n, point) if n is nat else thaw(n.body) for n in router.nats]
         change = PlannedChange(
             "compute.routers.patch", router.relative, router.body, {"nats": nats},
             f"add subnet {point.subnetwork.name if point.subnetwork else '?'} to egress-guard's NAT {nat.name} "
@@ -190,8 +190,8 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
 
 
 def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
-    body = dict(nat.body)
-    subnets = [dict(s) for s in body.get("subnetworks") or ()]
+    body = thaw(nat.body)
+    subnets = list(body.get("subnetworks") or ())
     assert point.subnetwork is not None
     for entry in subnets:  # the subnet is listed with only secondary ranges: add the primary range
         if estate.relative_link(str(entry.get("name", "")), collection="subnetworks") == point.subnetwork.relative:
@@ -221,7 +221,7 @@ def _add_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
                         f"`egress-guard sweep`.")
         change = PlannedChange(
             "compute.routers.patch", router.relative, router.body,
-            {"nats": [dict(n.body) for n in router.nats] + [nat]},
+            {"nats": [thaw(n.body) for n in router.nats] + [nat]},
             f"add NAT {nat['name']} covering {coverage} to router {router.name}")
     else:
         name = RouterName(point.project, point.region, preferred)
