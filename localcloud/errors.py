@@ -3,9 +3,8 @@
 Two families answer differently at Google, and the clients read both:
 - Compute (a "v1 REST" API) puts a `reason` such as ``notFound`` in ``errors[]`` with domain ``global``;
 - one-platform APIs (VPC Access, Cloud Run v2, Logging) answer with a canonical ``status``
-  (``NOT_FOUND``, ``INVALID_ARGUMENT`` ...) and ``details``.
-Every ApiError renders into the one envelope both families share:
-``{"error": {"code", "message", "status", "errors": [{"message", "domain", "reason"}]}}``.
+  (``NOT_FOUND``, ``INVALID_ARGUMENT`` ...) and ``details``, and no ``errors[]``.
+Every ApiError renders into ``{"error": {"code", "message", ...}}`` with the family's extra keys.
 """
 
 from __future__ import annotations
@@ -57,13 +56,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self, *, family: str = "one-platform") -> dict[str, Any]:
-        """The envelope; Compute's (``family="compute"``) carries no ``status``, as its REAL errors show."""
-        error: dict[str, Any] = {
-            "code": self.code,
-            "message": self.message,
-            "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-        }
-        if family != "compute":
+        """The envelope. Compute's (``family="compute"``) carries ``errors[]`` and no ``status``;
+        one-platform errors carry ``status`` and no ``errors[]``, as the REAL recordings show."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if family == "compute":
+            error["errors"] = [{"message": self.message, "domain": "global", "reason": self.reason}]
+        else:
             error["status"] = self.status
         if self.details:
             error["details"] = self.details
