@@ -37,7 +37,8 @@ JOB = "nightly-export"
 IMAGE = "us-docker.pkg.dev/cloudrun/container/job"
 STEP_TIMEOUT_S = 30.0  # a bound so a broken stack cannot hang the demo; the guardrails take ~1 s here
 
-console = Console(highlight=False)
+# gcloud's tables are wide: on a pipe (CI, a log file) rich would wrap them at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
 @dataclass
@@ -178,8 +179,13 @@ class Demo:
         from egress_guard.findings import Finding
         from egress_guard.notify.terminal import render_finding_rich
 
-        for body in findings:
+        notable = [f for f in findings if f["outcome"] != "compliant"]
+        for body in notable:
             console.print(render_finding_rich(Finding.from_dict(body)))
+        compliant = len(findings) - len(notable)
+        if compliant:
+            console.print(f"[dim]+ {compliant} compliant findings (later entries of the same changes found nothing "
+                          f"left to do; by policy they are not posted to Slack)[/]")
         remediated = [f for f in findings if f["outcome"] == "remediated"]
         self.verify("remediated findings published by both guardrails",
                     {f["guardrail"] for f in remediated} >= {"ensure_nat", "replace_connector_firewalls"},
