@@ -103,12 +103,11 @@ class LocalCloud:
         except ApiError as error:
             if route is not None and route.mutating and call is not None:
                 self.world.audit.on_call(call, route, None, error)
-            family = "compute" if route is not None and route.api.startswith("compute") else "one-platform"
-            response = _json_response(error.code, error.body(family=family), error.headers)
+            response = _json_response(error.code, error.body(family=_family(route, raw_path)), error.headers)
         except Exception:  # an emulator bug: answer like Google's backendError, keep serving
             log.error("localcloud: internal error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
             error = ApiError(500, "localcloud internal error (see the localcloud log)", reason="backendError")
-            response = _json_response(500, error.body())
+            response = _json_response(500, error.body(family=_family(route, raw_path)))
         self.calls.record(
             api=route.api if route else "",
             method_id=route.method_id if route else f"unknown {request.method} {raw_path}",
@@ -201,6 +200,14 @@ class LocalCloud:
     # ---- serving ----------------------------------------------------------------------------
     def routes(self) -> Iterable[Route]:
         return self.router.routes
+
+
+def _family(route: Route | None, raw_path: str) -> str:
+    """Which error envelope answers: Compute's (errors[], no status) or one-platform's; a Compute
+    path with no route (unknown verb or resource) is still answered the Compute way."""
+    if route is not None:
+        return "compute" if route.api.startswith("compute") else "one-platform"
+    return "compute" if raw_path.startswith("/compute/") else "one-platform"
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
