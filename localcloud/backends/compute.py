@@ -86,6 +86,10 @@ SUBNET_PREFIX_RANGE = (8, 29)  # Google: IPv4 subnet ranges from /8 to /29
 MAX_RESULTS_LIMIT = 500  # Compute's list maximum (and gcloud's page size)
 EMPTY_LABEL_FINGERPRINT = "42WmSpB8rSM="  # the labelFingerprint Google shows for an empty label set
 NAT_DEFAULT_TCP_TIME_WAIT_S = 120  # effectiveTcpTimeWaitTimeoutSec when unset (REAL recordings)
+# Proxy-only subnets show ``state`` (READY); others have none (NOTES.md §4). Seen on a
+# REGIONAL_MANAGED_PROXY subnet (networksecurity-...-maximal._audit_probe.log, probably REAL); the other
+# proxy-only purposes likewise (Subnetwork.state's description names INTERNAL_HTTPS_LOAD_BALANCER): UNCONFIRMED.
+PROXY_SUBNET_PURPOSES = frozenset({"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
 NAT_LOG_DEFAULT_FILTER = "ALL"  # logConfig.filter when logging is enabled without one (Google's default)
 
 # Monitored-resource types and labels of the audit entries for each kind. gce_router,
@@ -802,6 +806,8 @@ class ComputeBackend:
                                            for s in body["secondaryIpRanges"]]
         if body.get("role"):
             stored["role"] = body["role"]
+        if purpose in PROXY_SUBNET_PURPOSES:
+            stored["state"] = "READY"
         # Google shows flow-log fields only when they were set (REAL: logConfig sent -> both returned).
         log_config = body.get("logConfig")
         if log_config is not None or body.get("enableFlowLogs") is not None:
