@@ -10,7 +10,7 @@ tests hold each scenario to that minimum.
 | ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state |
 | ``list_connectors``      | vpcaccess.projects.locations.connectors.list | drift: the connectors of a region     |
 | ``read_subnetwork``      | compute.subnetworks.get                      | a subnet's network                    |
-| ``routers_of``           | compute.routers.list (filter on network)     | every NAT of a network and region     |
+| ``routers_of``           | compute.routers.list (of a region)           | every router and NAT of the region    |
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
 
@@ -312,8 +312,12 @@ def read_subnetwork(clients: "Clients", name: SubnetworkName) -> Subnetwork | No
     return Subnetwork(name=name, network=network, ip_cidr_range=found.ip_cidr_range or "")
 
 
-def routers_of(clients: "Clients", project: str, region: str, network: NetworkName | None) -> tuple[Router, ...]:
-    """compute routers.list of a region, filtered on ``network`` when given (one call)."""
+def routers_of(clients: "Clients", project: str, region: str, network: NetworkName | None = None) -> tuple[Router, ...]:
+    """compute routers.list of a region, filtered on ``network`` when given (one call).
+
+    ensure_nat lists the whole region: router names are unique per project and region across
+    networks, so choosing a free name for a new router needs the other networks' routers too.
+    """
     from google.cloud import compute_v1
 
     action = f"compute.routers.list projects/{project}/regions/{region}"

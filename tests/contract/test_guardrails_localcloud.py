@@ -79,7 +79,7 @@ READ_CONNECTOR: Minimum = {
 MINIMUM: dict[str, Minimum] = {
     "nat: subnet connector created, no router": {
         **READ_CONNECTOR,
-        ROUTERS_LIST: (1, "every NAT of the network and region, one filtered list"),
+        ROUTERS_LIST: (1, "every router and NAT of the region, one list (router names span networks)"),
         ROUTERS_INSERT: (1, "router and NAT in one write"),
         REGION_WAIT: (1, "wait for the write to be DONE (server-side wait)"),
     },
@@ -104,7 +104,7 @@ MINIMUM: dict[str, Minimum] = {
     },
     "nat: range connector created, no NAT": {
         CONNECTOR_GET: (1, "re-read the connector (its network and ipCidrRange; no subnet to read)"),
-        ROUTERS_LIST: (1, "every NAT of the network and region"),
+        ROUTERS_LIST: (1, "every router and NAT of the region"),
         ROUTERS_INSERT: (1, "router with an ALL_SUBNETWORKS_ALL_IP_RANGES NAT"),
         REGION_WAIT: (1, "wait for the write"),
     },

@@ -10,7 +10,7 @@ import pytest
 from egress_guard.estate import EgressPoint, Router, Via, Workload, router_from_json
 from egress_guard.events import Egress, NetworkInterface
 from egress_guard.findings import Mode, Outcome, Trigger
-from egress_guard.guardrails.ensure_nat import covering, nat_body, plan_nat, workload_plan
+from egress_guard.guardrails.ensure_nat import covering, nat_body, plan_nat, router_name_for, workload_plan
 from egress_guard.names import ConnectorName, NetworkName, RunJobName, RunServiceName, SubnetworkName
 from egress_guard.plan import Verdict
 from egress_guard.policy import Policy, parse_policy_text
@@ -266,3 +266,38 @@ def test_workload_plan_all_traffic_needs_the_nat_check():
     assert workload_plan(workload(), POLICY, project=P) is None
     direct = workload(connector=None, network_interfaces=(NetworkInterface(NET, None),))
     assert workload_plan(direct, POLICY, project=P) is None
+
+
+# ---------------------------------------------------------------------------- router names across networks
+
+
+def test_plan_nat_router_name_taken_by_another_network_gets_the_network_in_its_name():
+    elsewhere = router(f"egress-guard-{R}", nat(f"egress-guard-nat-{R}", "ALL_SUBNETWORKS_ALL_IP_RANGES"),
+                       network=OTHER_NET)
+    plan = plan_nat(SUBJECT, subnet_point(), [elsewhere], POLICY)
+    (change,) = plan.changes
+    assert change.action == "compute.routers.insert"
+    assert change.after["name"] == f"egress-guard-{R}-net-a" and change.after["network"] == NET.self_link
+
+
+def test_plan_nat_uses_its_network_named_router_when_it_exists():
+    routers = [router(f"egress-guard-{R}", network=OTHER_NET), router(f"egress-guard-{R}-net-a"), router("aaa")]
+    (change,) = plan_nat(SUBJECT, subnet_point(), routers, POLICY).changes
+    assert change.action == "compute.routers.patch" and change.resource.endswith(f"/routers/egress-guard-{R}-net-a")
+
+
+def test_plan_nat_both_router_names_taken_elsewhere_is_blocked():
+    routers = [router(f"egress-guard-{R}", network=OTHER_NET), router(f"egress-guard-{R}-net-a", network=OTHER_NET)]
+    plan = plan_nat(SUBJECT, subnet_point(), routers, POLICY)
+    assert plan.verdict is Verdict.BLOCKED and "gcloud compute routers create" in plan.reason
+
+
+def test_router_names_stay_within_63_characters():
+    long_net = NetworkName(P, "n" * 63)
+    point = EgressPoint(P, "northamerica-northeast1", long_net, SubnetworkName(P, "northamerica-northeast1", "s"),
+                        None, Via.DIRECT_VPC)
+    taken = [router("egress-guard-northamerica-northeast1", network=OTHER_NET)]
+    name = router_name_for(point, parse_policy_text("nat: {name_prefix: abcdefghijklmnopqrstuvwxyzabcd}"), taken=[
+        Router(P, "northamerica-northeast1", "abcdefghijklmnopqrstuvwxyzabcd-northamerica-northeast1", OTHER_NET.relative,
+               (), {})] + taken)
+    assert name is not None and len(name) <= 63

@@ -40,14 +40,6 @@ class Conflict(Exception):
     """The live state changed between the read and the write: re-read and plan again."""
 
 
-class Blocked(Exception):
-    """A write turned out to be impossible without a person (e.g. a name taken by another network)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
     """Make one mutating Compute call; return the name of its operation."""
     from google.api_core import exceptions as gexc

@@ -1,8 +1,8 @@
 """ensure_nat: every place a workload's internet traffic leaves the VPC is covered by a Cloud NAT.
 
 Design §2. The planner is pure: ``plan_nat(subject, point, routers, policy)`` takes where the
-traffic leaves (``estate.EgressPoint``) and every router of that network and region, and returns a
-``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
+traffic leaves (``estate.EgressPoint``) and every router of the project and region (one
+``routers.list``; ``sweep`` can pass ``routers.aggregatedList``), and returns a ``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
 executor ``apply_nat`` applies a plan and waits for it. ``EnsureNat.run`` reads, plans, acts and
 replans after a conflict, holding a per network+region lock so that concurrent events in one
 process do not race (``sweep`` can call the same planner with state it read in bulk).
@@ -19,6 +19,9 @@ When it is missing:
 2. a router of the network exists: add egress-guard's NAT to it (routers.patch; the router named
    ``{prefix}-{region}`` is preferred, else the first by name); a user's NAT is never modified;
 3. no router: routers.insert of ``{prefix}-{region}`` with the NAT in the same body (one write).
+   Router names are unique per project and region across networks, so when a router of another
+   network already holds that name the router is ``{prefix}-{region}-{network}`` (this is why the
+   planner sees the routers of every network of the region; it only ever changes its own network's).
 
 The new NAT is ``LIST_OF_SUBNETWORKS`` with the subnet (``PRIMARY_IP_RANGE``: the connector's and
 Direct VPC's addresses come from the primary range), or ``ALL_SUBNETWORKS_ALL_IP_RANGES`` for an
@@ -47,7 +50,7 @@ from ..names import ConnectorName, RouterName, RunJobName, RunServiceName
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
 from . import _compute
-from ._compute import Blocked, Conflict, KeyedLocks
+from ._compute import Conflict, KeyedLocks
 
 if TYPE_CHECKING:
     from ..clients import Clients
@@ -151,7 +154,8 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
              drift: str = "") -> Plan:
     """Decide whether ``point`` needs a NAT and how to add it (pure).
 
-    ``routers``: the routers of the point's network and region (others are ignored). ``drift``: a
+    ``routers``: every router of the point's project and region (those of other networks only
+    reserve their names; they never cover the point and are never changed). ``drift``: a
     sentence saying what changed (a router patched or deleted), put in front of the reason.
     """
     network = point.network
@@ -174,7 +178,7 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
         if all_nats:
             return Plan(subject, point.project, point.region, network.relative, Verdict.BLOCKED,
                         head + _blocked_reason(point, all_nats))
-        return _add_nat(subject, point, mine, policy, all_subnetworks=True, head=head)
+        return _add_nat(subject, point, mine, policy, all_subnetworks=True, head=head, every_router=routers)
 
     own = next(((r, n) for r, n in all_nats if n.name == nat_name and n.option == LIST_OF_SUBNETWORKS), None)
     if own is not None:
@@ -186,7 +190,7 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
             f"on router {router.name}")
         return change_plan(subject, project=point.project, region=point.region, network=network.relative,
                            reason=f"{head}{point.describe()} and no NAT covers it; {change.reason}.", changes=[change])
-    return _add_nat(subject, point, mine, policy, all_subnetworks=False, head=head)
+    return _add_nat(subject, point, mine, policy, all_subnetworks=False, head=head, every_router=routers)
 
 
 def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
@@ -203,15 +207,37 @@ def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
     return body
 
 
+def router_name_for(point: EgressPoint, policy: Policy, *, taken: Sequence[Router] = ()) -> str | None:
+    """The name of the router egress-guard creates for ``point``: ``{prefix}-{region}``, or, when a
+    router of another network already holds that name (router names are unique per project and
+    region, across networks), ``{prefix}-{region}-{network}``. None when both are taken."""
+    names = {r.name for r in taken if r.network != point.network.relative}
+    for candidate in (policy.nat.router_name(point.region), _network_router_name(point, policy)):
+        if candidate not in names:
+            return candidate
+    return None
+
+
+def _network_router_name(point: EgressPoint, policy: Policy) -> str:
+    base = policy.nat.router_name(point.region)
+    name = f"{base}-{point.network.name}"
+    if len(name) > 63:  # a Compute name has at most 63 characters: a stable short form of the network
+        import hashlib
+
+        digest = hashlib.sha256(point.network.relative.encode()).hexdigest()[:10]
+        name = f"{base[:63 - 11].rstrip('-')}-{digest}"
+    return name
+
+
 def _add_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router], policy: Policy, *,
-             all_subnetworks: bool, head: str) -> Plan:
+             all_subnetworks: bool, head: str, every_router: Sequence[Router] = ()) -> Plan:
     nat = nat_body(point, policy, all_subnetworks=all_subnetworks)
     coverage = "all subnetworks (ALL_SUBNETWORKS_ALL_IP_RANGES: the only NAT that can cover a connector's hidden " \
                "ipCidrRange subnet)" if all_subnetworks else \
         f"subnet {point.subnetwork.name if point.subnetwork else '?'} (LIST_OF_SUBNETWORKS)"
-    preferred = policy.nat.router_name(point.region)
     if routers:
-        router = next((r for r in routers if r.name == preferred), routers[0])
+        own_names = (policy.nat.router_name(point.region), _network_router_name(point, policy))
+        router = next((r for name in own_names for r in routers if r.name == name), routers[0])
         taken = {n.name for n in router.nats}
         if nat["name"] in taken:  # egress-guard's NAT name is taken by a NAT we do not recognise as ours
             return Plan(subject, point.project, point.region, point.network.relative, Verdict.BLOCKED,
@@ -224,16 +250,25 @@ def _add_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
             {"nats": [thaw(n.body) for n in router.nats] + [nat]},
             f"add NAT {nat['name']} covering {coverage} to router {router.name}")
     else:
-        name = RouterName(point.project, point.region, preferred)
+        chosen = router_name_for(point, policy, taken=every_router)
+        if chosen is None:
+            return Plan(subject, point.project, point.region, point.network.relative, Verdict.BLOCKED,
+                        f"{head}{point.describe()} and no router of network {point.network.name} exists, but the router "
+                        f"names egress-guard uses ({policy.nat.router_name(point.region)} and "
+                        f"{_network_router_name(point, policy)}) are taken by routers of other networks in "
+                        f"{point.region}. Create a Cloud Router in network {point.network.name} (`gcloud compute routers "
+                        f"create ROUTER --network={point.network.name} --region={point.region}`) and egress-guard will "
+                        f"add its NAT to it, or set nat.name_prefix.")
+        name = RouterName(point.project, point.region, chosen)
         body = {
-            "name": preferred,
+            "name": chosen,
             "network": point.network.self_link,
             "description": f"managed-by: egress-guard; Cloud NAT for serverless egress of network "
                            f"{point.network.name} in {point.region}",
             "nats": [nat],
         }
         change = PlannedChange("compute.routers.insert", name.relative, None, body,
-                               f"create router {preferred} with NAT {nat['name']} covering {coverage}")
+                               f"create router {chosen} with NAT {nat['name']} covering {coverage}")
     return change_plan(subject, project=point.project, region=point.region, network=point.network.relative,
                        reason=f"{head}{point.describe()} and no NAT covers it; {change.reason}.", changes=[change])
 
@@ -260,7 +295,7 @@ def _blocked_reason(point: EgressPoint, nats: Sequence[tuple[Router, estate.Nat]
 def apply_nat(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]:
     """Make the plan's router writes and wait for each; return the changes made.
 
-    Raises ``Conflict`` (re-read and replan), ``Blocked``, ``TransientError`` or ``PermanentError``.
+    Raises ``Conflict`` (re-read and replan), ``TransientError`` or ``PermanentError``.
     """
     from google.cloud import compute_v1
 
@@ -270,12 +305,8 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]
         action = change.action
         if change.verb == "insert":
             body = compute_v1.Router.from_json(estate_json(change.after))
-            try:
-                operation = _compute.start(action, change.resource, clients.routers.insert, project=router.project,
-                                           region=router.region, router_resource=body)
-            except Conflict:
-                _check_name_collision(clients, router, change)
-                raise
+            operation = _compute.start(action, change.resource, clients.routers.insert, project=router.project,
+                                       region=router.region, router_resource=body)
         elif change.verb == "patch":
             body = compute_v1.Router.from_json(estate_json(change.after))
             operation = _compute.start(action, change.resource, clients.routers.patch, project=router.project,
@@ -300,26 +331,6 @@ def _router_name(relative: str) -> RouterName:
     from ..names import parse_router
 
     return parse_router(relative, field="plan.resource")
-
-
-def _check_name_collision(clients: "Clients", router: RouterName, change: PlannedChange) -> None:
-    """After a 409 on routers.insert: a router of that name in another network blocks us for good."""
-    from google.api_core import exceptions as gexc
-
-    try:
-        found = clients.routers.get(project=router.project, region=router.region, router=router.name,
-                                    timeout=estate.READ_TIMEOUT_S)
-    except gexc.NotFound:
-        return  # gone again: replanning will create it
-    except Exception:
-        return  # the replan's own reads will surface the problem
-    wanted = estate.relative_link(str((change.after or {}).get("network", "")), collection="networks")
-    have = estate.relative_link(found.network or "", collection="networks")
-    if have != wanted:
-        raise Blocked(f"egress-guard creates router {router.name} for NAT in {router.region}, but a router of that name "
-                      f"already exists in network {have.rsplit('/', 1)[-1]}. Create any Cloud Router in network "
-                      f"{wanted.rsplit('/', 1)[-1]} (`gcloud compute routers create ROUTER --network=NETWORK "
-                      f"--region={router.region}`) and egress-guard will add its NAT to it, or set nat.name_prefix.")
 
 
 # =========================================================================== the guardrail
@@ -415,7 +426,7 @@ class EnsureNat:
         applied: list[Change] = []
         with _LOCKS.hold(nat_lock_key(point)):
             for _attempt in range(_compute.MAX_ATTEMPTS):
-                routers = estate.routers_of(ctx.clients, point.project, point.region, point.network)
+                routers = estate.routers_of(ctx.clients, point.project, point.region)
                 plan = plan_nat(subject, point, routers, ctx.policy, drift=drift)
                 if mode is Mode.DRY_RUN or not plan.needs_change:
                     return _finding(plan, mode, trigger, applied)
@@ -423,10 +434,6 @@ class EnsureNat:
                     applied += apply_nat(ctx.clients, plan, timeout=ctx.settings.operation_timeout_seconds)
                 except Conflict:
                     continue  # someone else changed the routers: read them again
-                except Blocked as blocked:
-                    return Plan(subject, point.project, point.region, point.network.relative, Verdict.BLOCKED,
-                                f"{point.describe()}; {blocked.reason}").finding(
-                        guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger)
                 return _finding(plan, mode, trigger, applied)
         raise TransientError(f"ensure_nat: the routers of network {point.network.name} in {point.region} kept changing "
                              f"during {_compute.MAX_ATTEMPTS} attempts; will retry")
