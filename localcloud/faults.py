@@ -28,6 +28,7 @@ class CallRecord:
     status: int
     principal: str
     mutating: bool
+    duration_ms: float = 0.0  # request received -> response ready, injected latency included
 
 
 class CallLog:

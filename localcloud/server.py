@@ -114,6 +114,7 @@ class LocalCloud:
             http_method=request.method, path=raw_path, status=response.status_code,
             principal=call.principal if call else self.world.config.default_principal,
             mutating=bool(route and route.mutating),
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         log.debug("%s %s -> %s in %.1f ms", request.method, raw_path, response.status_code,
                   (time.perf_counter() - started) * 1000)
