@@ -14,6 +14,8 @@ tests hold each scenario to that minimum.
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
 
+``workload_from`` converts a Service or Job already read (``egress-guard sweep`` lists them).
+
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
 
@@ -373,12 +375,16 @@ def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -
     if isinstance(name, RunServiceName):
         found = _get_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
                              name=name.relative, timeout=READ_TIMEOUT_S)
-        template = found.template if found is not None else None
     else:
         found = _get_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job,
                              name=name.relative, timeout=READ_TIMEOUT_S)
-        template = found.template.template if found is not None else None  # Job -> Execution -> Task
-    if found is None or template is None:
+    return None if found is None else workload_from(found, name)
+
+
+def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Workload | None:
+    """A run_v2 Service or Job (from a get or a list) -> ``Workload``; None without a template."""
+    template = found.template if isinstance(name, RunServiceName) else found.template.template  # Job -> Task
+    if template is None:
         return None
     vpc = template.vpc_access
     field = "template.vpcAccess"
