@@ -283,14 +283,18 @@ def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Conn
     parent = f"projects/{project}/locations/{region}"
     pager = _call(f"vpcaccess.connectors.list {parent}", clients.connectors.list_connectors, parent=parent,
                   timeout=READ_TIMEOUT_S)
-    result = []
-    for item in _call(f"vpcaccess.connectors.list {parent}", lambda: list(pager)):
-        try:
-            name = parse_connector(item.name, field="connector.name")
-        except InvalidName:
-            continue  # not a name we could ever act on; nothing else in the list depends on it
-        result.append(_connector(item, name))
-    return tuple(result)
+    items = _call(f"vpcaccess.connectors.list {parent}", lambda: list(pager))
+    return tuple(c for c in map(connector_from, items) if c is not None)
+
+
+def connector_from(found: Any) -> Connector | None:
+    """A vpcaccess_v1 Connector (from a get or a list) -> ``Connector``; None when its name is not
+    one we could ever act on (nothing else depends on it)."""
+    try:
+        name = parse_connector(found.name, field="connector.name")
+    except InvalidName:
+        return None
+    return _connector(found, name)
 
 
 def _connector(found: Any, name: ConnectorName) -> Connector:
