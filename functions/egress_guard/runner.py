@@ -22,6 +22,7 @@ Errors (style.md point 7):
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 
 from .clients import Clients
 from .config import Settings
-from .errors import EgressGuardError, PermanentError, TransientError, classify_api_error
+from .errors import ConfigError, EgressGuardError, PermanentError, TransientError, classify_api_error
 from .events import AuditEvent, parse_event, screen
 from .findings import Finding, Mode, Outcome
 from .log import fields, setup_logging
@@ -90,12 +91,31 @@ class Context:
             policy = load_policy(settings.policy_path) if settings.policy_path else Policy()
         clients = clients or Clients(settings)
         if publish is None:
-            publish = FindingPublisher.from_clients(clients).publish
+            publish = LazyPublisher(clients)
         return cls(settings=settings, policy=policy, clients=clients, publish=publish,
                    max_age=settings.max_event_age(policy))
 
     def mode_for(self, guardrail: str) -> Mode:
         return self.policy.mode_for(guardrail)
+
+
+class LazyPublisher:
+    """``FindingPublisher.publish``, with the Pub/Sub client built at the first finding, not at cold
+    start (importing and authenticating google-cloud-pubsub is the slowest part of starting). The
+    topic setting is still checked at cold start."""
+
+    def __init__(self, clients: Clients) -> None:
+        if not clients.settings.findings_topic:
+            raise ConfigError("no findings topic: set EGRESS_GUARD_FINDINGS_TOPIC (projects/P/topics/T)")
+        self._clients = clients
+        self._publisher: FindingPublisher | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, finding: Finding) -> str:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = FindingPublisher.from_clients(self._clients)
+        return self._publisher.publish(finding)
 
 
 def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetime | None = None) -> list[Finding]:
