@@ -33,7 +33,7 @@ VENV_CACHE = REPO / ".local" / "bundle-venvs"
 DEPLOYED_ENVIRONMENT = {
     "EGRESS_GUARD_PROJECT": "eg-demo-project",
     "EGRESS_GUARD_SELF_PRINCIPALS": "egress-guard-nat@p.iam.gserviceaccount.com",
-    "EGRESS_GUARD_FINDINGS_TOPIC": "projects/p/topics/egress-guard-findings",
+    "EGRESS_GUARD_FINDINGS_TOPIC": "projects/eg-demo-project/topics/egress-guard-findings",  # Settings checks the project id
     "SLACK_WEBHOOK_URL": "https://hooks.slack.invalid/services/T000/B000/XXXX",
 }
 

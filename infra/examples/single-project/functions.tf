@@ -13,18 +13,17 @@ locals {
       publishes_findings = true
       uses_slack         = false
       permissions = [
-        "compute.addresses.get",        # resolve the static NAT addresses the policy names
-        "compute.addresses.use",        # attach those addresses to the NAT (GUESS, see permissions.yaml)
-        "compute.networks.get",         # resolve the workload's network
-        "compute.regionOperations.get", # wait for the router insert/patch to finish
+        "compute.addresses.use",        # attach the static addresses the policy names to the NAT (GUESS, see permissions.yaml)
+        "compute.regionOperations.get", # wait for the router insert/patch to finish (operations.wait)
         "compute.routers.create",       # create {prefix}-{region} with its NAT in one insert
-        "compute.routers.get",          # re-read a router before the read-modify-write of nats
-        "compute.routers.list",         # find the routers (and NATs) of the network and region
+        "compute.routers.get",          # routers.patch checks get as well as update (docs)
+        "compute.routers.list",         # find the routers (and NATs) of the region
         "compute.routers.update",       # add the NAT to an existing router (routers.patch)
         "compute.subnetworks.get",      # read the connector's or Direct VPC interface's subnet
         "run.jobs.get",                 # re-read the Cloud Run job the audit entry names
         "run.services.get",             # re-read the Cloud Run service the audit entry names
         "vpcaccess.connectors.get",     # read the connector: network, region, subnet or range
+        "vpcaccess.connectors.list",    # drift: re-check the connectors of a changed router's region
       ]
     }
     replace_connector_firewalls = {
@@ -36,15 +35,14 @@ locals {
       uses_slack         = false
       permissions = [
         "compute.firewalls.create",      # insert the managed deny/allow rules
-        "compute.firewalls.get",         # re-read a rule before changing it (and for patch)
+        "compute.firewalls.delete",      # remove a managed rule the policy no longer wants (never another rule)
+        "compute.firewalls.get",         # firewalls.patch checks get as well as update (docs)
         "compute.firewalls.list",        # find the connector's aet-* rules and the managed ones
         "compute.firewalls.update",      # disable aet-*-sbntfw/tagfw, put drifted managed rules back
-        "compute.globalOperations.get",  # wait for firewall operations to finish
-        "compute.networks.get",          # resolve the connector's network
-        "compute.networks.updatePolicy", # any firewall insert/patch/update on the network needs it
-        "compute.subnetworks.get",       # read the connector subnet's range
+        "compute.globalOperations.get",  # wait for firewall operations to finish (operations.wait)
+        "compute.networks.updatePolicy", # any firewall insert/patch/update/delete on the network needs it
+        "compute.subnetworks.get",       # read the connector subnet's network
         "vpcaccess.connectors.get",      # read the connector the event names
-        "vpcaccess.connectors.list",     # find the connector behind an aet-* rule (drift events)
       ]
     }
     notify_slack = {
