@@ -698,3 +698,33 @@ def test_bad_entries_are_acknowledged_without_any_api_call(subnet_connector, gua
         assert guardrails.firewalls(delivery) == []
     budget.check("bad entries (corrupted, foreign, failed, bad name, stale, own principal)", NAT_SA, FW_SA)
     assert len(guardrails.findings) == before
+
+
+def test_a_5xx_on_a_write_raises_for_the_platform_and_the_redelivery_converges(subnet_connector, guardrails,
+                                                                                localcloud):
+    localcloud.set_faults([{"methods": "compute.routers.insert", "error_rate": 1.0, "code": 503, "count": 1}])
+    with pytest.raises(TransientError, match="503"):
+        guardrails.nat(subnet_connector)
+    (finding,) = guardrails.nat(subnet_connector)  # the platform's redelivery
+    assert finding.outcome is Outcome.REMEDIATED and list(state(localcloud)[0]) == [f"egress-guard-{R}"]
+
+
+def test_an_operation_that_ends_in_error_raises_and_keeps_the_broad_rules(subnet_connector, guardrails, localcloud):
+    localcloud.set_faults([{"methods": "compute.firewalls.insert", "operation_error_rate": 1.0}])
+    with pytest.raises(TransientError, match="operation failed"):
+        guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
+    rules = state(localcloud)[1]
+    assert not rules["aet-europewest2-conn--a-sbntfw"].get("disabled")  # never broken before it is made
+    localcloud.clear_faults()
+    (finding,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
+    assert finding.outcome is Outcome.REMEDIATED and state(localcloud)[1]["aet-europewest2-conn--a-sbntfw"]["disabled"]
+
+
+def test_a_409_on_insert_rereads_and_replans(subnet_connector, guardrails, localcloud):
+    localcloud.set_faults([{"methods": "compute.firewalls.insert", "error_rate": 1.0, "code": 409, "count": 1}])
+    (finding,) = guardrails.firewalls(subnet_connector)
+    assert finding.outcome is Outcome.REMEDIATED
+    assert [c.resource.rsplit("/", 1)[1] for c in finding.changes] == ["egress-guard-conn-a-euw2-allow0",
+                                                                       "egress-guard-conn-a-euw2-deny"]
+    counts = localcloud.calls(principal=FW_SA)["counts"]
+    assert counts[FIREWALLS_LIST] == 2 and counts[FIREWALLS_INSERT] == 3  # 409, re-read, then both inserts

@@ -351,45 +351,53 @@ def _implicit_note(connector: ConnectorName, live: Mapping[str, FirewallRule]) -
 
 
 def apply_firewalls(clients: "Clients", plan: Plan, network: NetworkName, *, timeout: float,
-                    desired: Sequence[DesiredRule]) -> list[Change]:
+                    desired: Sequence[DesiredRule], applied: list[Change] | None = None) -> list[Change]:
     """Apply the plan stage by stage, waiting for each; confirm the managed rules by a re-read
-    before any automatic rule is disabled. Returns the changes made (raises ``Conflict`` to replan)."""
-    from google.cloud import compute_v1
-
-    applied: list[Change] = []
+    before any automatic rule is disabled. Returns the changes made, also appended to ``applied``
+    as they complete, so that a ``Conflict`` (re-read and replan) loses none of them."""
+    made: list[Change] = applied if applied is not None else []
     wrote_managed = False
     for stage, changes in plan.stages():
         if stage == STAGE_DISABLE_AUTO and wrote_managed:
             _confirm(clients, network, desired)
-        started = []
+        started, conflict = [], None
         for change in changes:
-            rule = change.short_name
-            project = network.project
-            if change.verb == "insert":
-                body = compute_v1.Firewall.from_json(_json(change.after))
-                operation = _compute.start(change.action, change.resource, clients.firewalls.insert, project=project,
-                                           firewall_resource=body)
-            elif change.verb == "update":
-                body = compute_v1.Firewall.from_json(_json(change.after))
-                operation = _compute.start(change.action, change.resource, clients.firewalls.update, project=project,
-                                           firewall=rule, firewall_resource=body)
-            elif change.verb == "patch":
-                body = compute_v1.Firewall.from_json(_json(change.after))
-                operation = _compute.start(change.action, change.resource, clients.firewalls.patch, project=project,
-                                           firewall=rule, firewall_resource=body)
-            elif change.verb == "delete":
-                operation = _compute.start(change.action, change.resource, clients.firewalls.delete, project=project,
-                                           firewall=rule)
-            else:
-                raise PermanentError(f"replace_connector_firewalls cannot apply {change.action}")
-            started.append((change, operation))
-        for change, operation in started:
-            _compute.wait(clients, operation, project=network.project, region=None, timeout=timeout,
-                          action=f"{change.action} {change.resource}")
-            applied.append(change.to_change())
-            if stage < STAGE_DISABLE_AUTO:
-                wrote_managed = True
-    return applied
+            try:
+                started.append((change, _start_one(clients, change, network)))
+            except Conflict as exc:
+                conflict = exc
+                break
+        for change, operation in started:  # wait for every write that started, even after a conflict
+            try:
+                _compute.wait(clients, operation, project=network.project, region=None, timeout=timeout,
+                              action=f"{change.action} {change.resource}")
+            except Conflict as exc:
+                conflict = conflict or exc
+                continue
+            made.append(change.to_change())
+            wrote_managed = wrote_managed or stage < STAGE_DISABLE_AUTO
+        if conflict is not None:
+            raise conflict
+    return made
+
+
+def _start_one(clients: "Clients", change: PlannedChange, network: NetworkName) -> str:
+    from google.cloud import compute_v1
+
+    rule, project = change.short_name, network.project
+    if change.verb == "delete":
+        return _compute.start(change.action, change.resource, clients.firewalls.delete, project=project, firewall=rule)
+    body = compute_v1.Firewall.from_json(_json(change.after))
+    if change.verb == "insert":
+        return _compute.start(change.action, change.resource, clients.firewalls.insert, project=project,
+                              firewall_resource=body)
+    if change.verb == "update":
+        return _compute.start(change.action, change.resource, clients.firewalls.update, project=project,
+                              firewall=rule, firewall_resource=body)
+    if change.verb == "patch":
+        return _compute.start(change.action, change.resource, clients.firewalls.patch, project=project,
+                              firewall=rule, firewall_resource=body)
+    raise PermanentError(f"replace_connector_firewalls cannot apply {change.action}")
 
 
 def _confirm(clients: "Clients", network: NetworkName, desired: Sequence[DesiredRule]) -> None:
@@ -479,8 +487,8 @@ class ReplaceConnectorFirewalls:
                 if mode is Mode.DRY_RUN or not plan.needs_change:
                     return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
                 try:
-                    applied += apply_firewalls(ctx.clients, plan, network, timeout=ctx.settings.operation_timeout_seconds,
-                                               desired=desired_rules(name, network, policy.firewall))
+                    apply_firewalls(ctx.clients, plan, network, timeout=ctx.settings.operation_timeout_seconds,
+                                    desired=desired_rules(name, network, policy.firewall), applied=applied)
                 except Conflict:
                     continue  # someone else created, changed or deleted a rule: read them again
                 return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)

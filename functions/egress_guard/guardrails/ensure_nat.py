@@ -28,6 +28,10 @@ Direct VPC's addresses come from the primary range), or ``ALL_SUBNETWORKS_ALL_IP
 ``ipCidrRange`` connector when no NAT exists at all. If any NAT exists and none covers an
 ``ipCidrRange`` connector, the plan is ``blocked``: nothing is written, the reason says what to do.
 
+Drift (a router patched, updated or deleted) re-checks the connectors of the router's region; a
+NAT that only Direct VPC workloads needed is put back by their next deployment or by ``sweep``
+(re-reading every Cloud Run service of a region on each router change would cost far more calls).
+
 Compute routers have no ``fingerprint`` (compute v1 Router schema; the REAL recordings show none),
 so a read-modify-write cannot be made conditional on the version read. Inside one process the
 lock serialises it; across instances a concurrent insert answers 409 and a concurrent NAT change
