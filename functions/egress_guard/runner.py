@@ -31,7 +31,16 @@ from typing import Any, Protocol
 
 from .clients import Clients
 from .config import Settings
-from .errors import ConfigError, EgressGuardError, PermanentError, TransientError, classify_api_error
+from .errors import (
+    ConfigError,
+    EgressGuardError,
+    InvalidName,
+    MalformedEvent,
+    PermanentError,
+    StaleEvent,
+    TransientError,
+    classify_api_error,
+)
 from .events import AuditEvent, parse_event, screen
 from .findings import Finding, Mode, Outcome
 from .log import fields, setup_logging
@@ -192,8 +201,11 @@ def _labels(guardrail: str, event: AuditEvent | None, outcome: str) -> dict[str,
 def _acknowledge(guardrail: str, event: AuditEvent | None, error: EgressGuardError, started: float) -> None:
     """The one log line of an event acknowledged without a decision."""
     what = event.describe() if event is not None else "event"
-    log.warning(
-        "%s acknowledged %s without action: %s", guardrail, what, error.reason,
+    # Bad input is worth a look (WARNING); an entry that is simply not this guardrail's, or has
+    # nothing left to act on, is routine: both functions receive every audit entry of the sink.
+    level = logging.WARNING if isinstance(error, (MalformedEvent, InvalidName, StaleEvent)) else logging.INFO
+    log.log(
+        level, "%s acknowledged %s without action: %s", guardrail, what, error.reason,
         extra=fields(labels=_labels(guardrail, event, "acknowledged"), error=type(error).__name__,
                      field=getattr(error, "field", None), insert_id=event.insert_id if event else None,
                      method=event.method_name if event else None,
