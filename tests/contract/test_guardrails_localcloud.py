@@ -232,15 +232,17 @@ def _print_call_table(request) -> Iterator[None]:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or not Budget.rows:
         return
-    reporter.write_line("")
-    reporter.write_line("API calls per scenario (made / minimum):")
-    current = None
-    for scenario, method, made, minimum, reason in Budget.rows:
-        if scenario != current:
-            reporter.write_line(f"  {scenario}")
-            current = scenario
-        flag = "" if made == minimum else "   <-- differs"
-        reporter.write_line(f"    {method:48} {made:>3} / {minimum:<3} {reason}{flag}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown on the terminal, not in captured output
+        reporter.write_line("")
+        reporter.write_line("API calls per scenario (made / minimum):")
+        current = None
+        for scenario, method, made, minimum, reason in Budget.rows:
+            if scenario != current:
+                reporter.write_line(f"  {scenario}")
+                current = scenario
+            flag = "" if made == minimum else "   <-- differs"
+            reporter.write_line(f"    {method:48} {made:>3} / {minimum:<3} {reason}{flag}")
 
 
 # ---------------------------------------------------------------------------------------------
