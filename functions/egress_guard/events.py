@@ -303,6 +303,13 @@ class AuditEvent:
         return bool(self.operation_id)
 
     @property
+    def awaits_last_entry(self) -> bool:
+        """The first entry of a Compute operation: the change is not done yet, and Compute writes an
+        ``operation.last`` entry when it is (confirmed, gcp-facts §3.3). Acting on the first would
+        read a state that is about to change and spend API calls on it."""
+        return self.spec.api is ApiVersion.COMPUTE_V1 and self.operation_first and not self.operation_last
+
+    @property
     def trigger(self) -> Trigger:
         """The ``trigger`` part of a Finding."""
         return Trigger(

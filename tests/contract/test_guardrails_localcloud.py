@@ -188,6 +188,7 @@ MINIMUM: dict[str, Minimum] = {
         GLOBAL_WAIT: (2, "wait for those writes"),
     },
     "bad entries (corrupted, foreign, failed, bad name, stale, own principal)": {},
+    "firewalls: first entry / infrastructure rule": {},
 }
 
 
@@ -583,7 +584,7 @@ def test_nat_removed_by_a_user_comes_back(subnet_connector, user, guardrails, lo
     user.region_ops.wait(project=P, region=R, operation=op.name, timeout=TIMEOUT)
     assert not state(localcloud)[0][f"egress-guard-{R}"].get("nats")
     budget.start()
-    (finding,) = guardrails.nat(one(localcloud, "v1.compute.routers.update", first=True))
+    (finding,) = guardrails.nat(one(localcloud, "v1.compute.routers.update", last=True))
     budget.check("nat drift: NAT removed (routers.update)", NAT_SA)
     assert finding.outcome is Outcome.REMEDIATED and finding.resource.type == "vpcaccess.connector"
     assert "was changed" in finding.reason
@@ -606,7 +607,7 @@ def test_managed_rule_deleted_by_a_user_comes_back(subnet_connector, user, guard
     op = user.firewalls.delete(project=P, firewall="egress-guard-conn-a-euw2-deny")
     user.global_ops.wait(project=P, operation=op.name, timeout=TIMEOUT)
     budget.start()
-    (finding,) = guardrails.firewalls(one(localcloud, "v1.compute.firewalls.delete", first=True))
+    (finding,) = guardrails.firewalls(one(localcloud, "v1.compute.firewalls.delete", last=True))
     budget.check("firewalls drift: managed rule deleted", FW_SA)
     assert finding.outcome is Outcome.REMEDIATED and "was deleted" in finding.reason
     assert "egress-guard-conn-a-euw2-deny" in managed(state(localcloud)[1])
@@ -632,7 +633,7 @@ def test_reenabled_broad_rule_is_disabled_again(subnet_connector, user, guardrai
     user.global_ops.wait(project=P, operation=op.name, timeout=TIMEOUT)
     assert not state(localcloud)[1]["aet-europewest2-conn--a-tagfw"].get("disabled")
     budget.start()
-    (finding,) = guardrails.firewalls(one(localcloud, "v1.compute.firewalls.patch", first=True,
+    (finding,) = guardrails.firewalls(one(localcloud, "v1.compute.firewalls.patch", last=True,
                                           resource="aet-europewest2-conn--a-tagfw", by=USER), DISABLE_AUTO_RULES)
     budget.check("firewalls drift: aet-*-tagfw re-enabled", FW_SA)
     assert finding.outcome is Outcome.REMEDIATED
@@ -640,10 +641,21 @@ def test_reenabled_broad_rule_is_disabled_again(subnet_connector, user, guardrai
 
 
 def test_aet_rule_insert_entry_is_treated_as_the_connector_existing(subnet_connector, guardrails, localcloud):
-    entry = one(localcloud, "v1.compute.firewalls.insert", resource="aet-europewest2-conn--a-hcfw", last=True)
+    entry = one(localcloud, "v1.compute.firewalls.insert", resource="aet-europewest2-conn--a-sbntfw", last=True)
     (finding,) = guardrails.firewalls(entry)
     assert finding.outcome is Outcome.REMEDIATED and finding.resource.name.endswith("/connectors/conn-a")
     assert len(managed(state(localcloud)[1])) == 2
+
+
+def test_compute_first_entries_and_infrastructure_aet_rules_cost_no_call(subnet_connector, guardrails, localcloud,
+                                                                          budget):
+    """A Compute operation's first entry waits for its last (gcp-facts §3.3); the priority-100 aet
+    rules never concern egress-guard; both are acknowledged without an API call."""
+    budget.start()
+    first = one(localcloud, "v1.compute.firewalls.insert", resource="aet-europewest2-conn--a-sbntfw", first=True)
+    infra = one(localcloud, "v1.compute.firewalls.insert", resource="aet-europewest2-conn--a-hcfw", last=True)
+    assert guardrails.firewalls(first) == [] and guardrails.firewalls(infra) == []
+    budget.check("firewalls: first entry / infrastructure rule", FW_SA)
 
 
 def test_duplicates_and_concurrency_end_in_one_router_one_nat_two_rules(subnet_connector, guardrails, localcloud,

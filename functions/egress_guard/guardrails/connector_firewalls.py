@@ -427,6 +427,8 @@ class ReplaceConnectorFirewalls:
         if event.kind is EventKind.CONNECTOR_CREATED:
             return None
         if event.kind is EventKind.FIREWALL_CHANGED:
+            if event.awaits_last_entry:
+                return "the firewall change is still running; its operation's last entry brings the result"
             return None if self._connector_of_rule(event, policy) is not None else (
                 f"firewall rule {event.resource.name if hasattr(event.resource, 'name') else event.resource} is neither "
                 f"an aet-* rule of a connector nor a managed rule ({policy.firewall.name_prefix}*)")
@@ -440,6 +442,11 @@ class ReplaceConnectorFirewalls:
             event.method_name.rsplit(".", 1)[-1], "changed")
         auto = decode_aet_name(resource.name, resource.project)
         if auto is not None:
+            # Only the broad rules matter here: the priority-100 infrastructure rules are never
+            # touched, and a connector's six rules appear together, so reacting to each would
+            # repeat one reconciliation six times.
+            if auto.suffix not in BROAD_AUTO_SUFFIXES:
+                return None
             return auto.connector, f"Google's rule {resource.name} was {verb}."
         managed = decode_managed_name(policy.firewall.name_prefix, resource.name, resource.project)
         if managed is not None:

@@ -355,6 +355,8 @@ class EnsureNat:
                     "policy does not cover by themselves")
         if kind is EventKind.FIREWALL_CHANGED:
             return "firewall changes are replace_connector_firewalls' concern"
+        if event.awaits_last_entry:
+            return "the router change is still running; its operation's last entry brings the result"
         return None
 
     def run(self, event: AuditEvent, ctx: "Context", mode: Mode) -> list[Finding]:
