@@ -17,7 +17,9 @@ from localcloud.control_client import LocalCloudControl
 from localcloud.stack import FINDINGS_TOPIC, PROJECT, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
-ENFORCE_DB_POLICY = ROOT / "examples" / "policy" / "enforce-db.yaml"
+# Both guardrails enforce, connectors may reach tag db on tcp:5432, broad auto rules disabled:
+# the policy that exercises every write the functions can make.
+ENFORCE_POLICY = ROOT / "examples" / "policy" / "demo.yaml"
 
 
 class RunningStack:
@@ -86,7 +88,7 @@ def _start(tmp_path_factory, name: str, policy: Path | None) -> Iterator[Running
 
 @pytest.fixture(scope="module")
 def stack_enforce(tmp_path_factory) -> Iterator[RunningStack]:
-    yield from _start(tmp_path_factory, "stack-enforce", ENFORCE_DB_POLICY)
+    yield from _start(tmp_path_factory, "stack-enforce", ENFORCE_POLICY)
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,12 @@ def test_connector_and_all_traffic_job_get_nat_and_managed_rules(stack_enforce: 
     assert [r["priority"] for r in allow] == [980] and allow[0]["sourceTags"] == [tag]
     assert allow[0]["targetTags"] == ["db"] and allow[0]["allowed"] == [{"IPProtocol": "tcp", "ports": ["5432"]}]
     aet = {n: r for n, r in rules.items() if n.startswith("aet-")}
-    assert len(aet) == 6 and not any(r.get("disabled") for r in aet.values()), "auto_rules: keep leaves them as they are"
+    assert len(aet) == 6
+    infra = {n: r for n, r in aet.items() if r["priority"] == 100}
+    assert len(infra) == 4 and not any(r.get("disabled") for r in infra.values()), "never touched"
+    broad = eventually(lambda: all(r.get("disabled") for n, r in _rules(stack, "net-job").items()
+                                   if n.startswith("aet-") and n.endswith(("-sbntfw", "-tagfw"))), BOUND_S)
+    assert broad, "auto_rules: disable turns the broad rules off once the managed rules exist"
 
     findings = eventually(lambda: [f for f in _findings_for(stack, seen, "conn-job") if f["outcome"] == "remediated"]
                           and _findings_for(stack, seen, "conn-job"), BOUND_S)
@@ -155,6 +160,13 @@ def test_drift_managed_rule_and_nat_come_back(stack_enforce: RunningStack):
     managed = eventually(lambda: sorted(n for n in _rules(stack, "net-drift") if n.startswith("egress-guard-")), BOUND_S)
     routers = eventually(lambda: _routers(stack, "net-drift"), BOUND_S)
     assert len(managed) >= 2 and routers
+
+    allow = next(n for n in managed if "-allow" in n)
+    started = time.monotonic()
+    stack.gcloud("compute", "firewall-rules", "update", allow, "--priority=5000")
+    put_back = eventually(lambda: _rules(stack, "net-drift")[allow]["priority"] == 980, BOUND_S)
+    print(f"\nmanaged rule {allow} edited to priority 5000 was put back after {time.monotonic() - started:.1f} s")
+    assert put_back
 
     deny = next(n for n in managed if n.endswith("-deny"))
     started = time.monotonic()
@@ -276,3 +288,24 @@ def test_default_policy_plans_firewalls_without_mutating_calls(stack_default: Ru
     assert _mutating_calls(stack, FW_SA, since) == []
     assert not [n for n in _rules(stack, "net-dry") if n.startswith("egress-guard-")]
     assert _routers(stack, "net-dry"), "ensure_nat enforces by default"
+
+
+# Methods the functions may call that the scenarios above do not provoke, with where they are exercised.
+NOT_PROVOKED_END_TO_END = {
+    "compute.firewalls.delete": "only when the policy drops a managed rule; "
+                                "tests/contract/test_guardrails_localcloud.py covers it",
+}
+
+
+def test_iam_custom_roles_equal_the_calls_made(stack_enforce: RunningStack):
+    """Issue 5: each function's custom role grants exactly what it called in this end-to-end run."""
+    from tests.infra.test_iam import check_function_grants, declared_methods
+
+    calls = stack_enforce.control.calls()["calls"]
+    for function, principal in (("ensure_nat", NAT_SA), ("replace_connector_firewalls", FW_SA)):
+        called = {c["method_id"] for c in calls if c["principal"] == principal and c["status"] < 500}
+        provoked = called | {"pubsub.projects.topics.publish"}  # findings went out (asserted above)
+        unprovoked = declared_methods()[function] - provoked
+        assert unprovoked <= set(NOT_PROVOKED_END_TO_END), f"{function}: nothing called {sorted(unprovoked)}"
+        print(f"\n{function}: called {sorted(called)}")
+        check_function_grants(function, provoked | (unprovoked & set(NOT_PROVOKED_END_TO_END)))
