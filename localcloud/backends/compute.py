@@ -770,12 +770,11 @@ class ComputeBackend:
                                                                  f"existing subnetwork '{n}' in region '{r}'.")
 
     def _all_subnets(self, network_link: str) -> Iterator[tuple[tuple, dict[str, Any]]]:
-        for key, subnet in sorted(self._table(SUBNETWORKS).items()):
-            if subnet.get("network") == network_link:
-                yield key, subnet
-        for key, hidden in sorted(self._table(HIDDEN_SUBNETS).items()):
-            if hidden.get("network") == network_link:
-                yield key, hidden
+        # Filter, then sort: sorting every subnet of every network on each insert made seeding
+        # thousands of subnets quadratic in n log n (make bench seeds 5,000).
+        for table in (SUBNETWORKS, HIDDEN_SUBNETS):
+            yield from sorted(((key, subnet) for key, subnet in self._table(table).items()
+                               if subnet.get("network") == network_link), key=lambda item: item[0])
 
     def _store_subnetwork(self, project: str, region: str, body: Mapping[str, Any], subnet_id: str) -> None:
         name = body["name"]

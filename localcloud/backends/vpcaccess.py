@@ -407,8 +407,10 @@ class VpcAccessBackend:
 
     def _subnet_user(self, project: str, region: str, subnet: str) -> str | None:
         for (p, r, n), c in self.world.table(CONNECTORS).items():
+            if r != region:  # the cheap test first: this scan runs twice per create (make bench seeds 5,000)
+                continue
             sub = c.get("subnet") or {}
-            if r == region and sub.get("name") == subnet and (sub.get("projectId") or p) == project:
+            if sub.get("name") == subnet and (sub.get("projectId") or p) == project:
                 return f"projects/{p}/locations/{r}/connectors/{n}"
         return None
 
