@@ -17,7 +17,21 @@ Exit status: 0 when every entry was handled (acted on or acknowledged), 1 when o
 (a transient error, printed on stderr), 2 for bad arguments, an unreadable file or a bad
 configuration.
 
-Subcommands are a table (``COMMANDS``): ``sweep`` and ``backfill`` (design §3) are added there.
+    egress-guard sweep --project P [--region R] [--dry-run] [--json] [--publish] [--all]
+
+``sweep`` reconciles everything that already exists in project P (connectors, Cloud Run services
+and jobs, their NAT and firewall rules) with the guardrails' own planners and executors
+(``sweep.py``): a progress bar on a terminal (plain lines otherwise, on stderr), a table at the end.
+``--json`` prints the findings as JSON lines on stdout instead (the table goes to stderr).
+Exit status: 0 when every decision was made, 1 when a read or a change failed, 2 for bad arguments.
+
+    egress-guard backfill --since 2h [--project P] [--dry-run] [--json] [--publish] [--guardrail NAME]
+
+``backfill`` reads the trigger methods' audit entries since then with Cloud Logging
+``entries.list`` and replays each change once through the runner (``backfill.py``), oldest first:
+a progress line per change (stderr), a summary table at the end. Exit status as for replay.
+
+Subcommands are a table (``COMMANDS``).
 """
 
 from __future__ import annotations
@@ -157,10 +171,152 @@ def _render(finding: Finding) -> None:
     Console(stderr=True).print(render_finding_rich(finding))
 
 
-# name -> (help, add_arguments, run). sweep and backfill (design §3) belong here.
+# --------------------------------------------------------------------------- sweep
+
+
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", help="the project to sweep (default: EGRESS_GUARD_PROJECT or GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument("--region", action="append", help="sweep only this region (repeatable; default: every region "
+                                                          "Serverless VPC Access offers the project)")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: findings are planned, no change is made")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON lines on stdout")
+    parser.add_argument("--publish", action="store_true", help="also publish findings to EGRESS_GUARD_FINDINGS_TOPIC")
+    parser.add_argument("--all", action="store_true", help="list compliant decisions in the table too")
+    parser.add_argument("--verbose", action="store_true", help="log every decision (JSON lines on stderr)")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .runner import Context
+    from .sweep import LineProgress, RichProgress, Sweep, render_report
+
+    _quiet_unless(args.verbose)
+    context = Context.from_env(publish=lambda finding: None)
+    project = _project(args, context, "sweep")
+    regions = _regions(args.region)
+    if project is None or regions is None:
+        return 2
+    policy = forced_dry_run(context.policy) if args.dry_run else context.policy
+    publish = _publisher(context) if args.publish else None
+    err = Console(stderr=True)
+    progress = RichProgress(err) if err.is_terminal else LineProgress(lambda line: print(line, file=sys.stderr))
+    sweep = Sweep(context.clients, policy, operation_timeout=context.settings.operation_timeout_seconds,
+                  publish=publish, progress=progress)
+    with progress:
+        report = sweep.run(project, regions)
+    if args.json:
+        for row in report.rows:
+            if row.finding is not None:
+                print(row.finding.to_json(), flush=True)
+    render_report(report, err if args.json else Console(), all_rows=args.all)
+    return 1 if report.failed else 0
+
+
+# --------------------------------------------------------------------------- backfill
+
+
+def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    from .guardrails import GUARDRAILS
+
+    parser.add_argument("--since", required=True, help="how far back: a duration (2h, 90m, 1d12h) or an RFC 3339 time")
+    parser.add_argument("--project", help="whose audit log to read (default: EGRESS_GUARD_PROJECT or "
+                                          "GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: no guardrail makes any change")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON lines on stdout")
+    parser.add_argument("--publish", action="store_true", help="also publish findings to EGRESS_GUARD_FINDINGS_TOPIC")
+    parser.add_argument("--guardrail", choices=sorted(GUARDRAILS), action="append",
+                        help="run only this guardrail (repeatable; default: all)")
+    parser.add_argument("--verbose", action="store_true", help="log every decision (JSON lines on stderr)")
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .backfill import backfill, parse_since, progress_line, render_report
+    from .guardrails import GUARDRAILS
+    from .runner import NO_AGE_LIMIT, Context
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"egress-guard backfill: {exc}", file=sys.stderr)
+        return 2
+    _quiet_unless(args.verbose)
+    context = Context.from_env(publish=lambda finding: None)
+    project = _project(args, context, "backfill")
+    if project is None:
+        return 2
+    policy = forced_dry_run(context.policy) if args.dry_run else context.policy
+    publisher = _publisher(context) if args.publish else None
+    context = dataclasses.replace(context, policy=policy, publish=publisher or (lambda finding: None),
+                                  max_age=NO_AGE_LIMIT)
+    chosen = [GUARDRAILS[name] for name in (args.guardrail or sorted(GUARDRAILS))]
+
+    def on_entry(index: int, total: int, replayed: Any) -> None:
+        print(progress_line(index, total, replayed), file=sys.stderr, flush=True)
+        if args.json:
+            for result in replayed.results:
+                for finding in result.findings:
+                    print(finding.to_json(), flush=True)
+
+    try:
+        report = backfill(context, chosen, project, since, on_entry=on_entry)
+    except TransientError as exc:
+        print(f"egress-guard backfill: reading the audit log needs a retry: {exc.reason}", file=sys.stderr)
+        return 1
+    render_report(report, Console(stderr=True) if args.json else Console())
+    return 1 if report.failed else 0
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _quiet_unless(verbose: bool) -> None:
+    """sweep and backfill show their own progress and table; decision logs only with --verbose."""
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def _project(args: argparse.Namespace, context: Any, command: str) -> str | None:
+    from .errors import InvalidName
+    from .names import validate_project
+
+    value = args.project or context.settings.project
+    if not value:
+        print(f"egress-guard {command}: no project: pass --project or set EGRESS_GUARD_PROJECT", file=sys.stderr)
+        return None
+    try:
+        return validate_project(value, "--project")
+    except InvalidName as exc:
+        print(f"egress-guard {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _regions(values: Sequence[str] | None) -> list[str] | None:
+    from .errors import InvalidName
+    from .names import validate_region
+
+    try:
+        return [validate_region(v, "--region") for v in values] if values else []
+    except InvalidName as exc:
+        print(f"egress-guard sweep: {exc}", file=sys.stderr)
+        return None
+
+
+def _publisher(context: Any) -> Callable[[Finding], object]:
+    from .publish import FindingPublisher
+
+    return FindingPublisher.from_clients(context.clients).publish  # ConfigError (exit 2) without a topic
+
+
+# name -> (help, add_arguments, run).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "replay": ("run the guardrails on audit entries from a file and print the findings as JSON lines",
                _replay_arguments, _replay),
+    "sweep": ("reconcile everything that already exists (connectors, Cloud Run services and jobs) with the guardrails",
+              _sweep_arguments, _sweep),
+    "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
+                 _backfill_arguments, _backfill),
 }
 
 

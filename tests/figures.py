@@ -1,0 +1,33 @@
+"""Figures a test measured, shown whether or not pytest captures output.
+
+``record(request, line)`` prints the line (seen with ``-s``), writes it to the terminal at once with
+capture suspended (seen without ``-s``), and keeps it for the final summary that
+``tests/reliability/conftest.py`` prints at the end of the run (``figures:`` section).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FIGURES: list[str] = []
+
+
+def record(request: Any, line: str) -> None:
+    print(line)
+    FIGURES.append(line)
+    config = request.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(f"FIGURE {line}")
+
+
+def summary(terminalreporter: Any) -> None:
+    """The ``figures`` section at the end of the run (from a ``pytest_terminal_summary`` hook)."""
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
