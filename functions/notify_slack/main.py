@@ -13,19 +13,10 @@ import os
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from egress_guard.log import setup_logging
 from egress_guard.notify.deliver import SlackDelivery
 from egress_guard.notify.message import NotAFinding, finding_from_pubsub
 from egress_guard.notify.settings import NotifySettings
-
-try:
-    from egress_guard.log import setup_logging
-except ModuleNotFoundError as missing:  # egress_guard.log is written in parallel; plain logging until it lands
-    if missing.name != "egress_guard.log":
-        raise
-
-    def setup_logging() -> None:
-        logging.basicConfig(level=logging.INFO)
-
 
 setup_logging()  # JSON lines on stdout, as Cloud Logging reads them
 logger = logging.getLogger("egress_guard.notify_slack")

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from functions_framework import create_app
 
-from egress_guard.notify.settings import DEFAULT_OUTCOMES, SettingsError, parse_outcomes
+from egress_guard.notify.settings import DEFAULT_OUTCOMES, SettingsError, notify_outcomes
 from egress_guard.findings import Outcome
 from localcloud.slack_receiver import RunningReceiver
 from tests.slack_helpers import (  # noqa: F401  (slack_receiver is a fixture)
@@ -38,7 +38,7 @@ def messages(receiver: RunningReceiver) -> list[dict]:
 def client(slack_receiver: RunningReceiver, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_receiver.webhook_url(WEBHOOK_PATH))
     monkeypatch.setenv("EGRESS_GUARD_SLACK_MAX_RETRIES", "1")
-    monkeypatch.delenv("EGRESS_GUARD_NOTIFY_OUTCOMES", raising=False)
+    monkeypatch.delenv("EGRESS_GUARD_POLICY", raising=False)
     return create_app("notify_slack", str(NOTIFY_MAIN), "cloudevent").test_client()
 
 
@@ -111,13 +111,11 @@ def test_notify_slack_refuses_to_start_without_a_webhook(monkeypatch: pytest.Mon
         create_app("notify_slack", str(NOTIFY_MAIN), "cloudevent")
 
 
-def test_parse_outcomes() -> None:
-    assert parse_outcomes(None) == DEFAULT_OUTCOMES == frozenset(Outcome) - {Outcome.COMPLIANT}
-    assert parse_outcomes(" ") == DEFAULT_OUTCOMES
-    assert parse_outcomes("all") == frozenset(Outcome)
-    assert parse_outcomes("Blocked, failed") == {Outcome.BLOCKED, Outcome.FAILED}
-    with pytest.raises(SettingsError, match="EGRESS_GUARD_NOTIFY_OUTCOMES: unknown outcome.*fixed"):
-        parse_outcomes("failed,fixed")
+def test_outcomes_posted_come_from_the_policy(tmp_path) -> None:
+    assert notify_outcomes({}) == DEFAULT_OUTCOMES == frozenset(Outcome) - {Outcome.COMPLIANT}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("notify:\n  outcomes: [blocked, failed]\n")
+    assert notify_outcomes({"EGRESS_GUARD_POLICY": str(policy)}) == {Outcome.BLOCKED, Outcome.FAILED}
 
 
 def test_notify_slack_main_imports_no_heavy_client() -> None:

@@ -39,19 +39,7 @@ from egress_guard.findings import Finding
 from egress_guard.notify.render import render_finding, render_text_only
 from egress_guard.notify.summary import DEFAULT_CONSOLE_BASE
 
-try:
-    from egress_guard.errors import TransientError
-except ModuleNotFoundError as missing:  # errors.py is being written in parallel; until it lands:
-    if missing.name != "egress_guard.errors":
-        raise
-
-    class TransientError(Exception):  # type: ignore[no-redef]
-        """Retry later: raised so the platform fails the invocation and Pub/Sub redelivers."""
-
-        def __init__(self, reason: str, *, code: int | None = None) -> None:
-            super().__init__(reason)
-            self.reason = reason
-            self.code = code
+from egress_guard.errors import TransientError
 
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ from egress_guard.findings import Outcome
 from egress_guard.notify.summary import DEFAULT_CONSOLE_BASE
 
 WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # filled from Secret Manager by the deployment
-OUTCOMES_ENV = "EGRESS_GUARD_NOTIFY_OUTCOMES"  # used only while egress_guard.policy does not exist
 MAX_RETRIES_ENV = "EGRESS_GUARD_SLACK_MAX_RETRIES"
 TIMEOUT_ENV = "EGRESS_GUARD_SLACK_TIMEOUT_S"
 
@@ -21,30 +20,11 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def parse_outcomes(text: str | None, *, source: str = OUTCOMES_ENV) -> frozenset[Outcome]:
-    """`remediated,blocked,failed` or `all`; unset or empty -> DEFAULT_OUTCOMES."""
-    if text is None or not text.strip():
-        return DEFAULT_OUTCOMES
-    words = [word.strip().lower() for word in text.split(",") if word.strip()]
-    if words == ["all"]:
-        return frozenset(Outcome)
-    known = {outcome.value: outcome for outcome in Outcome}
-    unknown = [word for word in words if word not in known]
-    if unknown:
-        raise SettingsError(f"{source}: unknown outcome(s) {', '.join(unknown)}; expected 'all' or some of {', '.join(known)}")
-    return frozenset(known[word] for word in words)
-
-
 def notify_outcomes(environ: Mapping[str, str]) -> frozenset[Outcome]:
-    """From the policy file (egress_guard.policy) when that module exists, else from OUTCOMES_ENV."""
-    try:
-        from egress_guard.policy import load_policy  # type: ignore[import-not-found, unused-ignore]
-    except ModuleNotFoundError as missing:
-        # policy.py is being written in parallel; until it lands the environment decides.
-        if missing.name != "egress_guard.policy":
-            raise
-        return parse_outcomes(environ.get(OUTCOMES_ENV))
-    return frozenset(load_policy().notify.outcomes)
+    """Which outcomes are posted: the policy's ``notify.outcomes`` (design §3: it is policy)."""
+    from egress_guard.policy import POLICY_ENV, load_policy
+
+    return frozenset(load_policy(environ.get(POLICY_ENV) or None).notify.outcomes)
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
