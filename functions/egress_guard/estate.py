@@ -40,6 +40,7 @@ Where traffic leaves the VPC (``EgressPoint``):
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -249,10 +250,13 @@ def _prune(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=8192)
 def relative_link(link: str, *, collection: str | None = None) -> str:
     """``https://www.googleapis.com/compute/v1/projects/...`` (any host) -> ``projects/...``.
 
     A link that does not parse is returned unchanged: it then simply matches nothing we look for.
+    Cached (pure, and a sweep converts the same few network links once per rule: 60,000 times for
+    1,000 connectors, most of its planning time before).
     """
     try:
         return parse_compute_name(link, field="link", collection=collection).relative
