@@ -1,0 +1,227 @@
+"""API calls per scenario on the running stack, against the fewest each scenario needs.
+
+The minimums are not invented here: each scenario's minimum is the sum of rows of the table the
+guardrails' contract test holds the code to (``MINIMUM`` in
+tests/contract/test_guardrails_localcloud.py, one reason per method). The benchmark runs the same
+situations through the deployed path (Pub/Sub push -> Functions Framework -> both functions, each
+calling as its own service account) and counts, in localcloud's call log, the calls made by the
+two functions' principals. Each scenario lives in its own project, on the zero-latency profile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .harness import LocalStack, one
+
+CONNECTOR_CREATE = "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector"
+GUARDRAILS = ("ensure_nat", "replace_connector_firewalls")
+SETTLE_S = 0.5  # the call log must stay still this long after the last finding (acknowledged deliveries)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a scenario publishes, and how many findings each entry (by insertId) leads to."""
+
+    entries: Sequence[Mapping[str, Any]]
+    findings: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    reason: str  # one line: why this is the minimum
+    contract_rows: tuple[str, ...]  # rows of the contract test's MINIMUM; their sum is the minimum
+    prepare: Callable[[LocalStack, str], Prepared] = field(repr=False)
+
+
+# --------------------------------------------------------------------------- preparing each scenario
+
+
+def _new_connector(stack: LocalStack, project: str, *, nat: bool = False) -> Mapping[str, Any]:
+    stack.user.connector_on_new_network(project, nat=nat)
+    return one(stack.fetch_entries(), CONNECTOR_CREATE, project=project, first=True)
+
+
+def _both(entry: Mapping[str, Any]) -> Prepared:
+    return Prepared([entry], {str(entry["insertId"]): len(GUARDRAILS)})
+
+
+def _remediated(stack: LocalStack, project: str) -> list[Mapping[str, Any]]:
+    """A new connector, remediated by both guardrails (before the scenario's calls are counted)."""
+    entry = _new_connector(stack, project)
+    stack.publish([entry])
+    findings = stack.findings.wait(str(entry["insertId"]), len(GUARDRAILS))
+    return [f.body for f in findings]
+
+
+def _without_nat(stack: LocalStack, project: str) -> Prepared:
+    return _both(_new_connector(stack, project))
+
+
+def _with_nat(stack: LocalStack, project: str) -> Prepared:
+    return _both(_new_connector(stack, project, nat=True))
+
+
+def _job_on_covered_network(stack: LocalStack, project: str) -> Prepared:
+    stack.user.connector_on_new_network(project, nat=True)
+    stack.user.job(project, "nightly", "conn", all_traffic=True)
+    entry = one(stack.fetch_entries(), "google.cloud.run.v2.Jobs.CreateJob", project=project, first=True)
+    return Prepared([entry], {str(entry["insertId"]): 1})  # replace_connector_firewalls: not its event
+
+
+def _private_ranges_service(stack: LocalStack, project: str) -> Prepared:
+    stack.user.connector_on_new_network(project)
+    stack.user.service(project, "web", "conn", all_traffic=False)
+    entry = one(stack.fetch_entries(), "google.cloud.run.v2.Services.CreateService", project=project, first=True)
+    return Prepared([entry], {str(entry["insertId"]): 1})
+
+
+def _duplicates(stack: LocalStack, project: str) -> Prepared:
+    first = _new_connector(stack, project)
+    last = one(stack.fetch_entries(), CONNECTOR_CREATE, project=project, last=True)
+    # As the contract test: ten redeliveries of the first entry, the first entry, the last entry.
+    return Prepared([first] * 11 + [last], {str(first["insertId"]): 11 * len(GUARDRAILS),
+                                             str(last["insertId"]): len(GUARDRAILS)})
+
+
+def _drift_nat_removed(stack: LocalStack, project: str) -> Prepared:
+    findings = _remediated(stack, project)
+    router = next(c["resource"] for f in findings for c in f.get("changes", ())
+                  if c["action"] == "compute.routers.insert").rsplit("/", 1)[1]
+    stack.user.remove_nats(project, router)
+    entry = one(stack.fetch_entries(), "v1.compute.routers.update", project=project, resource=f"/routers/{router}",
+                by=stack.control.config()["default_principal"], last=True)
+    return Prepared([entry], {str(entry["insertId"]): 1})  # replace_connector_firewalls: not its event
+
+
+def _drift_rule_deleted(stack: LocalStack, project: str) -> Prepared:
+    findings = _remediated(stack, project)
+    deny = next(c["resource"] for f in findings for c in f.get("changes", ())
+                if c["action"] == "compute.firewalls.insert" and c["resource"].endswith("-deny")).rsplit("/", 1)[1]
+    stack.user.delete_firewall(project, deny)
+    entry = one(stack.fetch_entries(), "v1.compute.firewalls.delete", project=project, resource=f"/firewalls/{deny}",
+                by=stack.control.config()["default_principal"], last=True)
+    return Prepared([entry], {str(entry["insertId"]): 1})  # ensure_nat: not its event
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("new connector without NAT",
+             "each guardrail re-reads the connector and its subnet; one routers.list, router+NAT in one insert and "
+             "its wait; one firewalls.list, the allow then the deny insert, a wait each",
+             ("nat: subnet connector created, no router", "firewalls: connector created, keep auto rules"),
+             _without_nat),
+    Scenario("new connector with NAT",
+             "ensure_nat makes the reads of a plan (connector, subnet, routers) and no write: the NAT covers it; "
+             "the firewall guardrail still adds its two managed rules",
+             ("nat dry-run: subnet connector created", "firewalls: connector created, keep auto rules"),
+             _with_nat),
+    Scenario("all-traffic job on a covered network",
+             "re-read the job, its connector and subnet, one routers.list that shows the covering NAT; no write; "
+             "the firewall guardrail acknowledges a job entry without a call",
+             ("nat: job (v2) through a covered connector",),
+             _job_on_covered_network),
+    Scenario("private-ranges service",
+             "one services.get shows egress private-ranges-only: nothing else to read, nothing to write",
+             ("nat: service private-ranges-only",),
+             _private_ranges_service),
+    Scenario("duplicate delivery (12 deliveries)",
+             "every delivery re-reads (connector, subnet, routers or rules); only one writes, the others find the "
+             "work done",
+             ("duplicates: 10 concurrent + first + last, ensure_nat",
+              "duplicates: 10 concurrent + first + last, replace_connector_firewalls"),
+             _duplicates),
+    Scenario("drift: NAT removed",
+             "the region's connectors, the subnet's network, the routers; put the NAT back with one patch and its wait",
+             ("nat drift: NAT removed (routers.update)",),
+             _drift_nat_removed),
+    Scenario("drift: managed rule deleted",
+             "re-read the connector and subnet, one firewalls.list; insert the missing deny rule and wait",
+             ("firewalls drift: managed rule deleted",),
+             _drift_rule_deleted),
+)
+
+
+# --------------------------------------------------------------------------- minimums and counting
+
+
+def contract_minimum() -> Mapping[str, Mapping[str, tuple[int, str]]]:
+    """The contract test's table (imported, so the benchmark and the tests cannot disagree)."""
+    from tests.contract.test_guardrails_localcloud import MINIMUM
+
+    return MINIMUM
+
+
+def minimum_of(scenario: Scenario, table: Mapping[str, Mapping[str, tuple[int, str]]]) -> dict[str, int]:
+    """Per method, the sum of the scenario's contract rows."""
+    total: dict[str, int] = {}
+    for row in scenario.contract_rows:
+        for method, (count, _reason) in table[row].items():
+            total[method] = total.get(method, 0) + count
+    return dict(sorted(total.items()))
+
+
+def count_by_method(calls: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in calls:
+        counts[str(call["method_id"])] = counts.get(str(call["method_id"]), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _calls_when_still(stack: LocalStack) -> list[dict[str, Any]]:
+    """The guardrails' calls, once the call log has stopped growing (acknowledged deliveries make none)."""
+    def snapshot() -> list[dict[str, Any]]:
+        return [c for g in GUARDRAILS for c in stack.calls_by(stack.principals[g])]
+
+    calls = snapshot()
+    deadline = time.monotonic() + 10 * SETTLE_S
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_S)
+        again = snapshot()
+        if len(again) == len(calls):
+            break
+        calls = again
+    return calls
+
+
+def run_scenario(stack: LocalStack, scenario: Scenario, project: str,
+                 table: Mapping[str, Mapping[str, tuple[int, str]]] | None) -> dict[str, Any]:
+    stack.profile(None)
+    prepared = scenario.prepare(stack, project)
+    stack.clear_calls()
+    stack.publish(prepared.entries)
+    missing = {i: n - len(stack.findings.wait(i, n)) for i, n in prepared.findings.items()}
+    used = count_by_method(_calls_when_still(stack))
+    row: dict[str, Any] = {"used": sum(used.values()), "reason": scenario.reason, "used_by_method": used}
+    if table is not None:
+        minimum = minimum_of(scenario, table)
+        row.update(minimum=sum(minimum.values()), minimum_by_method=minimum,
+                   equal=used == minimum, contract_rows=list(scenario.contract_rows))
+    if any(missing.values()):
+        row["findings_missing"] = sum(missing.values())
+    return row
+
+
+MINIMUM_SOURCE = "tests/contract/test_guardrails_localcloud.py (MINIMUM)"
+
+
+def run(stack: LocalStack, progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """``{scenario: {"used": n, "minimum": m, ...}}``."""
+    try:
+        table: Mapping[str, Mapping[str, tuple[int, str]]] | None = contract_minimum()
+        unavailable = ""
+    except Exception as exc:  # the contract test moved or broke: count anyway, and say why there is no minimum
+        table, unavailable = None, f"{MINIMUM_SOURCE} could not be read: {type(exc).__name__}: {exc}"
+    results: dict[str, Any] = {}
+    for index, scenario in enumerate(SCENARIOS):
+        progress(f"api calls: {scenario.name}")
+        try:
+            results[scenario.name] = run_scenario(stack, scenario, f"egb-calls-{index:02d}", table)
+        except Exception as exc:  # one broken scenario is reported, the others still run
+            results[scenario.name] = {"used": None, "minimum": None, "error": f"{type(exc).__name__}: {exc}"}
+        if unavailable:
+            results[scenario.name].update(minimum=None, minimum_unavailable=unavailable)
+    return results
