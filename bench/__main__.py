@@ -3,8 +3,8 @@
     .venv/bin/python -m bench                       # everything: .bench/results.json and a table
     .venv/bin/python -m bench --only cold_start,throughput --runs 3
 
-Sections (each its own module): ``cold_start`` (imports.py), ``throughput``, ``api_calls`` and
-``e2e`` (on the local stack, harness.py), ``sweep``. Then ``goals`` judges the issue's goals on
+Sections (each its own module): ``cold_start`` (imports.py), ``throughput``, ``e2e`` and
+``api_calls`` (on the local stack, harness.py), ``sweep``. Then ``goals`` judges the issue's goals on
 ratios of figures from this run. A benchmark never fails on a figure: the exit status is 1 only
 when a section could not run at all (its error is in the results).
 """
@@ -28,7 +28,7 @@ from .harness import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / ".bench"
-SECTIONS = ("cold_start", "throughput", "api_calls", "e2e", "sweep")
+SECTIONS = ("cold_start", "throughput", "e2e", "api_calls", "sweep")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             progress("starting the local stack (Pub/Sub emulator, localcloud, three functions, Slack receiver)")
             with LocalStack() as stack:
-                section("api_calls", lambda: api_calls.run(stack, progress))
+                # e2e first: its first events are the function instances' first events (cold).
                 section("e2e", lambda: e2e.run(stack, args.events, args.realistic_events, progress))
+                section("api_calls", lambda: api_calls.run(stack, progress))
             progress("local stack stopped")
         except Exception as exc:
             for name in ("api_calls", "e2e"):

@@ -42,7 +42,7 @@ def render(results: Mapping[str, Any]) -> str:
              "n/a" if real.get("overhead_ratio") is None else f"{real['overhead_ratio']:.1%}"),
         ])
         if e2e.get("first_event_ms"):
-            lines.append(f"first events (cold instances, not in the percentiles): "
+            lines.append(f"first events of the new function instances (not in the percentiles): "
                          f"{', '.join(_num(v, 0, 'ms') for v in e2e['first_event_ms'])}")
     api = results.get("api_calls") or {}
     if api:
