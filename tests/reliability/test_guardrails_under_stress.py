@@ -1,0 +1,228 @@
+"""Reliability (issue 6): concurrency, injected faults with redelivery, and fuzzed bad input.
+
+Each test prints its figure. The guardrails run in-process through ``runner.handle`` (the same code
+a function runs) against localcloud through the real clients; a TransientError is what the platform
+would redeliver on, so "redelivery" here is calling ``handle`` again with the same entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from egress_guard.errors import TransientError
+from tests.contract.test_guardrails_localcloud import (
+    CONNECTOR_CREATE, DISABLE_AUTO_RULES, FW_SA, NAT_SA, P, R, Guardrails, User, managed, one, state,
+)
+
+pytestmark = pytest.mark.reliability
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REDELIVERIES = 60  # a bound on redeliveries per event: the event-age cut-off plays this role in production
+FAULT_RUNS = 200
+
+
+def _converged(localcloud) -> tuple[dict, dict]:
+    routers, rules = state(localcloud)
+    return routers, rules
+
+
+def _assert_end_state(localcloud) -> None:
+    routers, rules = state(localcloud)
+    assert list(routers) == [f"egress-guard-{R}"], routers.keys()
+    assert len(routers[f"egress-guard-{R}"].get("nats", [])) == 1
+    assert len(managed(rules)) == 2
+    assert all(rules[n].get("disabled") for n in rules if n.endswith(("-sbntfw", "-tagfw")))
+    assert not any(rules[n].get("disabled") for n in rules if n.startswith("aet-") and
+                   not n.endswith(("-sbntfw", "-tagfw")))
+
+
+def _deliver_until_done(run, entry, policy=None) -> int:
+    """Call the guardrail as Pub/Sub would: again after every TransientError. Returns the attempts."""
+    for attempt in range(1, REDELIVERIES + 1):
+        try:
+            run(entry, policy) if policy is not None else run(entry)
+            return attempt
+        except TransientError:
+            continue
+    raise AssertionError(f"no convergence after {REDELIVERIES} deliveries")
+
+
+def _make_before_break_held(localcloud) -> bool:
+    """From the audit log (every write, in order): no broad aet rule was disabled while a managed rule
+    was missing. A disable is checked when it starts (its first entry); a managed rule counts once
+    its insert finished (its last entry) and stops counting when its delete starts."""
+    existing: set[str] = set()
+    for entry in localcloud.request("GET", "entries")["entries"]:
+        payload = entry["protoPayload"]
+        if payload.get("status", {}).get("code"):
+            continue
+        name = payload.get("resourceName", "").rsplit("/", 1)[-1]
+        method, operation = payload["methodName"], entry.get("operation") or {}
+        if method == "v1.compute.firewalls.insert" and operation.get("last") and name.startswith("egress-guard-"):
+            existing.add(name)
+        elif method == "v1.compute.firewalls.delete" and operation.get("first") and name.startswith("egress-guard-"):
+            existing.discard(name)
+        elif method == "v1.compute.firewalls.patch" and operation.get("first") and name.endswith(("-sbntfw", "-tagfw")):
+            if (payload.get("request") or {}).get("disabled") is True and len(existing) < 2:
+                return False
+    return True
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+def test_50_concurrent_deliveries_of_one_entry_leave_one_router_one_nat_two_rules(localcloud_url, localcloud):
+    user, guardrails = User(localcloud_url), Guardrails(localcloud_url)
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+    entry = one(localcloud, CONNECTOR_CREATE, first=True)
+    errors: list[BaseException] = []
+
+    def deliver(run):
+        try:
+            _deliver_until_done(run, entry, DISABLE_AUTO_RULES if run == guardrails.firewalls else None)
+        except BaseException as exc:  # noqa: BLE001 - counted and reported below
+            errors.append(exc)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        list(pool.map(deliver, [guardrails.nat] * 50 + [guardrails.firewalls] * 50))
+    routers, rules = state(localcloud)
+    print(f"\n50 concurrent deliveries x 2 guardrails: {len(routers)} router, "
+          f"{sum(len(r.get('nats', [])) for r in routers.values())} NAT, {len(managed(rules))} managed rules, "
+          f"{len(errors)} errors left, {time.monotonic() - started:.1f} s")
+    assert errors == []
+    _assert_end_state(localcloud)
+    assert _make_before_break_held(localcloud)
+
+
+def test_20_workloads_on_one_network_at_once_get_one_nat(localcloud_url, localcloud):
+    user, guardrails = User(localcloud_url), Guardrails(localcloud_url)
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+    for i in range(20):
+        user.job(f"job-{i:02d}", "conn-a")
+    created = [e for e in localcloud.request("GET", "entries")["entries"]
+               if e["protoPayload"]["methodName"] == "google.cloud.run.v2.Jobs.CreateJob"
+               and (e.get("operation") or {}).get("last")]
+    assert len(created) == 20
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        attempts = list(pool.map(lambda e: _deliver_until_done(guardrails.nat, e), created))
+    routers, _ = state(localcloud)
+    nats = sum(len(r.get("nats", [])) for r in routers.values())
+    print(f"\n20 workloads on one network at once: {len(routers)} router, {nats} NAT, "
+          f"{sum(attempts) - len(attempts)} redeliveries")
+    assert len(routers) == 1 and nats == 1
+
+
+# ---- injected faults --------------------------------------------------------------------------
+def test_200_randomized_fault_runs_converge_and_never_break_before_make(localcloud_url, localcloud):
+    rng = random.Random(20261122)
+    localcloud.config(connector_ready_delay_s=0.0)
+    user, guardrails = User(localcloud_url), Guardrails(localcloud_url)
+    redeliveries = injected = 0
+    started = time.monotonic()
+    for run in range(FAULT_RUNS):
+        localcloud.reset()
+        localcloud.clear_faults()
+        localcloud.config(connector_ready_delay_s=0.0)
+        user.network()
+        user.subnet("sub28", "10.0.1.0/28")
+        user.connector("conn-a", subnet="sub28")
+        entry = one(localcloud, CONNECTOR_CREATE, first=True)
+        rules = [{"methods": rng.choice(["compute.*", "compute.routers.*", "compute.firewalls.*", "vpcaccess.*",
+                                         "compute.*Operations.wait", "*"]),
+                  "error_rate": rng.choice([0.0, 0.05, 0.1, 0.2]), "code": rng.choice([429, 500, 503]),
+                  "latency_ms": rng.choice([0, 0, 2, 5]),
+                  "operation_error_rate": rng.choice([0.0, 0.0, 0.1, 0.2]),
+                  "principal": rng.choice([NAT_SA, FW_SA, None])}
+                 for _ in range(rng.randint(1, 2))]
+        localcloud.set_faults(rules, seed=run)
+        order = [guardrails.nat, guardrails.firewalls]
+        rng.shuffle(order)
+        for guardrail in order:
+            policy = DISABLE_AUTO_RULES if guardrail == guardrails.firewalls else None
+            redeliveries += _deliver_until_done(guardrail, entry, policy) - 1
+        injected += sum(1 for c in localcloud.calls()["calls"] if c["status"] >= 429)
+        localcloud.clear_faults()
+        _assert_end_state(localcloud)
+        assert _make_before_break_held(localcloud), f"run {run}: a broad rule was disabled before the managed rules"
+    print(f"\n{FAULT_RUNS} randomized fault runs: all converged; {injected} injected errors answered, "
+          f"{redeliveries} redeliveries, make-before-break held in every run, {time.monotonic() - started:.0f} s")
+
+
+# ---- fuzzed bad input -------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_FIXTURE_ENTRIES = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+_BREAKABLE = ["protoPayload.methodName", "protoPayload.resourceName", "protoPayload.serviceName", "timestamp",
+              "protoPayload", "logName", "protoPayload.status", "protoPayload.response", "protoPayload.request",
+              "resource", "operation", "protoPayload.authenticationInfo"]
+_junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                     max_leaves=12)
+_bad_names = st.sampled_from(["..", "a/../../b", "%2F", "x" * 300, "UPPER", "conn a", "conn\nx", "ü", "",
+                              "projects/p/locations/r/connectors/..%2Fx", "projects//locations//connectors/"])
+
+
+def _broken(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    broken = json.loads(json.dumps(entry))
+    broken["timestamp"] = _now()  # fresh, so only the broken part can be the reason to refuse it
+    node, keys = broken, path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+        node[keys[-1]] = value
+    return broken
+
+
+@st.composite
+def bad_deliveries(draw) -> Any:
+    kind = draw(st.sampled_from(["junk", "broken-entry", "bad-name", "bad-pubsub", "failed-call"]))
+    if kind == "junk":
+        return draw(_junk)
+    entry = draw(st.sampled_from(_FIXTURE_ENTRIES))
+    if kind == "broken-entry":
+        path = draw(st.sampled_from(_BREAKABLE))
+        return _broken(entry, path, draw(_junk))
+    if kind == "bad-name":
+        return _broken(entry, "protoPayload.resourceName", draw(_bad_names))
+    if kind == "failed-call":
+        return _broken(entry, "protoPayload.status", {"code": draw(st.integers(1, 16)), "message": "failed"})
+    data = draw(st.binary(max_size=64)) if draw(st.booleans()) else json.dumps(draw(_junk)).encode()
+    return {"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "x",
+            "source": "//pubsub.googleapis.com/projects/p/topics/t",
+            "data": {"message": {"data": base64.b64encode(data).decode()}}}
+
+
+def test_10000_fuzzed_bad_deliveries_are_refused_with_a_reason_and_no_write(localcloud_url, localcloud):
+    guardrails = Guardrails(localcloud_url)
+    seen = {"count": 0}
+
+    @settings(max_examples=10_000, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @given(bad_deliveries())
+    def check(delivery: Any) -> None:
+        seen["count"] += 1
+        for run in (guardrails.nat, guardrails.firewalls):
+            assert run(delivery) == [], "a bad delivery must be acknowledged without a decision"
+
+    check()
+    calls = localcloud.calls()
+    writes = [c for c in calls["calls"] if c["mutating"]]
+    print(f"\n{seen['count']} fuzzed bad deliveries x 2 guardrails: 0 crashes, {len(writes)} writes, "
+          f"{calls['total']} API calls (reads of names that parse but do not exist)")
+    assert seen["count"] >= 10_000
+    assert writes == []
