@@ -83,6 +83,9 @@ class Demo:
                     return value, time.monotonic() - started
                 time.sleep(0.2)
 
+    def audit_entries(self) -> list[dict[str, Any]]:
+        return requests.get(self.env["LOCALCLOUD_URL"] + "/_localcloud/entries", timeout=10).json()["entries"]
+
     def pull(self, topic: str) -> list[dict[str, Any]]:
         from google.cloud import pubsub_v1
 
@@ -123,8 +126,7 @@ class Demo:
         console.rule("2. A Cloud Run job sends all its traffic through the VPC")
         self.gcloud("run", "jobs", "deploy", JOB, f"--image={IMAGE}", f"--region={REGION}",
                     f"--vpc-connector={CONNECTOR}", "--vpc-egress=all-traffic")
-        entries = requests.get(self.env["LOCALCLOUD_URL"] + "/_localcloud/entries", timeout=10).json()
-        methods = [e["protoPayload"]["methodName"] for e in entries.get("entries", entries)
+        methods = [e["protoPayload"]["methodName"] for e in self.audit_entries()
                    if e["protoPayload"]["authenticationInfo"]["principalEmail"] == self.stack_user]
         table = Table("audit entries written for the user's calls", "count", box=None)
         for method in sorted(set(methods)):
@@ -162,8 +164,10 @@ class Demo:
         allow = [r for r in managed or [] if r.get("allowed") and r.get("priority") == 980 and tag in r.get("sourceTags", [])]
         self.verify("managed deny (990) and allow (980) rules use the connector's unique tag",
                     bool(deny) and bool(allow), f"after {took:.1f} s")
-        self.verify("broad rules disabled only after the managed rules existed", bool(managed),
-                    ", ".join(broad))
+        from localcloud.auditlog.invariants import make_before_break_held
+
+        self.verify("broad rules disabled only after the managed rules existed (checked in the audit log)",
+                    bool(managed) and make_before_break_held(self.audit_entries()), ", ".join(broad))
         infra = [r for r in self.gcloud_json("compute", "firewall-rules", "list")
                  if r["name"].startswith("aet-") and r.get("priority") == 100]
         self.verify("the connector's priority-100 infrastructure rules untouched",

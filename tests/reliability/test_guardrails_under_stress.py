@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from egress_guard.errors import TransientError
+from localcloud.auditlog.invariants import make_before_break_held
 from tests.contract.test_guardrails_localcloud import (
     CONNECTOR_CREATE, DISABLE_AUTO_RULES, FW_SA, NAT_SA, P, R, Guardrails, User, managed, one, state,
 )
@@ -58,24 +59,7 @@ def _deliver_until_done(run, entry, policy=None) -> int:
 
 
 def _make_before_break_held(localcloud) -> bool:
-    """From the audit log (every write, in order): no broad aet rule was disabled while a managed rule
-    was missing. A disable is checked when it starts (its first entry); a managed rule counts once
-    its insert finished (its last entry) and stops counting when its delete starts."""
-    existing: set[str] = set()
-    for entry in localcloud.request("GET", "entries")["entries"]:
-        payload = entry["protoPayload"]
-        if payload.get("status", {}).get("code"):
-            continue
-        name = payload.get("resourceName", "").rsplit("/", 1)[-1]
-        method, operation = payload["methodName"], entry.get("operation") or {}
-        if method == "v1.compute.firewalls.insert" and operation.get("last") and name.startswith("egress-guard-"):
-            existing.add(name)
-        elif method == "v1.compute.firewalls.delete" and operation.get("first") and name.startswith("egress-guard-"):
-            existing.discard(name)
-        elif method == "v1.compute.firewalls.patch" and operation.get("first") and name.endswith(("-sbntfw", "-tagfw")):
-            if (payload.get("request") or {}).get("disabled") is True and len(existing) < 2:
-                return False
-    return True
+    return make_before_break_held(localcloud.request("GET", "entries")["entries"])
 
 
 # ---- concurrency ------------------------------------------------------------------------------
