@@ -176,8 +176,32 @@ def _project_part(allow_number: bool) -> Callable[[object, str], str]:
 # --------------------------------------------------------------------------- typed names
 
 
+class _Named:
+    """What every typed name offers: its finding reference and its relative name as text."""
+
+    TYPE: ClassVar[str] = ""
+
+    @property
+    def relative(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef(type=self.TYPE, name=self.relative)
+
+    def __str__(self) -> str:
+        return self.relative
+
+
+class _ComputeNamed(_Named):
+    @property
+    def self_link(self) -> str:
+        return f"{COMPUTE_BASE_URL}/{self.relative}"
+
+
+
 @dataclass(frozen=True)
-class ConnectorName:
+class ConnectorName(_Named):
     """A Serverless VPC Access connector: ``projects/P/locations/R/connectors/C``."""
 
     project: str
@@ -208,16 +232,10 @@ class ConnectorName:
         """
         return f"aet-{self.region.replace('-', '')}-{self.name.replace('-', '--')}"
 
-    @property
-    def ref(self) -> ResourceRef:
-        return ResourceRef(type=self.TYPE, name=self.relative)
-
-    def __str__(self) -> str:
-        return self.relative
 
 
 @dataclass(frozen=True)
-class _RunName:
+class _RunName(_Named):
     project: str
     region: str
     name: str
@@ -234,12 +252,6 @@ class _RunName:
         """The v2 resource name, ``projects/P/locations/R/services|jobs/NAME``."""
         return f"projects/{self.project}/locations/{self.region}/{self.COLLECTION}/{self.name}"
 
-    @property
-    def ref(self) -> ResourceRef:
-        return ResourceRef(type=self.TYPE, name=self.relative)
-
-    def __str__(self) -> str:
-        return self.relative
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,7 @@ class RunJobName(_RunName):
 
 
 @dataclass(frozen=True)
-class _GlobalComputeName:
+class _GlobalComputeName(_ComputeNamed):
     project: str
     name: str
     COLLECTION: ClassVar[str] = ""
@@ -277,20 +289,10 @@ class _GlobalComputeName:
     def relative(self) -> str:
         return f"projects/{self.project}/global/{self.COLLECTION}/{self.name}"
 
-    @property
-    def self_link(self) -> str:
-        return f"{COMPUTE_BASE_URL}/{self.relative}"
-
-    @property
-    def ref(self) -> ResourceRef:
-        return ResourceRef(type=self.TYPE, name=self.relative)
-
-    def __str__(self) -> str:
-        return self.relative
 
 
 @dataclass(frozen=True)
-class _RegionalComputeName:
+class _RegionalComputeName(_ComputeNamed):
     project: str
     region: str
     name: str
@@ -306,16 +308,6 @@ class _RegionalComputeName:
     def relative(self) -> str:
         return f"projects/{self.project}/regions/{self.region}/{self.COLLECTION}/{self.name}"
 
-    @property
-    def self_link(self) -> str:
-        return f"{COMPUTE_BASE_URL}/{self.relative}"
-
-    @property
-    def ref(self) -> ResourceRef:
-        return ResourceRef(type=self.TYPE, name=self.relative)
-
-    def __str__(self) -> str:
-        return self.relative
 
 
 @dataclass(frozen=True)
