@@ -3,8 +3,8 @@
 After an outage (the functions down for longer than the event age limit, a subscription deleted,
 a sink filter broken for a while), the audit entries are still in Cloud Logging: Admin Activity
 entries are kept 400 days. ``backfill`` reads those of the trigger methods
-(``events.TRIGGERS``) with Cloud Logging ``entries.list`` (google-cloud-logging, one call per page
-of ``PAGE_SIZE``), oldest first, and hands each to ``runner.handle`` for each guardrail, exactly as
+(``events.TRIGGERS``) with Cloud Logging ``entries.list`` (google-cloud-logging, pages of
+``PAGE_SIZE``), oldest first, and hands each to ``runner.handle`` for each guardrail, exactly as
 a function would have received it, without the age cut-off (the window is the limit; the runner
 still ignores failed calls and egress-guard's own writes).
 
@@ -77,42 +77,35 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return start
 
 
-def audit_filter(project: str, since: datetime, methods: Iterable[str] | None = None) -> str:
-    """The Logging query for the trigger methods' Admin Activity entries of ``project`` since ``since``."""
+def audit_filter(project: str, since: datetime, *, methods: Iterable[str] | None = None,
+                 exclude_principals: Iterable[str] = ()) -> str:
+    """The Logging query for the trigger methods' Admin Activity entries of ``project`` since
+    ``since``, without egress-guard's own writes (as the sink filter in infra/ excludes them)."""
     names = " OR ".join(f'"{m}"' for m in (methods or [spec.method_name for spec in TRIGGERS]))
     stamp = since.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    return (f'logName="projects/{project}/logs/{ACTIVITY_LOG}" AND protoPayload.methodName=({names}) '
+    text = (f'logName="projects/{project}/logs/{ACTIVITY_LOG}" AND protoPayload.methodName=({names}) '
             f'AND timestamp>="{stamp}"')
+    own = " OR ".join(f'"{p}"' for p in sorted(exclude_principals))
+    return f"{text} AND NOT protoPayload.authenticationInfo.principalEmail=({own})" if own else text
 
 
-@dataclass(frozen=True)
-class Window:
-    """What entries.list answered: the entries oldest first, and how many calls it took."""
-
-    entries: tuple[Mapping[str, Any], ...]
-    pages: int
-
-
-def read_entries(clients: "Clients", project: str, since: datetime) -> Window:
-    """entries.list through google-cloud-logging, oldest first, every page."""
+def read_entries(clients: "Clients", project: str, since: datetime) -> tuple[Mapping[str, Any], ...]:
+    """entries.list through google-cloud-logging, oldest first, every page (the library pages);
+    egress-guard's own writes (``EGRESS_GUARD_SELF_PRINCIPALS``) are left out by the filter."""
     from google.cloud import logging as cloud_logging
 
     from .estate import is_api_error
 
-    entries: list[Mapping[str, Any]] = []
-    pages = 0
     try:
-        iterator = clients.logging.list_entries(resource_names=[f"projects/{project}"],
-                                                filter_=audit_filter(project, since),
-                                                order_by=cloud_logging.ASCENDING, page_size=PAGE_SIZE)
-        for page in iterator.pages:
-            pages += 1
-            entries += [entry.to_api_repr() for entry in page]
+        found = clients.logging.list_entries(resource_names=[f"projects/{project}"],
+                                             filter_=audit_filter(project, since, exclude_principals=sorted(
+                                                 clients.settings.self_principals)),
+                                             order_by=cloud_logging.ASCENDING, page_size=PAGE_SIZE)
+        return tuple(entry.to_api_repr() for entry in found)
     except Exception as exc:
         if isinstance(exc, EgressGuardError) or not is_api_error(exc):
             raise
         raise classify_api_error(exc, action=f"logging.entries.list projects/{project}") from exc
-    return Window(tuple(entries), max(pages, 1))
 
 
 def deduplicate(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -220,7 +213,7 @@ class _Notes(logging.Handler):
     """Collects the runner's one line per event acknowledged without a decision (its reason)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.NOTSET)
         self.reasons: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -245,7 +238,6 @@ class BackfillReport:
     project: str
     since: datetime
     read: int  # entries read
-    pages: int  # entries.list calls
     replayed: tuple[Replayed, ...]
     seconds: float
 
@@ -268,8 +260,8 @@ def backfill(ctx: "Context", guardrails: Sequence["Guardrail"], project: str, si
              retries: int = RETRIES) -> BackfillReport:
     """Read the window and replay every change once, oldest first."""
     started = time.monotonic()
-    window = read_entries(ctx.clients, project, since)
-    changes = deduplicate(window.entries)
+    entries = read_entries(ctx.clients, project, since)
+    changes = deduplicate(entries)
     replayed = []
     for index, entry in enumerate(changes, 1):
         try:
@@ -279,7 +271,7 @@ def backfill(ctx: "Context", guardrails: Sequence["Guardrail"], project: str, si
             done = Replayed(timestamp, method, resource, principal, (Result("-", "retry", exc.reason),))
         replayed.append(done)
         on_entry(index, len(changes), done)
-    return BackfillReport(project=project, since=since, read=len(window.entries), pages=window.pages,
+    return BackfillReport(project=project, since=since, read=len(entries),
                           replayed=tuple(replayed), seconds=time.monotonic() - started)
 
 
@@ -315,7 +307,7 @@ def render_report(report: BackfillReport, console: Any, *, limit: int = 100) -> 
         console.print(f"[dim]... and {len(report.replayed) - limit} more changes[/]")
     totals = "; ".join(f"{g}: " + ", ".join(f"{n} {o}" for o, n in sorted(per.items()))
                        for g, per in sorted(report.outcomes().items()))
-    console.print(f"{report.read} audit entries read in {report.pages} entries.list calls, {len(report.replayed)} "
-                  f"changes replayed in {report.seconds:.1f} s" + (f": {totals}." if totals else "."))
+    console.print(f"{report.read} audit entries read, {len(report.replayed)} changes replayed in "
+                  f"{report.seconds:.1f} s" + (f": {totals}." if totals else "."))
     if report.failed:
         console.print("[bold red]some changes still need a retry[/]: run the same backfill again.")

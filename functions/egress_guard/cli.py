@@ -273,8 +273,11 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _quiet_unless(verbose: bool) -> None:
-    """sweep and backfill show their own progress and table; decision logs only with --verbose."""
-    logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR)
+    """sweep and backfill show their own progress and table; the JSON log lines on stderr only with
+    --verbose (or for errors). The level is the handlers', so records still reach loggers' own
+    handlers (backfill reads the runner's acknowledgement reasons from them)."""
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.NOTSET if verbose else logging.ERROR)
 
 
 def _project(args: argparse.Namespace, context: Any, command: str) -> str | None:

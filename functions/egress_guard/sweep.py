@@ -91,6 +91,15 @@ FIREWALLS = firewalls_guardrail.GUARDRAIL_NAME
 SWEEP_METHOD = "egress-guard.sweep"
 SKIPPED = "skipped"  # a row without a decision (nothing to act on), like an acknowledged event
 
+# A list that keeps failing with 429/5xx is retried, but for READ_TIMEOUT_S at most: the client
+# libraries' own default retries 503 for up to 600 s, which would stall a sweep on one region.
+def _read_retry() -> Any:
+    from google.api_core import retry
+
+    return retry.Retry(initial=0.2, maximum=5.0, multiplier=2.0, predicate=retry.if_transient_error,
+                       timeout=estate.READ_TIMEOUT_S)
+
+
 # Compute's largest page (maxResults <= 500). VPC Access and Cloud Run document no maximum; the
 # same number is asked for and the server may answer with less.
 PAGE_SIZE = 500
@@ -303,7 +312,8 @@ class _Reader:
                 request = locations_pb2.ListLocationsRequest(name=f"projects/{project}", page_size=PAGE_SIZE,
                                                               page_token=token)
                 try:
-                    response = self.clients.connectors.list_locations(request=request, timeout=estate.READ_TIMEOUT_S)
+                    response = self.clients.connectors.list_locations(request=request, timeout=estate.READ_TIMEOUT_S,
+                                                                      retry=_read_retry())
                 except Exception as exc:
                     if not estate.is_api_error(exc):
                         raise
@@ -325,7 +335,8 @@ class _Reader:
         def read() -> list[Connector]:
             pages = self._pages("vpcaccess.projects.locations.connectors.list", parent,
                                 lambda: self.clients.connectors.list_connectors(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
+                                    retry=_read_retry()))
             return [c for page in pages for c in map(estate.connector_from, page.connectors) if c is not None]
 
         return self._guarded(f"the connectors of {parent}", None, read)
@@ -336,14 +347,16 @@ class _Reader:
         def services() -> list[Workload]:
             pages = self._pages("run.projects.locations.services.list", parent,
                                 lambda: self.clients.run_services.list_services(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
+                                    retry=_read_retry()))
             return [w for page in pages for item in page.services
                     if (w := _workload(item, parse_run_service, project, region)) is not None]
 
         def jobs() -> list[Workload]:
             pages = self._pages("run.projects.locations.jobs.list", parent,
                                 lambda: self.clients.run_jobs.list_jobs(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
+                                    retry=_read_retry()))
             return [w for page in pages for item in page.jobs
                     if (w := _workload(item, parse_run_job, project, region)) is not None]
 
@@ -356,8 +369,8 @@ class _Reader:
         def read() -> list[tuple[str, Subnetwork]]:
             request = compute_v1.AggregatedListSubnetworksRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.subnetworks.aggregatedList", f"projects/{project}",
-                                lambda: self.clients.subnetworks.aggregated_list(request=request,
-                                                                                timeout=estate.READ_TIMEOUT_S))
+                                lambda: self.clients.subnetworks.aggregated_list(request=request, timeout=estate.READ_TIMEOUT_S,
+                                                                                retry=_read_retry()))
             found = []
             for page in pages:
                 for scoped in page.items.values():
@@ -375,8 +388,8 @@ class _Reader:
         def read() -> list[Router]:
             request = compute_v1.AggregatedListRoutersRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.routers.aggregatedList", f"projects/{project}",
-                                lambda: self.clients.routers.aggregated_list(request=request,
-                                                                            timeout=estate.READ_TIMEOUT_S))
+                                lambda: self.clients.routers.aggregated_list(request=request, timeout=estate.READ_TIMEOUT_S,
+                                                                            retry=_read_retry()))
             found = []
             for page in pages:
                 for scope, scoped in page.items.items():
@@ -396,7 +409,8 @@ class _Reader:
         def read() -> list[FirewallRule]:
             request = compute_v1.ListFirewallsRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls",
-                                lambda: self.clients.firewalls.list(request=request, timeout=estate.READ_TIMEOUT_S))
+                                lambda: self.clients.firewalls.list(request=request, timeout=estate.READ_TIMEOUT_S,
+                                                                            retry=_read_retry()))
             return [estate.firewall_from_json(estate.to_json(item)) for page in pages for item in page.items
                     if self.keep_rule(item.name)]
 

@@ -405,3 +405,14 @@ def test_sweep_enforce_of_1000_connectors_writes_once_per_region(own_localcloud,
     figure = (f"sweep (enforce NAT, firewalls dry-run) of 1,000 connectors in 5 regions: {sum(made.values())} API "
               f"calls ({made.get('compute.routers.insert', 0)} router writes) in {seconds:.1f} s")
     record(request, figure)
+
+
+def test_sweep_retries_a_list_answered_503_and_counts_every_attempt(user, localcloud_url, localcloud):
+    user.network()
+    localcloud.set_faults([{"methods": "compute.firewalls.list", "error_rate": 1.0, "code": 503, "count": 2,
+                            "principal": SWEEPER}])
+    localcloud.clear_calls()
+    report = run(localcloud_url)
+    assert not report.failed
+    assert calls(localcloud)["compute.firewalls.list"] == 3
+    assert report.api_calls == localcloud.calls(principal=SWEEPER)["total"]

@@ -158,7 +158,10 @@ def test_audit_filter_names_every_trigger_method_and_the_window():
     text = audit_filter(P, NOW)
     assert text.startswith(f'logName="projects/{P}/logs/cloudaudit.googleapis.com%2Factivity"')
     assert '"v1.compute.firewalls.delete"' in text and "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector" in text
-    assert 'timestamp>="2026-01-31T12:00:00.000000Z"' in text
+    assert 'timestamp>="2026-01-31T12:00:00.000000Z"' in text and "principalEmail" not in text
+    own = audit_filter(P, NOW, exclude_principals=["b@x.iam.gserviceaccount.com", "a@x.iam.gserviceaccount.com"])
+    assert own.endswith(' AND NOT protoPayload.authenticationInfo.principalEmail=("a@x.iam.gserviceaccount.com" OR '
+                        '"b@x.iam.gserviceaccount.com")')
 
 
 def _entry(insert_id: str, op: str | None = None, *, first: bool = False, last: bool = False,
