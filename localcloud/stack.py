@@ -136,6 +136,18 @@ class Stack:
             _stop_process_group(int(pid_file.read_text().strip()), timeout=5.0)
         self._start_function(name, self.environment())
 
+    def pid(self, name: str) -> int:
+        """The PID (and process group) of a process this stack started."""
+        return int((self.pid_dir / f"{name}.pid").read_text().strip())
+
+    def restart_function(self, name: str) -> int:
+        """Start function ``name`` again on its own port, after a crash or a kill (Pub/Sub pushes
+        to that port, so redeliveries reach the new process); returns the new PID."""
+        if (self.pid_dir / f"{name}.pid").exists():
+            _stop_process_group(self.pid(name), timeout=5.0)  # nothing left running if it was killed
+        self._start_function(name, self.environment())
+        return self.pid(name)
+
     # ---- environment --------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
         lc = self.url("localcloud")
