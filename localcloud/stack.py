@@ -129,13 +129,6 @@ class Stack:
                 self.log(f"stopped {name} (pid {pid})")
             pid_file.unlink(missing_ok=True)
 
-    def restart_function(self, name: str) -> None:
-        """Start function ``name`` again on its port (after a crash, or a kill in a test)."""
-        pid_file = self.pid_dir / f"{name}.pid"
-        if pid_file.exists():
-            _stop_process_group(int(pid_file.read_text().strip()), timeout=5.0)
-        self._start_function(name, self.environment())
-
     def pid(self, name: str) -> int:
         """The PID (and process group) of a process this stack started."""
         return int((self.pid_dir / f"{name}.pid").read_text().strip())
