@@ -173,6 +173,10 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
                   extra=fields(labels=_labels(guardrail.name, event, "failed"), insert_id=event.insert_id))
         findings = [_failed(event, guardrail.name, mode, classified)]
 
+    if not findings:  # e.g. a router change in a region without connectors: nothing to decide, say so
+        _acknowledge(guardrail.name, event, PermanentError(
+            f"nothing to decide: nothing {guardrail.name} guards depends on {event.resource}"), started)
+        return []
     for finding in findings:
         ctx.publish(finding)  # logs the decision line; raises TransientError when Pub/Sub refuses
     return list(findings)
