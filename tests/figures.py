@@ -2,7 +2,7 @@
 
 ``record(request, line)`` prints the line (seen with ``-s``), writes it to the terminal at once with
 capture suspended (seen without ``-s``), and keeps it for the final summary that
-``tests/reliability/conftest.py`` prints at the end of the run (``figures:`` section).
+``tests/reliability/conftest.py`` prints at the end of the run (``reliability figures`` section).
 """
 
 from __future__ import annotations
@@ -23,11 +23,3 @@ def record(request: Any, line: str) -> None:
     with capture.global_and_fixture_disabled():
         reporter.write_line("")
         reporter.write_line(f"FIGURE {line}")
-
-
-def summary(terminalreporter: Any) -> None:
-    """The ``figures`` section at the end of the run (from a ``pytest_terminal_summary`` hook)."""
-    if FIGURES:
-        terminalreporter.section("figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
