@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -191,9 +192,24 @@ def bad_deliveries(draw) -> Any:
             "data": {"message": {"data": base64.b64encode(data).decode()}}}
 
 
+class _Acknowledgements(logging.Handler):
+    """The runner's one line per event acknowledged without a decision: its reason."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if (getattr(record, "eg_labels", None) or {}).get("outcome") == "acknowledged":
+            self.lines.append(record.getMessage().split(" without action: ", 1)[-1])
+
+
 def test_10000_fuzzed_bad_deliveries_are_refused_with_a_reason_and_no_write(localcloud_url, localcloud):
     guardrails = Guardrails(localcloud_url)
     seen = {"count": 0}
+    reasons = _Acknowledgements()
+    runner_log = logging.getLogger("egress_guard.runner")
+    runner_log.addHandler(reasons)
 
     @settings(max_examples=10_000, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
@@ -201,12 +217,19 @@ def test_10000_fuzzed_bad_deliveries_are_refused_with_a_reason_and_no_write(loca
     def check(delivery: Any) -> None:
         seen["count"] += 1
         for run in (guardrails.nat, guardrails.firewalls):
+            before = len(reasons.lines)
             assert run(delivery) == [], "a bad delivery must be acknowledged without a decision"
+            (reason,) = reasons.lines[before:]  # exactly one log line, saying why
+            assert reason.strip(), "acknowledged without a reason"
 
-    check()
+    try:
+        check()
+    finally:
+        runner_log.removeHandler(reasons)
     calls = localcloud.calls()
     writes = [c for c in calls["calls"] if c["mutating"]]
-    print(f"\n{seen['count']} fuzzed bad deliveries x 2 guardrails: 0 crashes, {len(writes)} writes, "
+    print(f"\n{seen['count']} fuzzed bad deliveries x 2 guardrails: 0 crashes, {len(reasons.lines)} refusals each "
+          f"with a reason, {len(writes)} writes, "
           f"{calls['total']} API calls (reads of names that parse but do not exist)")
     assert seen["count"] >= 10_000
     assert writes == []
