@@ -22,7 +22,7 @@ configuration.
 ``sweep`` reconciles everything that already exists in project P (connectors, Cloud Run services
 and jobs, their NAT and firewall rules) with the guardrails' own planners and executors
 (``sweep.py``): a progress bar on a terminal (plain lines otherwise, on stderr), a table at the end.
-``--json`` prints the findings as JSON lines on stdout instead (the table goes to stderr).
+``--json`` prints the findings as JSON lines on stdout instead (the totals go to stderr).
 Exit status: 0 when every decision was made, 1 when a read or a change failed, 2 for bad arguments.
 
     egress-guard backfill --since 2h [--project P] [--dry-run] [--json] [--publish] [--guardrail NAME]
@@ -209,7 +209,11 @@ def _sweep(args: argparse.Namespace) -> int:
         for row in report.rows:
             if row.finding is not None:
                 print(row.finding.to_json(), flush=True)
-    render_report(report, err if args.json else Console(), all_rows=args.all)
+    if args.json:
+        for row in report.rows:  # rows without a finding: what could not be decided, and why
+            if row.finding is None:
+                print(f"egress-guard sweep: {row.guardrail} skipped {row.resource.name}: {row.reason}", file=sys.stderr)
+    render_report(report, err if args.json else Console(), all_rows=args.all, table=not args.json)
     return 1 if report.failed else 0
 
 

@@ -942,25 +942,26 @@ def short_resource(ref: ResourceRef) -> str:
     return f"{kind} {where + '/' if where else ''}{parts[-1]}"
 
 
-def render_report(report: SweepReport, console: Any, *, all_rows: bool = False) -> None:
-    """The table at the end of a sweep, then the totals, the API calls and any problem."""
+def render_report(report: SweepReport, console: Any, *, all_rows: bool = False, table: bool = True) -> None:
+    """The table at the end of a sweep (unless ``table`` is false: ``--json`` has printed every
+    decision already), then the totals, the API calls and any problem."""
     from rich.table import Table
 
     rows = sorted(report.rows, key=lambda r: (r.resource.name, r.guardrail))
-    listed = [r for r in rows if all_rows or r.outcome != "compliant" or len(rows) <= LIST_COMPLIANT_UP_TO]
-    table = Table(title=f"egress-guard sweep of {report.project}", show_lines=False, expand=False)
-    table.add_column("Resource", overflow="fold")
-    table.add_column("Guardrail", no_wrap=True)
-    table.add_column("Outcome")
-    table.add_column("Changes", overflow="fold")
+    listed = [r for r in rows if table and (all_rows or r.outcome != "compliant" or len(rows) <= LIST_COMPLIANT_UP_TO)]
+    grid = Table(title=f"egress-guard sweep of {report.project}", show_lines=False, expand=False)
+    grid.add_column("Resource", overflow="fold")
+    grid.add_column("Guardrail", no_wrap=True)
+    grid.add_column("Outcome")
+    grid.add_column("Changes", overflow="fold")
     for row in listed:
         style = OUTCOME_STYLES.get(row.outcome, "")
         changes = changes_text(row.changes) or ("-" if row.outcome != SKIPPED else row.reason)
-        table.add_row(short_resource(row.resource), row.guardrail, f"[{style}]{row.outcome}[/]", changes)
+        grid.add_row(short_resource(row.resource), row.guardrail, f"[{style}]{row.outcome}[/]", changes)
     if listed:
-        console.print(table)
+        console.print(grid)
     hidden = len(rows) - len(listed)
-    if hidden:
+    if hidden and table:
         console.print(f"[dim]{hidden} compliant decisions not listed (--all lists them)[/]")
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes().items()))
     counts = report.counts
