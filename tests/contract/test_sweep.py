@@ -32,6 +32,7 @@ from egress_guard.policy import Policy, parse_policy_text
 from egress_guard.sweep import PAGE_SIZE, SKIPPED, Sweep, SweepReport, render_report
 from tests.contract.test_guardrails_localcloud import User
 from tests.figures import record
+from tests.pubsub_emulator import pubsub_emulator  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.contract
 
@@ -416,3 +417,30 @@ def test_sweep_retries_a_list_answered_503_and_counts_every_attempt(user, localc
     assert not report.failed
     assert calls(localcloud)["compute.firewalls.list"] == 3
     assert report.api_calls == localcloud.calls(principal=SWEEPER)["total"]
+
+
+def test_sweep_command_publishes_its_findings_with_publish(user, localcloud_url, localcloud, pubsub_emulator):  # noqa: F811
+    from google.cloud import pubsub_v1
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub_emulator
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(P, f"sweep-findings-{time.time_ns()}")
+    subscription = subscriber.subscription_path(P, f"sweep-watch-{time.time_ns()}")
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+
+    script = Path(sys.executable).parent / "egress-guard"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGRESS_GUARD_")}
+    env.update(LOCALCLOUD_URL=localcloud_url, GOOGLE_CLOUD_PROJECT=P, EGRESS_GUARD_PRINCIPAL=SWEEPER,
+               EGRESS_GUARD_FINDINGS_TOPIC=topic, PUBSUB_EMULATOR_HOST=pubsub_emulator)
+    result = subprocess.run([str(script), "sweep", "--project", P, "--region", R, "--dry-run", "--publish"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+    response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=10)
+    published = [json.loads(m.message.data) for m in response.received_messages]
+    assert {(f["guardrail"], f["outcome"]) for f in published} == {(NAT, "planned"), (FW, "planned")}
+    assert {m.message.attributes["guardrail"] for m in response.received_messages} == {NAT, FW}
