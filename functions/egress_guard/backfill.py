@@ -299,8 +299,9 @@ def render_report(report: BackfillReport, console: Any, *, limit: int = 100) -> 
         table.add_column(name)
     for replayed in report.replayed[:limit]:
         by_guardrail = {r.guardrail: r.outcome for r in replayed.results}
-        table.add_row(replayed.timestamp[:19], replayed.method.rsplit(".", 2)[-2] + "." + replayed.method.rsplit(".", 1)[-1],
-                      replayed.resource, *(by_guardrail.get(g, "-") for g in guardrails))
+        method = ".".join(replayed.method.rsplit(".", 2)[-2:])  # Jobs.CreateJob, firewalls.delete
+        table.add_row(replayed.timestamp[:19], method, replayed.resource,
+                      *(by_guardrail.get(g, "-") for g in guardrails))
     if report.replayed:
         console.print(table)
     if len(report.replayed) > limit:

@@ -175,7 +175,8 @@ def _render(finding: Finding) -> None:
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project", help="the project to sweep (default: EGRESS_GUARD_PROJECT or GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument("--project", help="the project to sweep (default: EGRESS_GUARD_PROJECT or "
+                                          "GOOGLE_CLOUD_PROJECT)")
     parser.add_argument("--region", action="append", help="sweep only this region (repeatable; default: every region "
                                                           "Serverless VPC Access offers the project)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: findings are planned, no change is made")

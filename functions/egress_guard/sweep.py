@@ -369,8 +369,8 @@ class _Reader:
         def read() -> list[tuple[str, Subnetwork]]:
             request = compute_v1.AggregatedListSubnetworksRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.subnetworks.aggregatedList", f"projects/{project}",
-                                lambda: self.clients.subnetworks.aggregated_list(request=request, timeout=estate.READ_TIMEOUT_S,
-                                                                                retry=_read_retry()))
+                                lambda: self.clients.subnetworks.aggregated_list(
+                                    request=request, timeout=estate.READ_TIMEOUT_S, retry=_read_retry()))
             found = []
             for page in pages:
                 for scoped in page.items.values():
@@ -388,8 +388,8 @@ class _Reader:
         def read() -> list[Router]:
             request = compute_v1.AggregatedListRoutersRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.routers.aggregatedList", f"projects/{project}",
-                                lambda: self.clients.routers.aggregated_list(request=request, timeout=estate.READ_TIMEOUT_S,
-                                                                            retry=_read_retry()))
+                                lambda: self.clients.routers.aggregated_list(
+                                    request=request, timeout=estate.READ_TIMEOUT_S, retry=_read_retry()))
             found = []
             for page in pages:
                 for scope, scoped in page.items.items():

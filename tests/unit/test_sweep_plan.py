@@ -117,8 +117,9 @@ def _estate(policy: Policy) -> list[Any]:
                    "priority": 990, "sourceTags": ["x"], "denied": [{"IPProtocol": "all"}]})
     bodies.append({"name": "allow-ssh", "network": f"{BASE}/{NET.relative}", "direction": "INGRESS",
                    "sourceRanges": ["0.0.0.0/0"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]})
-    bodies.append({"name": auto_rule_name(ConnectorName(P, R, "c1"), "sbntfw"), "network": f"{BASE}/{OTHER_NET.relative}",
-                   "direction": "INGRESS", "sourceRanges": ["10.0.0.0/28"], "allowed": [{"IPProtocol": "all"}]})
+    bodies.append({"name": auto_rule_name(ConnectorName(P, R, "c1"), "sbntfw"),
+                   "network": f"{BASE}/{OTHER_NET.relative}", "direction": "INGRESS",
+                   "sourceRanges": ["10.0.0.0/28"], "allowed": [{"IPProtocol": "all"}]})
     return [firewall_from_json(b) for b in bodies]
 
 
@@ -157,7 +158,8 @@ def test_parse_since_refuses_what_it_cannot_read(text, says):
 def test_audit_filter_names_every_trigger_method_and_the_window():
     text = audit_filter(P, NOW)
     assert text.startswith(f'logName="projects/{P}/logs/cloudaudit.googleapis.com%2Factivity"')
-    assert '"v1.compute.firewalls.delete"' in text and "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector" in text
+    assert '"v1.compute.firewalls.delete"' in text
+    assert '"google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector"' in text
     assert 'timestamp>="2026-01-31T12:00:00.000000Z"' in text and "principalEmail" not in text
     own = audit_filter(P, NOW, exclude_principals=["b@x.iam.gserviceaccount.com", "a@x.iam.gserviceaccount.com"])
     assert own.endswith(' AND NOT protoPayload.authenticationInfo.principalEmail=("a@x.iam.gserviceaccount.com" OR '
