@@ -309,39 +309,3 @@ def test_iam_custom_roles_equal_the_calls_made(stack_enforce: RunningStack):
         assert unprovoked <= set(NOT_PROVOKED_END_TO_END), f"{function}: nothing called {sorted(unprovoked)}"
         print(f"\n{function}: called {sorted(called)}")
         check_function_grants(function, provoked | (unprovoked & set(NOT_PROVOKED_END_TO_END)))
-
-
-@pytest.mark.reliability
-def test_function_killed_between_insert_and_operation_end_converges_on_redelivery(stack_enforce: RunningStack):
-    """Issue 6: SIGKILL the ensure_nat process while its routers.insert operation is still running;
-    Pub/Sub redelivers to the restarted function, which finds or finishes the work."""
-    import os
-    import signal
-
-    stack = stack_enforce
-    stack.control.config(compute_operation_delay_s=3.0)  # a wide window between the insert and its end
-    try:
-        _network(stack, "net-kill", ("kill-28", "10.95.0.0/28"))
-        since = stack.control.calls()["last_seq"]
-        stack.gcloud("compute", "networks", "vpc-access", "connectors", "create", "conn-kill",
-                     f"--region={REGION}", "--subnet=kill-28")
-        inserted = eventually(lambda: [c for c in stack.control.calls(since=since, principal=NAT_SA)["calls"]
-                                       if c["method_id"] == "compute.routers.insert" and c["status"] == 200], BOUND_S,
-                              interval=0.05)
-        assert inserted, "ensure_nat started its router insert"
-        pid = int((stack.stack.pid_dir / "ensure_nat.pid").read_text())
-        os.killpg(pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        stack.stack.restart_function("ensure_nat")
-
-        def one_nat():
-            routers = _routers(stack, "net-kill")
-            nats = [n for r in routers for n in r.get("nats", [])]
-            return (routers, nats) if nats else None
-
-        routers, nats = eventually(one_nat, 90)
-        print(f"\nkilled ensure_nat (pid {pid}) mid-operation; converged {time.monotonic() - killed_at:.1f} s later "
-              f"with {len(routers)} router and {len(nats)} NAT")
-        assert len(routers) == 1 and len(nats) == 1
-    finally:
-        stack.control.config(compute_operation_delay_s=0.0)
