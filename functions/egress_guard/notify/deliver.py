@@ -107,7 +107,25 @@ class _ProportionalJitter(Jitter):
         return duration * (1.0 + 0.5 * random.random())
 
 
-class _BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+class _LoggedRetry:
+    """Mixin for slack_sdk retry handlers: one log line per retry, then the handler's own wait."""
+
+    max_retry_count: int
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        _log_retry(state, self.max_retry_count, response)
+        super().prepare_for_next_attempt(  # type: ignore[misc]
+            state=state, request=request, response=response, error=error)
+
+
+class _BoundedRateLimitRetryHandler(_LoggedRetry, RateLimitErrorRetryHandler):
     """Honours Retry-After, unless it is longer than the function can wait."""
 
     def __init__(self, max_retry_count: int, max_retry_after_s: float) -> None:
@@ -133,17 +151,6 @@ class _BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
                     return False  # slack_sdk would crash parsing it; let Pub/Sub retry instead
         return True
 
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        _log_retry(state, self.max_retry_count, response)
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
-
 
 def _log_retry(state: RetryState, max_retries: int, response: HttpResponse | None) -> None:
     if response is not None:
@@ -157,7 +164,7 @@ def _log_retry(state: RetryState, max_retries: int, response: HttpResponse | Non
         )
 
 
-class _AnyServerErrorRetryHandler(ServerErrorRetryHandler):
+class _AnyServerErrorRetryHandler(_LoggedRetry, ServerErrorRetryHandler):
     # slack_sdk retries 500 and 503 only; the front end in between also answers 502 and 504.
     def _can_retry(
         self,
@@ -168,17 +175,6 @@ class _AnyServerErrorRetryHandler(ServerErrorRetryHandler):
         error: Exception | None = None,
     ) -> bool:
         return response is not None and 500 <= response.status_code <= 599
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        _log_retry(state, self.max_retry_count, response)
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
 
 
 def retry_handlers(*, max_retries: int, backoff_factor: float, max_retry_after_s: float) -> list[RetryHandler]:
