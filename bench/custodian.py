@@ -1,7 +1,7 @@
-"""Cloud Custodian's GCP function handler, the cold-start anchor (anchors.md §5), in its own
+"""Cloud Custodian's GCP function handler, the cold-start anchor (docs/peers.md §5), in its own
 virtualenv under ``.bench/c7n-venv`` so that none of its dependencies touch ours.
 
-The versions are the ones anchors.md §5 measured, so the two can be compared. The virtualenv is
+The versions are the ones docs/peers.md §5 measured, so the two can be compared. The virtualenv is
 built once and kept (a stamp file records what is in it); if building it fails (no network, no
 wheel for this Python), the reason is returned and the benchmark carries on without the anchor.
 """

@@ -2,7 +2,7 @@
 median of N fresh processes, import wall time inside the child and peak RSS of the process).
 
 - each ``functions/<name>/main.py``, loaded as the Functions Framework loads it;
-- floors: ``functions_framework`` alone, ``google.cloud.compute_v1`` alone (anchors.md §5);
+- floors: ``functions_framework`` alone, ``google.cloud.compute_v1`` alone (docs/peers.md §5);
 - Cloud Custodian's ``c7n_gcp.handler`` in its own virtualenv (``custodian.py``);
 - for the remediation functions, also main.py plus the client libraries their first event imports
   (``clients.py`` imports them lazily, so an instance pays them on its first event, not at import).

@@ -32,7 +32,7 @@ SERVICE_MODULES = ("compute", "vpcaccess", "run", "logging")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
-# Headers every real Google response carries (gcp-http-logs NOTES.md §0).
+# Headers every real Google response carries (reference/gcp-http-logs/NOTES.md §0).
 GOOGLE_HEADERS = {
     "Content-Type": "application/json; charset=UTF-8",
     "Server": "ESF",

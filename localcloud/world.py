@@ -30,7 +30,7 @@ class Config:
     compute_operation_delay_s: float = 0.0
     connector_ready_delay_s: float = 1.0
     run_operation_delay_s: float = 0.0
-    # gcp-facts §11: whether the broad connector -> VPC allow rules (sbntfw/tagfw) are visible
+    # docs/gcp-facts.md §11: whether the broad connector -> VPC allow rules (sbntfw/tagfw) are visible
     # firewall resources or implicit ones no API lists. Visible by default.
     connector_broad_rules: str = "visible"  # visible | implicit
     default_principal: str = DEFAULT_PRINCIPAL

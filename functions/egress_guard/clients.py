@@ -13,7 +13,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 
 The heavy libraries are imported inside the properties, so importing ``egress_guard`` (for
-example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, anchors.md §5).
+example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, docs/peers.md §5).
 
 Tests and the demo get the real clients pointed at localcloud by setting ``LOCALCLOUD_URL``;
 unit tests of guardrails may pass any object with the same attributes.

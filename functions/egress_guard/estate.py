@@ -25,11 +25,11 @@ is classified with ``errors.classify_api_error`` and raised (transient: retried 
 Where traffic leaves the VPC (``EgressPoint``):
 
 - a connector created on a subnet: that subnet. The connector's ``network`` field is not used for
-  it: gcloud sends ``"network": "default"`` together with ``--subnet`` (gcp-facts §10) and the
-  recorded subnet-form connector has no ``network`` at all (reference NOTES.md §3), so the subnet is
+  it: gcloud sends ``"network": "default"`` together with ``--subnet`` (docs/gcp-facts.md §10) and the
+  recorded subnet-form connector has no ``network`` at all (reference/gcp-http-logs/NOTES.md §3), so the subnet is
   read (``read_subnetwork``) and its network taken from there;
 - a connector created from an ``ipCidrRange``: its network, and the range, whose hidden subnet
-  only an ``ALL_SUBNETWORKS_*`` NAT can cover (gcp-facts §6);
+  only an ``ALL_SUBNETWORKS_*`` NAT can cover (docs/gcp-facts.md §6);
 - Direct VPC egress (``template.vpcAccess.networkInterfaces``): the interface's subnetwork; with a
   network only, the subnetwork of the same name in the workload's region, which is what Cloud Run
   itself picks ("If subnetwork is not specified, the subnetwork with the same name as the network
@@ -189,7 +189,7 @@ class EgressPoint:
 
     @property
     def needs_all_subnetworks(self) -> bool:
-        """An ipCidrRange connector's hidden subnet cannot be named in a NAT (gcp-facts §6)."""
+        """An ipCidrRange connector's hidden subnet cannot be named in a NAT (docs/gcp-facts.md §6)."""
         return self.subnetwork is None
 
     def describe(self) -> str:
@@ -266,7 +266,7 @@ def relative_link(link: str, *, collection: str | None = None) -> str:
 
 def network_filter(network: NetworkName) -> str:
     """Compute's list filter on a resource's network link, in the regular-expression form that
-    gcloud itself sends (``network eq ".*(net-a).*"``, gcp-facts §10), anchored on the network's
+    gcloud itself sends (``network eq ".*(net-a).*"``, docs/gcp-facts.md §10), anchored on the network's
     path so that net-a does not match net-ab. Results are also checked on the client."""
     path = re.sub(r"([.\\])", r"\\\1", f"/projects/{network.project}/global/networks/{network.name}")
     return f'network eq ".*{path}"'

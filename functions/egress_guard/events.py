@@ -15,7 +15,7 @@ handle, ``MalformedEvent`` / ``InvalidName`` for anything else; nothing else esc
 
 ``TRIGGERS`` is the one table of the methods egress-guard reacts to and what they mean.
 
-Entry shapes (gcp-facts §3.2, §3.3). Where Google's shape is UNCONFIRMED, the choice below is
+Entry shapes (docs/gcp-facts.md §3.2, §3.3). Where Google's shape is UNCONFIRMED, the choice below is
 what the parser tolerates, what ``tests/fixtures/`` contains, and what localcloud's audit writer
 produces; it is written down once, in ``TRIGGERS`` and the constants that follow it:
 
@@ -86,10 +86,10 @@ AUDIT_LOG_EVENT_TYPE = "google.cloud.audit.log.v1.written"
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 AUDIT_LOG_PAYLOAD_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
 
-# Cloud Run v1 revision-template annotations (gcp-facts §5).
+# Cloud Run v1 revision-template annotations (docs/gcp-facts.md §5).
 ANNOTATION_CONNECTOR = "run.googleapis.com/vpc-access-connector"
 ANNOTATION_EGRESS = "run.googleapis.com/vpc-access-egress"
-# Direct VPC egress in v1: a JSON list in one annotation. UNCONFIRMED (gcp-facts §5, [3P] only).
+# Direct VPC egress in v1: a JSON list in one annotation. UNCONFIRMED (docs/gcp-facts.md §5, [3P] only).
 ANNOTATION_NETWORK_INTERFACES = "run.googleapis.com/network-interfaces"
 
 
@@ -133,7 +133,7 @@ class MethodSpec:
     api: ApiVersion
     resource_type: str  # LogEntry resource.type
     long_running: bool  # logs an operation.first and an operation.last entry
-    confirmed: bool = True  # False: this audit methodName is UNCONFIRMED (gcp-facts §3.1)
+    confirmed: bool = True  # False: this audit methodName is UNCONFIRMED (docs/gcp-facts.md §3.1)
 
 
 _VPCACCESS = "vpcaccess.googleapis.com"
@@ -162,7 +162,7 @@ TRIGGERS: tuple[MethodSpec, ...] = (
     MethodSpec(_RUN, "google.cloud.run.v2.Services.UpdateService", EventKind.RUN_SERVICE_WRITTEN,
                Action.UPDATE, ApiVersion.RUN_V2, RUN_SERVICE_RESOURCE_TYPE, long_running=True),
     # UNCONFIRMED: v1 job method names are not in Google's audit catalog; CreateJob was seen only in
-    # an API ErrorInfo, ReplaceJob is inferred from the Services naming (gcp-facts §3.1).
+    # an API ErrorInfo, ReplaceJob is inferred from the Services naming (docs/gcp-facts.md §3.1).
     MethodSpec(_RUN, "google.cloud.run.v1.Jobs.CreateJob", EventKind.RUN_JOB_WRITTEN,
                Action.CREATE, ApiVersion.RUN_V1, RUN_JOB_RESOURCE_TYPE, long_running=False, confirmed=False),
     MethodSpec(_RUN, "google.cloud.run.v1.Jobs.ReplaceJob", EventKind.RUN_JOB_WRITTEN,
@@ -305,7 +305,7 @@ class AuditEvent:
     @property
     def awaits_last_entry(self) -> bool:
         """The first entry of a Compute operation: the change is not done yet, and Compute writes an
-        ``operation.last`` entry when it is (confirmed, gcp-facts §3.3). Acting on the first would
+        ``operation.last`` entry when it is (confirmed, docs/gcp-facts.md §3.3). Acting on the first would
         read a state that is about to change and spend API calls on it."""
         return self.spec.api is ApiVersion.COMPUTE_V1 and self.operation_first and not self.operation_last
 

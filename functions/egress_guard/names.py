@@ -48,7 +48,7 @@ COMPUTE_NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 # the pattern is what keeps URLs safe, and the API itself rejects longer service names.
 RUN_NAME_RE = COMPUTE_NAME_RE
 # Serverless VPC Access: a Compute name "less than 21 characters long, and hyphens (-) count as
-# two characters" (gcp-facts §1.2). So len(name) + name.count("-") must be at most 20.
+# two characters" (docs/gcp-facts.md §1.2). So len(name) + name.count("-") must be at most 20.
 CONNECTOR_NAME_MAX_WEIGHT = 20
 NETWORK_TAG_RE = COMPUTE_NAME_RE
 LABEL_KEY_RE = re.compile(r"[a-z][-_a-z0-9]{0,62}")
@@ -220,14 +220,14 @@ class ConnectorName(_Named):
 
     @property
     def network_tag(self) -> str:
-        """The connector's unique network tag (gcp-facts §1.4): ``vpc-connector-REGION-NAME``."""
+        """The connector's unique network tag (docs/gcp-facts.md §1.4): ``vpc-connector-REGION-NAME``."""
         return f"vpc-connector-{self.region}-{self.name}"
 
     @property
     def aet_prefix(self) -> str:
         """Prefix of Google's automatic rules for this connector, e.g. ``aet-europewest2-my--conn``.
 
-        INFERENCE (gcp-facts §1.2, 4 observed names): region without hyphens, connector name with
+        INFERENCE (docs/gcp-facts.md §1.2, 4 observed names): region without hyphens, connector name with
         every hyphen doubled; the rule name is this prefix + ``-`` + a suffix (``hcfw``, ``sbntfw``...).
         """
         return f"aet-{self.region.replace('-', '')}-{self.name.replace('-', '--')}"

@@ -78,7 +78,7 @@ MANUAL_ONLY = "MANUAL_ONLY"
 # Protocols a Compute firewall rule accepts by name; ports only with tcp, udp and sctp.
 FIREWALL_PROTOCOLS = ("tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip", "all")
 _PORTED_PROTOCOLS = ("tcp", "udp", "sctp")
-# The broad rules Serverless VPC Access creates have priority 1000 (gcp-facts §1.1).
+# The broad rules Serverless VPC Access creates have priority 1000 (docs/gcp-facts.md §1.1).
 AUTO_RULE_PRIORITY = 1000
 # Long enough for "{prefix}-{region}" router names and "{prefix}{kind}-{region}-{connector}" rules.
 _MAX_NAT_PREFIX = 30

@@ -50,7 +50,7 @@ from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
 
-# gcp-facts §3.3: whether VPC Access and Cloud Run v2 write an operation.last entry after the
+# docs/gcp-facts.md §3.3: whether VPC Access and Cloud Run v2 write an operation.last entry after the
 # operation.first one is UNCONFIRMED, so every entry of a long-running create is handled alike and
 # whichever arrives must be enough. The guardrail re-reads the resource and acts on what it needs
 # as soon as that is known: Cloud Run's template and a connector's network and subnet or range are

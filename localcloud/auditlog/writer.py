@@ -2,7 +2,7 @@
 
 The HTTP layer calls ``AuditLog.on_call`` after each mutating handler (success or ``ApiError``)
 and ``AuditLog.on_operation_done`` when an operation completes. The entries follow the real
-samples in ``shared/reference/audit-samples`` (gcp-facts §3.2, §3.3):
+samples in ``reference/audit-samples`` (docs/gcp-facts.md §3.2, §3.3):
 
 - a synchronous call (Cloud Run v1) or a call that failed before any operation started: one
   entry; failures carry ``protoPayload.status`` and severity ERROR, and no ``response``;

@@ -5,9 +5,9 @@ here). Resources are kept as the JSON Google returns, in ``world`` tables. A wri
 at the call (checked against the current state, refused synchronously with Google's 400/404/409)
 and *applied* when its operation completes (checked again there, as the state may have changed
 meanwhile; a failure then ends the operation DONE with ``error``, as Google's network delete
-does when a firewall still uses the network; gcp-http-logs NOTES.md §2).
+does when a firewall still uses the network; reference/gcp-http-logs/NOTES.md §2).
 
-Shapes follow the REAL recordings in shared/reference/gcp-http-logs (NOTES.md §4): only the
+Shapes follow the REAL recordings in reference/gcp-http-logs (its NOTES.md §4): only the
 fields Google returns, no empty lists, links in Google's https://www.googleapis.com/compute/v1/
 form whatever form the request used. Where Google's behaviour is not documented or recorded the
 choice is one constant with a comment saying so (UNCONFIRMED).
@@ -86,7 +86,7 @@ SUBNET_PREFIX_RANGE = (8, 29)  # Google: IPv4 subnet ranges from /8 to /29
 MAX_RESULTS_LIMIT = 500  # Compute's list maximum (and gcloud's page size)
 EMPTY_LABEL_FINGERPRINT = "42WmSpB8rSM="  # the labelFingerprint Google shows for an empty label set
 NAT_DEFAULT_TCP_TIME_WAIT_S = 120  # effectiveTcpTimeWaitTimeoutSec when unset (REAL recordings)
-# Proxy-only subnets show ``state`` (READY); others have none (NOTES.md §4). Seen on a
+# Proxy-only subnets show ``state`` (READY); others have none (its NOTES.md §4). Seen on a
 # REGIONAL_MANAGED_PROXY subnet (networksecurity-...-maximal._audit_probe.log, probably REAL); the other
 # proxy-only purposes likewise (Subnetwork.state's description names INTERNAL_HTTPS_LOAD_BALANCER): UNCONFIRMED.
 PROXY_SUBNET_PURPOSES = frozenset({"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
@@ -583,7 +583,7 @@ class ComputeBackend:
                                        **merged.get("routingConfig", {})}
             self._table(NETWORKS)[key] = merged
 
-        # Real network PATCH operations are typed "compute.networks.patch" (NOTES.md §2).
+        # Real network PATCH operations are typed "compute.networks.patch" (recordings NOTES.md §2).
         return self._mutation(project, None, "compute.networks.patch", path, current["id"], apply, "gce_network",
                               {"network_id": current["id"], "project_id": project})
 
@@ -603,7 +603,7 @@ class ComputeBackend:
                 raise not_found(path)
             user = self._network_user(project, name, stored["selfLink"])
             if user:
-                # REAL: the DELETE answers RUNNING; the operation ends DONE with this error (NOTES.md §2).
+                # REAL: the DELETE answers RUNNING; the operation ends DONE with this error (recordings NOTES.md §2).
                 raise _in_use("network", path, user)
             for skey in [k for k in self._table(AUTO_SUBNETS) if k[0] == project and k[2] == name]:
                 self._table(AUTO_SUBNETS).pop(skey, None)
@@ -1397,7 +1397,7 @@ class ComputeBackend:
                 raise _field_error(f"{where}.natIps", nat_ips,
                                    "NAT IP addresses can only be specified when natIpAllocateOption is MANUAL_ONLY.")
             if allocate == "AUTO_ONLY":
-                # UNCONFIRMED (mock only, NOTES.md §4): Google shows the project default tier for AUTO_ONLY.
+                # UNCONFIRMED (mock only, recordings NOTES.md §4): Google shows the project default tier for AUTO_ONLY.
                 nat.setdefault("autoNetworkTier", "PREMIUM")
         if nat_ips:
             nat["natIps"] = [self._nat_address(project, region, f"{where}.natIps[{j}]", v)

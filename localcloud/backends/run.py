@@ -8,7 +8,7 @@ visible at once with ``reconciling: true`` and a pending ``terminalCondition``, 
 when its operation completes after ``world.config.run_operation_delay_s`` — the v2 API hands that
 operation to the caller, the v1 API answers synchronously and gcloud polls the resource's
 conditions. Server-filled fields follow the REAL recordings (run-basicjob,
-cloudruncomputeregionnetworkendpointgroup; NOTES.md §5).
+cloudruncomputeregionnetworkendpointgroup; reference/gcp-http-logs/NOTES.md §5).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ DEFAULT_SERVICE_SCALING = {"maxInstanceCount": 100}
 # UNCONFIRMED: the revision-level default maximum when none is sent (the documented default
 # maximum of instances is 100; the real GET only shows a template scaling that was sent).
 DEFAULT_REVISION_MAX_INSTANCES = 100
-# gcp-facts §5: "If not provided, it defaults to PRIVATE_RANGES_ONLY".
+# docs/gcp-facts.md §5: "If not provided, it defaults to PRIVATE_RANGES_ONLY".
 DEFAULT_EGRESS = "PRIVATE_RANGES_ONLY"
 MAX_TIMEOUT_S = {SERVICE: 3600, JOB: 168 * 3600}
 DELETED_RETENTION = timedelta(days=30)  # expireTime = deleteTime + 30 days (run-basicjob)

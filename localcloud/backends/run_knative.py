@@ -5,7 +5,7 @@ converted here into v2 fields plus the v1-only details v2 has no field for (syst
 and labels such as ``run.googleapis.com/client-name``, kept in a "sidecar" so a gcloud
 read-modify-write round-trips); a v1 read renders the v2 resource back into Knative form.
 
-The v1 annotations that are v2 fields (gcp-facts §5; Cloud Run v1 reference, ObjectMeta):
+The v1 annotations that are v2 fields (docs/gcp-facts.md §5; Cloud Run v1 reference, ObjectMeta):
 service ``run.googleapis.com/ingress`` <-> ``ingress``, ``run.googleapis.com/launch-stage`` <->
 ``launchStage``, ``run.googleapis.com/client-name|client-version`` <-> ``client|clientVersion``,
 ``run.googleapis.com/description`` <-> ``description``; revision/execution template

@@ -6,12 +6,12 @@ A connector is visible at once in state CREATING and becomes READY when its long
 completes (``world.config.connector_ready_delay_s``). At READY, as Google's own service agent (not
 the caller), it
 - registers the hidden ``aet-`` subnet of an ``ipCidrRange`` connector with the compute backend
-  (gcp-facts §1.2: "name ... begins with the "aet-" prefix", hidden from firewall/NAT use);
-- inserts the ``aet-*`` firewall rules (gcp-facts §1.2 table, name encoding, §1.4 tags); with
+  (docs/gcp-facts.md §1.2: "name ... begins with the "aet-" prefix", hidden from firewall/NAT use);
+- inserts the ``aet-*`` firewall rules (docs/gcp-facts.md §1.2 table, name encoding, §1.4 tags); with
   ``world.config.connector_broad_rules == "implicit"`` the broad sbntfw/tagfw rules are implicit
-  and not created as resources (gcp-facts §11).
+  and not created as resources (docs/gcp-facts.md §11).
 A connector whose subnet lives in another project (Shared VPC service project) gets no rules:
-there the user creates them (gcp-facts §1.3).
+there the user creates them (docs/gcp-facts.md §1.3).
 
 Requests are parsed once into a ``ConnectorSpec`` (all synchronous checks Google makes), then the
 backend acts. Checks Google only makes inside the operation (overlap of ``ipCidrRange`` with
@@ -62,14 +62,14 @@ DEFAULT_MIN_INSTANCES = 2
 MBPS_PER_INSTANCE = 100
 MIN_THROUGHPUT_RANGE = (200, 900)
 MAX_THROUGHPUT_RANGE = (300, 1000)
-CONNECTOR_SUBNET_PREFIX_LENGTH = 28  # gcp-facts §9
+CONNECTOR_SUBNET_PREFIX_LENGTH = 28  # docs/gcp-facts.md §9
 
-# Fixed source/destination ranges of the infrastructure rules (gcp-facts §1.2 table).
+# Fixed source/destination ranges of the infrastructure rules (docs/gcp-facts.md §1.2 table).
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "35.191.192.0/18", "130.211.0.0/22")
 SERVERLESS_INFRA_RANGE = "35.199.224.0/19"
 UNIVERSAL_CONNECTOR_TAG = "vpc-connector"
 
-# UNCONFIRMED (gcp-facts §1.2 "Target tags ... UNCONFIRMED"): the infrastructure rules target the
+# UNCONFIRMED (docs/gcp-facts.md §1.2 "Target tags ... UNCONFIRMED"): the infrastructure rules target the
 # connector's own VMs through its unique tag, and tagfw allows traffic sourced from that same tag.
 # The universal tag would make one connector's rules apply to every connector of the network.
 def infra_target_tags(unique_tag: str) -> list[str]:
@@ -80,7 +80,7 @@ def broad_rule_source_tags(unique_tag: str) -> list[str]:
     return [unique_tag]
 
 
-# UNCONFIRMED (gcp-facts §8.1): whether the aet-* rules survive connector deletion. Google's
+# UNCONFIRMED (docs/gcp-facts.md §8.1): whether the aet-* rules survive connector deletion. Google's
 # troubleshooting text ("The resource 'aet-...-egrfw' was not found" while deleting) shows the
 # delete removes them, so we remove them; a rule already gone is skipped.
 AET_RULES_REMOVED_ON_DELETE = True
@@ -97,7 +97,7 @@ CIDR_CONFLICT_MESSAGE = ("Operation failed: Invalid IP CIDR range was provided. 
 MISSING_MAX_MESSAGE = "Operation failed: A Connector must specify either max_throughput or max_instances."
 
 CONNECTOR_TYPE_URL = "type.googleapis.com/google.cloud.vpcaccess.v1.Connector"
-# The recordings show the v1 type URLs even for calls to /v1beta1/ (NOTES.md §3).
+# The recordings show the v1 type URLs even for calls to /v1beta1/ (reference/gcp-http-logs/NOTES.md §3).
 METADATA_TYPE_URL = "type.googleapis.com/google.cloud.vpcaccess.v1.OperationMetadata"
 EMPTY_TYPE_URL = "type.googleapis.com/google.protobuf.Empty"
 
@@ -131,7 +131,7 @@ def method_name(api_version: str, verb: str) -> str:
 
 # ---- names Google derives from a connector --------------------------------------------------------
 def connector_tag(region: str, name: str) -> str:
-    """The connector VMs' unique network tag (gcp-facts §1.4)."""
+    """The connector VMs' unique network tag (docs/gcp-facts.md §1.4)."""
     return f"vpc-connector-{region}-{name}"
 
 
@@ -244,13 +244,13 @@ class RuleShape:
     priority: int
     action: str  # "allowed" | "denied"
     protocols: tuple[tuple[str, tuple[str, ...]], ...]
-    broad: bool = False  # the connector -> whole VPC allow rules (gcp-facts §11)
+    broad: bool = False  # the connector -> whole VPC allow rules (docs/gcp-facts.md §11)
 
 
 _INFRA_PROTOCOLS = (("tcp", ("667",)), ("udp", ("665-666",)), ("icmp", ()))
 _ALL_PROTOCOLS = (("tcp", ()), ("udp", ()), ("icmp", ()))
 
-# gcp-facts §1.2 table, in Google's order.
+# docs/gcp-facts.md §1.2 table, in Google's order.
 RULE_SHAPES: tuple[RuleShape, ...] = (
     RuleShape("hcfw", "INGRESS", 100, "allowed", (("tcp", ("667",)),)),
     RuleShape("rsgfw", "INGRESS", 100, "allowed", _INFRA_PROTOCOLS),
@@ -387,7 +387,7 @@ class VpcAccessBackend:
         if user is not None:
             raise invalid_argument(f"Subnet '{subnet_name}' is already used by connector '{user}'; each connector "
                                    "requires its own /28 subnet.")
-        # gcloud sends network "default" with --subnet (gcp-facts §10): the subnet names the network.
+        # gcloud sends network "default" with --subnet (docs/gcp-facts.md §10): the subnet names the network.
         network = _last_segment(found.get("network", ""))
         return ConnectorSpec(**common, network=network, network_project=subnet_project, subnet=subnet_name,
                              source_cidr=cidr)
@@ -471,7 +471,7 @@ class VpcAccessBackend:
             hidden = hidden_subnet_name(spec.region, spec.name)
             compute.register_hidden_subnet(spec.project, spec.region, spec.network, hidden, spec.ip_cidr_range)
             effects["hiddenSubnet"] = hidden
-        if spec.network_project != spec.project:  # Shared VPC service projects get no rules (gcp-facts §1.3)
+        if spec.network_project != spec.project:  # Shared VPC service projects get no rules (docs/gcp-facts.md §1.3)
             return
         link = self.world.self_link(f"projects/{spec.network_project}/global/networks/{spec.network}")
         broad_visible = self.world.config.connector_broad_rules == "visible"

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recordings", type=Path, default=None,
                         help=f"folder of *_http.log recordings (default ${recording.RECORDINGS_ENV} or "
-                             "../shared/reference/gcp-http-logs)")
+                             "reference/gcp-http-logs)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON report")
     parser.add_argument("--only", default="", help="replay only the files whose name contains this text")
     parser.add_argument("--summary", action="store_true", help="print the summary table only")

@@ -62,7 +62,7 @@ def routes(app: "LocalCloud") -> list[Route]:
 
 # ---- audit ------------------------------------------------------------------------------------------
 def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call: Call | None = None) -> AuditInfo:
-    """What the audit writer records (gcp-facts §3.1/§3.2: v1 names ``namespaces/P/services/N``)."""
+    """What the audit writer records (docs/gcp-facts.md §3.1/§3.2: v1 names ``namespaces/P/services/N``)."""
     rpc = {"create": "Create", "update": "Replace" if version == "v1" else "Update", "delete": "Delete",
            "run": "Run"}[verb]
     if version == "v1":
@@ -74,7 +74,7 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
         labels = {"configuration_name": "", "location": target.region, "project_id": target.project,
                   "revision_name": "", "service_name": target.name}
     else:
-        resource_type = "cloud_run_job"  # UNCONFIRMED for audit entries (gcp-facts §3.2)
+        resource_type = "cloud_run_job"  # UNCONFIRMED for audit entries (docs/gcp-facts.md §3.2)
         labels = {"job_name": target.name, "location": target.region, "project_id": target.project}
     info = AuditInfo(service_name=SERVICE_NAME,
                      method_name=f"google.cloud.run.{version}.{_PLURAL[kind]}.{rpc}{_SINGULAR[kind]}",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from localcloud.server import LocalCloud
 
 SERVICE_NAME = "vpcaccess.googleapis.com"
-# UNCONFIRMED (gcp-facts §3.2: "vpcaccess entry shape (resource.type ...) UNCONFIRMED"): the
+# UNCONFIRMED (docs/gcp-facts.md §3.2: "vpcaccess entry shape (resource.type ...) UNCONFIRMED"): the
 # monitored-resource type Cloud Monitoring uses for connectors.
 AUDIT_RESOURCE_TYPE = "vpc_access_connector"
 

@@ -1,6 +1,6 @@
 """localcloud fidelity, measured (issue 8): Google's recorded traffic replayed against localcloud.
 
-Every recording in ../shared/reference/gcp-http-logs is replayed, in order, against an in-process
+Every recording in reference/gcp-http-logs is replayed, in order, against an in-process
 localcloud and each answer compared structurally with Google's (localcloud/fidelity). The gate:
 recordings of real Google traffic are 100% structurally identical or explained (known.py); no
 recording meets an unknown route, a transport error or a 5xx. Nothing here is xfail: a difference

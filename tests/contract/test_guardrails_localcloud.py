@@ -649,7 +649,7 @@ def test_aet_rule_insert_entry_is_treated_as_the_connector_existing(subnet_conne
 
 def test_compute_first_entries_and_infrastructure_aet_rules_cost_no_call(subnet_connector, guardrails, localcloud,
                                                                           budget):
-    """A Compute operation's first entry waits for its last (gcp-facts §3.3); the priority-100 aet
+    """A Compute operation's first entry waits for its last (docs/gcp-facts.md §3.3); the priority-100 aet
     rules never concern egress-guard; both are acknowledged without an API call."""
     budget.start()
     first = one(localcloud, "v1.compute.firewalls.insert", resource="aet-europewest2-conn--a-sbntfw", first=True)

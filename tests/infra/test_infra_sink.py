@@ -18,7 +18,7 @@ from tests.infra.hcl import INFRA, blocks, example_functions
 
 pytestmark = pytest.mark.infra
 
-DESIGN_TRIGGER_METHODS = [  # design.md §1, the list the module's default must hold
+DESIGN_TRIGGER_METHODS = [  # docs/design.md §1, the list the module's default must hold
     "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",
     "google.cloud.run.v1.Services.CreateService",
     "google.cloud.run.v1.Services.ReplaceService",

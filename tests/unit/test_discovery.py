@@ -84,7 +84,7 @@ NETWORK = {
     "mtu": 1460,
 }
 
-CONNECTOR = {  # what gcloud sends for `vpc-access connectors create --range` (gcp-facts §10)
+CONNECTOR = {  # what gcloud sends for `vpc-access connectors create --range` (docs/gcp-facts.md §10)
     "ipCidrRange": "10.8.0.0/28",
     "maxInstances": 10,
     "minInstances": 2,
@@ -518,7 +518,7 @@ def test_validate_request_and_response_use_the_methods_schemas() -> None:
 
 # ---- recorded Google traffic --------------------------------------------------------------------
 RECORDINGS = HTTP_RECORDINGS
-# Recorded through compute/beta (NOTES.md §0): fields v1 does not have.
+# Recorded through compute/beta (reference/gcp-http-logs/NOTES.md §0): fields v1 does not have.
 BETA_ONLY_FIELDS = {"enableLogging"}
 
 

@@ -1,6 +1,6 @@
 """localcloud.auditlog.filter: the Cloud Logging query language subset that sink filters use.
 
-Entries are the real public samples in ../shared/reference/audit-samples, or copies of them with
+Entries are the real public samples in reference/audit-samples, or copies of them with
 a few fields changed (so they keep the real LogEntry shape)."""
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_sink_filter_only_takes_admin_activity_logs():
 
 def test_design_trigger_filter_with_status_and_operation_restrictions():
     text = """
-    -- remediation triggers (design.md section 1)
+    -- remediation triggers (docs/design.md §1)
     logName:"cloudaudit.googleapis.com%2Factivity"
     protoPayload.serviceName=("run.googleapis.com" OR "compute.googleapis.com")
     protoPayload.methodName:("ReplaceService" OR "firewalls.insert")  -- substrings

@@ -105,7 +105,7 @@ def test_aet_names_decode_like_googles_examples():
 
 
 def google_aet_rules(*, broad: bool = True, disabled: bool = False) -> list[FirewallRule]:
-    """The aet-* rules as localcloud's VPC Access creates them (the gcp-facts §1.2 table), as Compute returns them."""
+    """The aet-* rules as localcloud's VPC Access creates them (the docs/gcp-facts.md §1.2 table), as Compute returns them."""
     spec = ConnectorSpec(project=P, region=R, name="conn-a", machine_type="e2-micro", scaling=Scaling(2, 3),
                          network="net-a", network_project=P, subnet="sub28", source_cidr="10.0.1.0/28")
     rules = []

@@ -1,9 +1,9 @@
 """replace_connector_firewalls: make a connector's reach into its VPC explicit (design §2).
 
 Google's automatic rules for a connector include broad INGRESS allows at priority 1000
-(``aet-...-sbntfw``, ``aet-...-tagfw``, or an implicit rule no API lists, gcp-facts §11) that let
+(``aet-...-sbntfw``, ``aet-...-tagfw``, or an implicit rule no API lists, docs/gcp-facts.md §11) that let
 it reach every VM on every port. Following Google's recipe ("Restrict connector VM access to VPC
-network resources", gcp-facts §1.5), egress-guard adds managed rules keyed on the connector's
+network resources", docs/gcp-facts.md §1.5), egress-guard adds managed rules keyed on the connector's
 unique network tag ``vpc-connector-REGION-NAME``:
 
 - one INGRESS ALLOW per ``firewall.allow`` entry: source tag = the unique tag, the entry's target
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 GUARDRAIL_NAME = "replace_connector_firewalls"
 MANAGED_MARKER = "managed-by: egress-guard"
 
-# Suffixes of Google's automatic rules (gcp-facts §1.2). Only the broad ones may be disabled.
+# Suffixes of Google's automatic rules (docs/gcp-facts.md §1.2). Only the broad ones may be disabled.
 BROAD_AUTO_SUFFIXES = ("sbntfw", "tagfw")
 INFRA_AUTO_SUFFIXES = ("hcfw", "rsgfw", "earfw", "egrfw")  # priority 100: the connector needs them
 AUTO_SUFFIXES = INFRA_AUTO_SUFFIXES + BROAD_AUTO_SUFFIXES
@@ -154,7 +154,7 @@ class AutoName:
 
 
 def decode_aet_name(name: str, project: str) -> AutoName | None:
-    """``aet-europewest2-conn--a-sbntfw`` -> connector conn-a in europe-west2, sbntfw (gcp-facts §1.2)."""
+    """``aet-europewest2-conn--a-sbntfw`` -> connector conn-a in europe-west2, sbntfw (docs/gcp-facts.md §1.2)."""
     match = re.fullmatch(r"aet-([a-z0-9]+)-(.+)-(" + "|".join(AUTO_SUFFIXES) + ")", name)
     if not match:
         return None

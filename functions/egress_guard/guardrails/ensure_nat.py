@@ -10,7 +10,7 @@ process do not race (``sweep`` can call the same planner with state it read in b
 Coverage: a router of the same network and region has a public NAT that is ``ALL_SUBNETWORKS_*``, or
 ``LIST_OF_SUBNETWORKS`` naming the subnet with ``PRIMARY_IP_RANGE`` or ``ALL_IP_RANGES``. An
 ``ipCidrRange`` connector's hidden subnet cannot be named in a NAT, so only ``ALL_SUBNETWORKS_*``
-covers it, and such a NAT must be the only NAT of its network and region (gcp-facts §6).
+covers it, and such a NAT must be the only NAT of its network and region (docs/gcp-facts.md §6).
 
 When it is missing:
 

@@ -4,7 +4,7 @@
 
 locals {
   # egress-guard's own identities: their writes are excluded from the sink, and the functions
-  # ignore them too, so a remediation can never trigger another one (design.md §1).
+  # ignore them too, so a remediation can never trigger another one (docs/design.md §1).
   self_principals = [for name in sort(keys(local.functions)) : "${local.functions[name].service_account_id}@${var.project_id}.iam.gserviceaccount.com"]
 
   # The environment every function reads at cold start (egress_guard/config.py).

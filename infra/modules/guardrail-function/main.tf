@@ -61,7 +61,7 @@ resource "google_cloudfunctions2_function" "function" {
     event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
     pubsub_topic   = var.trigger_topic
     # Transient errors raise and are redelivered; the functions acknowledge permanent ones and
-    # events older than their age limit, so retries cannot run forever (design.md §1).
+    # events older than their age limit, so retries cannot run forever (docs/design.md §1).
     retry_policy          = "RETRY_POLICY_RETRY"
     service_account_email = google_service_account.function.email
   }

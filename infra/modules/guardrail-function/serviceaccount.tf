@@ -1,4 +1,4 @@
-# The function's own identity and exactly the permissions its code uses (design.md §5).
+# The function's own identity and exactly the permissions its code uses (docs/design.md §5).
 
 locals {
   # Custom role ids allow letters, digits, underscores and dots only.

@@ -1,4 +1,4 @@
-# Audit-log routing: one sink with a precise filter -> the audit topic (design.md §1, §5).
+# Audit-log routing: one sink with a precise filter -> the audit topic (docs/design.md §1, §5).
 # One filter covers every trigger method; an organization or folder sink covers every project
 # below it, which is why this is the default route rather than one Eventarc trigger per method.
 

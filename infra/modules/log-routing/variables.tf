@@ -48,7 +48,7 @@ variable "scope" {
 }
 
 variable "trigger_methods" {
-  description = "Audit-log methodName values that reach egress-guard (design.md §1): connector creation, Cloud Run v1/v2 service and job writes, and router/firewall changes (drift guards)."
+  description = "Audit-log methodName values that reach egress-guard (docs/design.md §1): connector creation, Cloud Run v1/v2 service and job writes, and router/firewall changes (drift guards)."
   type        = list(string)
   default = [
     "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",
