@@ -1,12 +1,11 @@
-"""Where the tests find things outside the repository: `../shared` sits beside the clone
-(in CI too); EGRESS_GUARD_SHARED overrides it."""
+"""Where the tests find the recorded Google material: the repository's own reference/ folder
+(reference/README.md says what each file is and where it came from)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("EGRESS_GUARD_SHARED", ROOT.parent / "shared"))
-AUDIT_SAMPLES = SHARED / "reference" / "audit-samples"
-HTTP_RECORDINGS = SHARED / "reference" / "gcp-http-logs"
+REFERENCE = ROOT / "reference"
+AUDIT_SAMPLES = REFERENCE / "audit-samples"
+HTTP_RECORDINGS = REFERENCE / "gcp-http-logs"

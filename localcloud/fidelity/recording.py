@@ -31,11 +31,10 @@ _STATUS_LINE = re.compile(r"^(\d{3})(?: (.*))?$")
 _HEADER = re.compile(r"^([A-Za-z0-9-]+): ?(.*)$")
 SEPARATOR = "---"
 
-# Where the shared reference recordings live when LOCALCLOUD_RECORDINGS does not say: ../shared beside
-# the clone (as CI lays it out), or EGRESS_GUARD_SHARED (the variable tests/paths.py reads too).
+# The recordings ship with the repository (reference/gcp-http-logs); LOCALCLOUD_RECORDINGS may point
+# at another folder of the same format, e.g. newer recordings being tried out.
 RECORDINGS_ENV = "LOCALCLOUD_RECORDINGS"
-SHARED_ENV = "EGRESS_GUARD_SHARED"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RECORDINGS = Path(__file__).resolve().parents[2] / "reference" / "gcp-http-logs"
 
 
 class RecordingError(ValueError):
@@ -224,12 +223,9 @@ def _json(text: str, name: str, line: int) -> Any:
 
 # ---- the folder ---------------------------------------------------------------------------------
 def recordings_dir() -> Path:
-    """The folder of recordings: $LOCALCLOUD_RECORDINGS, else <shared>/reference/gcp-http-logs."""
+    """The folder of recordings: $LOCALCLOUD_RECORDINGS, else the repository's reference/gcp-http-logs."""
     configured = os.environ.get(RECORDINGS_ENV)
-    if configured:
-        return Path(configured)
-    shared = Path(os.environ.get(SHARED_ENV, _REPO_ROOT.parent / "shared"))
-    return shared / "reference" / "gcp-http-logs"
+    return Path(configured) if configured else DEFAULT_RECORDINGS
 
 
 _SOURCES_ROW = re.compile(r"^\|\s*`(?P<file>[^`]+\.log)`\s*\|(?P<cells>.*)\|\s*$")

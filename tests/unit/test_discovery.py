@@ -550,7 +550,6 @@ def _api_of(url: str) -> str | None:
     return None
 
 
-@pytest.mark.skipif(not RECORDINGS.is_dir(), reason="shared reference recordings not present")
 def test_recorded_google_traffic_validates() -> None:
     """Bodies Google (and Config Connector's mock of it) really sent pass, byte for byte."""
     checked, refusals = 0, []
