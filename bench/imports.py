@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from localcloud.identities import PROJECT
+
 from . import custodian
 from .cold_start import ROOT, measure_import
 
@@ -30,8 +32,8 @@ FIRST_EVENT_IMPORTS = {
 # The settings a function reads at import. Nothing is contacted: the Pub/Sub channel and every API
 # client are created lazily, and the port below is never listened on.
 FUNCTION_ENV = {
-    "GOOGLE_CLOUD_PROJECT": "eg-demo-project",
-    "EGRESS_GUARD_FINDINGS_TOPIC": "projects/eg-demo-project/topics/egress-guard-findings",
+    "GOOGLE_CLOUD_PROJECT": PROJECT,
+    "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{PROJECT}/topics/egress-guard-findings",
     "PUBSUB_EMULATOR_HOST": "127.0.0.1:9",
 }
 

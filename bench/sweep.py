@@ -23,12 +23,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from localcloud.identities import service_account
+
 PROJECT = "egb-sweep"
 # A fixed set of regions (issue 6: "1,000 connectors over 5 regions").
 REGIONS = ("europe-west2", "europe-west1", "us-central1", "us-east1", "asia-northeast1")
 SIZES = (10, 100, 1000, 5000)
 CONNECTORS_PER_NETWORK = 50
-SWEEP_PRINCIPAL = f"egress-guard-sweep@{PROJECT}.iam.gserviceaccount.com"
+SWEEP_PRINCIPAL = service_account("egress-guard-sweep", PROJECT)
 GOAL_CONNECTORS, GOAL_SECONDS = 1000, 5.0
 
 

@@ -22,10 +22,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from localcloud.identities import FIREWALLS_SA, PROJECT
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 MIN_SECONDS = 1.0  # each rate is measured over at least this long (and whole passes over the corpus)
-FW_SA = "egress-guard-firewalls@eg-demo-project.iam.gserviceaccount.com"
+FW_SA = FIREWALLS_SA
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -45,11 +47,11 @@ def irrelevant_entries() -> dict[str, dict[str, Any]]:
 
     other_method = copy.deepcopy(firewall)
     other_method["protoPayload"].update(methodName="v1.compute.instances.insert",
-                                        resourceName="projects/eg-demo-project/zones/europe-west2-a/instances/vm-1")
+                                        resourceName=f"projects/{PROJECT}/zones/europe-west2-a/instances/vm-1")
     user_rule = copy.deepcopy(firewall)
-    user_rule["protoPayload"]["resourceName"] = "projects/eg-demo-project/global/firewalls/allow-ssh-from-iap"
+    user_rule["protoPayload"]["resourceName"] = f"projects/{PROJECT}/global/firewalls/allow-ssh-from-iap"
     own_write = copy.deepcopy(firewall)
-    own_write["protoPayload"]["resourceName"] = ("projects/eg-demo-project/global/firewalls/"
+    own_write["protoPayload"]["resourceName"] = (f"projects/{PROJECT}/global/firewalls/"
                                                  "egress-guard-conn-a-euw2-deny")
     own_write["protoPayload"]["authenticationInfo"] = {"principalEmail": FW_SA}
     failed = copy.deepcopy(connector)
@@ -67,9 +69,9 @@ def as_pubsub_cloudevent(entry: dict[str, Any]) -> Any:
 
     data = {"message": {"data": base64.b64encode(json.dumps(entry).encode()).decode(), "messageId": "1",
                         "attributes": {"logging.googleapis.com/timestamp": entry["timestamp"]}},
-            "subscription": "projects/eg-demo-project/subscriptions/ensure_nat-push"}
+            "subscription": f"projects/{PROJECT}/subscriptions/ensure_nat-push"}
     return CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "1",
-                       "source": "//pubsub.googleapis.com/projects/eg-demo-project/topics/egress-guard-audit"}, data)
+                       "source": f"//pubsub.googleapis.com/projects/{PROJECT}/topics/egress-guard-audit"}, data)
 
 
 def rate(operation: Callable[[Any], object], corpus: Sequence[Any], min_seconds: float = MIN_SECONDS) -> float:
@@ -90,7 +92,7 @@ def rejected_per_second(min_seconds: float = MIN_SECONDS) -> dict[str, Any]:
     from egress_guard.guardrails import GUARDRAILS
     from egress_guard.runner import Context, handle
 
-    env = {"GOOGLE_CLOUD_PROJECT": "eg-demo-project", "LOCALCLOUD_URL": "http://127.0.0.1:9",
+    env = {"GOOGLE_CLOUD_PROJECT": PROJECT, "LOCALCLOUD_URL": "http://127.0.0.1:9",
            "EGRESS_GUARD_SELF_PRINCIPALS": FW_SA}
     published: list[Any] = []
     context = Context.from_env(env, publish=published.append)

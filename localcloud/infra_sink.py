@@ -30,9 +30,11 @@ from typing import Any
 import hcl2
 from lark import Token, Tree
 
-# The project id the local stack uses (tests/conftest.py PROJECT); the example's only variable
-# without a default is project_id, and the self-exclusion list is built from it.
-LOCAL_PROJECT = "eg-demo-project"
+from localcloud.identities import PROJECT
+
+# The project id the local stack uses; the example's only variable without a default is project_id,
+# and the self-exclusion list is built from it.
+LOCAL_PROJECT = PROJECT
 
 # Where the example calls the routing module, and which resource's filter is the deployed one.
 _ROUTING_MODULE_CALL = "log_routing"

@@ -28,22 +28,20 @@ from typing import Callable
 
 import requests
 
+from localcloud.identities import FUNCTION_ACCOUNTS, PROJECT, REGION
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".local"
-PROJECT = "eg-demo-project"
-REGION = "europe-west2"
 
 AUDIT_TOPIC = "egress-guard-audit"
 FINDINGS_TOPIC = "egress-guard-findings"
 DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
 
-# The functions, their entry points, and the service account each runs as (the loop guard and
-# localcloud's audit entries see this principal, as Google would see the function's identity).
+# The functions, the topic each is pushed from, and the service account each runs as (identities.py).
 FUNCTIONS = {
-    # The same account ids as infra/examples/single-project, whose sink filter excludes them.
-    "ensure_nat": {"topic": AUDIT_TOPIC, "sa": f"egress-guard-nat@{PROJECT}.iam.gserviceaccount.com"},
-    "replace_connector_firewalls": {"topic": AUDIT_TOPIC, "sa": f"egress-guard-firewalls@{PROJECT}.iam.gserviceaccount.com"},
-    "notify_slack": {"topic": FINDINGS_TOPIC, "sa": f"egress-guard-slack@{PROJECT}.iam.gserviceaccount.com"},
+    "ensure_nat": {"topic": AUDIT_TOPIC, "sa": FUNCTION_ACCOUNTS["ensure_nat"]},
+    "replace_connector_firewalls": {"topic": AUDIT_TOPIC, "sa": FUNCTION_ACCOUNTS["replace_connector_firewalls"]},
+    "notify_slack": {"topic": FINDINGS_TOPIC, "sa": FUNCTION_ACCOUNTS["notify_slack"]},
 }
 
 DEFAULT_PORTS = {"localcloud": 8790, "slack": 8791, "pubsub": 8085,

@@ -8,8 +8,7 @@ from typing import Iterator
 
 import pytest
 
-PROJECT = "eg-demo-project"
-REGION = "europe-west2"
+from localcloud.identities import PROJECT, REGION
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,9 @@ from typing import Iterator
 
 import pytest
 
-EMULATOR_PROJECT = "eg-demo-project"
+from localcloud.identities import PROJECT
+
+EMULATOR_PROJECT = PROJECT
 STARTUP_TIMEOUT_S = 60.0  # the JVM takes a few seconds; a cold machine more
 STOP_GRACE_S = 10.0
 

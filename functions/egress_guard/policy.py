@@ -230,12 +230,13 @@ class Exemptions:
         return None
 
 
-_DEFAULT_NOTIFY = tuple(o for o in Outcome if o is not Outcome.COMPLIANT)
+# The one place the default is written (design §2 notify_slack): every outcome but compliant is posted.
+DEFAULT_NOTIFIED_OUTCOMES = tuple(o for o in Outcome if o is not Outcome.COMPLIANT)
 
 
 @dataclass(frozen=True)
 class NotifyPolicy:
-    outcomes: tuple[Outcome, ...] = _DEFAULT_NOTIFY
+    outcomes: tuple[Outcome, ...] = DEFAULT_NOTIFIED_OUTCOMES
 
     def should_notify(self, outcome: Outcome) -> bool:
         return outcome in self.outcomes

@@ -24,12 +24,13 @@ from egress_guard.findings import Finding
 from egress_guard.guardrails import GUARDRAILS
 from egress_guard.policy import Policy, parse_policy_text
 from egress_guard.runner import NO_AGE_LIMIT, Context
+from localcloud.identities import BACKFILL_SA, PROJECT, REGION
 from tests.contract.test_guardrails_localcloud import User
 
 pytestmark = pytest.mark.contract
 
-P, R = "eg-demo-project", "europe-west2"
-BACKFILLER = f"egress-guard-backfill@{P}.iam.gserviceaccount.com"
+P, R = PROJECT, REGION
+BACKFILLER = BACKFILL_SA
 MUTATING = ("insert", "patch", "update", "delete")
 ENFORCE = parse_policy_text("""
 firewall:
@@ -156,7 +157,7 @@ def test_backfill_command_prints_a_line_per_change_and_a_table(outage, localclou
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert len(lines) == 8 and lines[0].startswith("[1/8]") and "CreateConnector" in "".join(lines)
-    assert "egress-guard backfill of eg-demo-project" in result.stdout
+    assert f"egress-guard backfill of {P}" in result.stdout
     assert "changes replayed" in result.stdout
     assert writes(localcloud) == {}  # --dry-run
 

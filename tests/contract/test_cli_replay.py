@@ -12,10 +12,12 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, vpcaccess_v1
 
+from localcloud.identities import PROJECT, REGION, REPLAY_SA
+
 pytestmark = pytest.mark.contract
 
-P, R = "eg-demo-project", "europe-west2"
-REPLAYER = f"egress-guard-replay@{P}.iam.gserviceaccount.com"
+P, R = PROJECT, REGION
+REPLAYER = REPLAY_SA
 MUTATING = ("insert", "patch", "update", "delete")
 
 

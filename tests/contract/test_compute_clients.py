@@ -15,10 +15,10 @@ from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from localcloud.identities import PROJECT, REGION
+
 pytestmark = pytest.mark.contract
 
-PROJECT = "eg-demo-project"
-REGION = "europe-west2"
 
 
 def compute_client(cls, url: str):
@@ -106,7 +106,7 @@ def test_network_delete_in_use_ends_in_a_done_operation_with_error(clients):
     op = clients.networks.delete(project=PROJECT, network="net-a")
     with pytest.raises(exceptions.BadRequest) as raised:
         op.result(timeout=30)
-    assert "is already being used by 'projects/eg-demo-project/global/firewalls/fw-keep'" in str(raised.value)
+    assert f"is already being used by 'projects/{PROJECT}/global/firewalls/fw-keep'" in str(raised.value)
     raw = clients.global_ops.get(project=PROJECT, operation=op.name)
     assert raw.status == compute_v1.Operation.Status.DONE
     assert raw.http_error_status_code == 400 and raw.http_error_message == "BAD REQUEST"

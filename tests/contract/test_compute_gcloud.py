@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from localcloud.identities import PROJECT, REGION
 from tests.gcloud import gcloud, gcloud_json
 
 pytestmark = [
@@ -14,8 +15,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gcloud") is None, reason="the gcloud CLI is not installed"),
 ]
 
-PROJECT = "eg-demo-project"
-REGION = "europe-west2"
 LINK = "https://www.googleapis.com/compute/v1"
 
 

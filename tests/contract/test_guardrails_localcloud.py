@@ -31,12 +31,12 @@ from egress_guard.guardrails.connector_firewalls import GUARDRAIL as FIREWALLS
 from egress_guard.guardrails.ensure_nat import GUARDRAIL as NAT
 from egress_guard.policy import Policy, parse_policy_text
 from egress_guard.runner import Context, handle
+from localcloud.identities import FIREWALLS_SA, NAT_SA, PROJECT, REGION
 
 pytestmark = pytest.mark.contract
 
-P, R = "eg-demo-project", "europe-west2"
-NAT_SA = f"egress-guard-nat@{P}.iam.gserviceaccount.com"
-FW_SA = f"egress-guard-firewalls@{P}.iam.gserviceaccount.com"
+P, R = PROJECT, REGION
+FW_SA = FIREWALLS_SA
 TIMEOUT = 30
 TAG = "vpc-connector-europe-west2-conn-a"
 USER = "developer@example.com"  # localcloud's default principal: the person making the changes

@@ -30,14 +30,15 @@ from egress_guard.config import Settings
 from egress_guard.findings import Outcome
 from egress_guard.policy import Policy, parse_policy_text
 from egress_guard.sweep import PAGE_SIZE, SKIPPED, Sweep, SweepReport, render_report
+from localcloud.identities import PROJECT, REGION, SWEEP_SA
 from tests.contract.test_guardrails_localcloud import User
 from tests.figures import record
 from tests.pubsub_emulator import pubsub_emulator  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.contract
 
-P, R = "eg-demo-project", "europe-west2"
-SWEEPER = f"egress-guard-sweep@{P}.iam.gserviceaccount.com"
+P, R = PROJECT, REGION
+SWEEPER = SWEEP_SA
 NAT, FW = "ensure_nat", "replace_connector_firewalls"
 MUTATING = ("insert", "patch", "update", "delete")
 ENFORCE_FIREWALLS = parse_policy_text("""
@@ -248,7 +249,7 @@ def test_sweep_command_prints_a_table_and_json_lines(user, localcloud_url, local
 
     table = cli(localcloud_url, "--project", P, "--region", R, "--dry-run")
     assert table.returncode == 0, table.stderr
-    assert "egress-guard sweep of eg-demo-project" in table.stdout and "planned" in table.stdout
+    assert f"egress-guard sweep of {P}" in table.stdout and "planned" in table.stdout
     assert "API calls: 6" in table.stdout
     assert writes(calls(localcloud)) == {}
 

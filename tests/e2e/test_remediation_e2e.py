@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.stack import AUDIT_TOPIC, FUNCTIONS, REGION
+from localcloud.stack import AUDIT_TOPIC, FUNCTIONS, PROJECT, REGION
 from tests.e2e.conftest import RunningStack, eventually
 
 pytestmark = pytest.mark.e2e
@@ -222,7 +222,7 @@ BAD_ENTRIES = {
     "corrupted": b"{not json",
     "another service": json.dumps({"protoPayload": {"serviceName": "storage.googleapis.com",
                                                     "methodName": "storage.objects.create"},
-                                   "logName": "projects/eg-demo-project/logs/cloudaudit.googleapis.com%2Factivity",
+                                   "logName": f"projects/{PROJECT}/logs/cloudaudit.googleapis.com%2Factivity",
                                    "timestamp": "2026-01-01T00:00:00Z"}).encode(),
 }
 
@@ -244,7 +244,7 @@ def test_bad_entries_are_acknowledged_without_api_calls(stack_enforce: RunningSt
     connector_entry = "vpcaccess-google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector.last.json"
     failed = _fixture_entry(connector_entry, **{"protoPayload.status": {"code": 6, "message": "already exists"}})
     bad_name = _fixture_entry(connector_entry, **{
-        "protoPayload.resourceName": "projects/eg-demo-project/locations/europe-west2/connectors/..%2Fx"})
+        "protoPayload.resourceName": f"projects/{PROJECT}/locations/{REGION}/connectors/..%2Fx"})
     stale = _fixture_entry(connector_entry)
     stale["timestamp"] = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
     cases = dict(BAD_ENTRIES, **{name: json.dumps(e).encode() for name, e in

@@ -19,6 +19,7 @@ from localcloud.auditlog.sinks import Sink, SinkConfig, audit_cloudevent, pubsub
 from localcloud.auditlog.writer import (ACTIVITY_LOG_ID, AuditLog, GFE_USER_AGENT_SUFFIX, InsertIds, METHODS,
                                         rfc3339_micros, rfc3339_nanos)
 from localcloud.errors import ApiError, already_exists, not_found
+from localcloud.identities import PROJECT, REGION
 from localcloud.operations import Operation
 from localcloud.routes.logging import list_page
 from localcloud.routing import AuditInfo, Call, Result, Route
@@ -26,7 +27,7 @@ from tests.paths import AUDIT_SAMPLES
 
 SAMPLES = AUDIT_SAMPLES
 
-P, R = "eg-demo-project", "europe-west2"
+P, R = PROJECT, REGION
 UA = "gl-python/3.11 rest/2.0 gapic/1.57.0"
 CALLER = "10.1.2.3"
 

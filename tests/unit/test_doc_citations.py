@@ -34,6 +34,7 @@ CITATION = re.compile(
     re.IGNORECASE,
 )
 HEADING = re.compile(r"^#{1,6}\s+(\d+(?:\.\d+)*)\.?\s", re.MULTILINE)
+SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
 SCANNED_SUFFIXES = {".py", ".md", ".tf", ".yaml", ".yml", ".toml", ".cfg", ".txt", ""}
 
 
@@ -60,7 +61,8 @@ def broken_citations(text: str, root: Path) -> list[str]:
 def tracked_files() -> list[Path]:
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
     return [ROOT / name for name in listed.stdout.splitlines()
-            if Path(name).suffix in SCANNED_SUFFIXES and not name.startswith("tests/fixtures/")]
+            if Path(name).suffix in SCANNED_SUFFIXES and not name.startswith("tests/fixtures/")
+            and name != SELF]  # this file's examples of broken citations are meant to be broken
 
 
 def test_every_citation_in_the_tree_resolves() -> None:

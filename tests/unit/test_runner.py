@@ -17,9 +17,10 @@ from egress_guard.findings import Finding, Mode, Outcome
 from egress_guard.plan import Plan, Verdict
 from egress_guard.policy import Policy, parse_policy_text
 from egress_guard.runner import NO_AGE_LIMIT, Context, handle
+from localcloud.identities import NAT_SA
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-SELF = "egress-guard-nat@eg-demo-project.iam.gserviceaccount.com"
+SELF = NAT_SA
 
 
 def entry(**changes: Any) -> dict[str, Any]:

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 from egress_guard.findings import Outcome
 from egress_guard.notify.summary import DEFAULT_CONSOLE_BASE
+from egress_guard.policy import DEFAULT_NOTIFIED_OUTCOMES, POLICY_ENV, load_policy
 
 WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # filled from Secret Manager by the deployment
 MAX_RETRIES_ENV = "EGRESS_GUARD_SLACK_MAX_RETRIES"
 TIMEOUT_ENV = "EGRESS_GUARD_SLACK_TIMEOUT_S"
 
-# design §3: "which outcomes are posted is policy (default: everything but compliant)".
-DEFAULT_OUTCOMES = frozenset(Outcome) - {Outcome.COMPLIANT}
+# Which outcomes are posted is policy (design §3); without a policy file, the policy's default.
+DEFAULT_OUTCOMES = frozenset(DEFAULT_NOTIFIED_OUTCOMES)
 
 
 class SettingsError(ValueError):
@@ -22,8 +23,6 @@ class SettingsError(ValueError):
 
 def notify_outcomes(environ: Mapping[str, str]) -> frozenset[Outcome]:
     """Which outcomes are posted: the policy's ``notify.outcomes`` (design §3: it is policy)."""
-    from egress_guard.policy import POLICY_ENV, load_policy
-
     return frozenset(load_policy(environ.get(POLICY_ENV) or None).notify.outcomes)
 
 
