@@ -50,12 +50,22 @@ class NotOurEvent(PermanentError):
     """A well-formed audit entry that egress-guard does not act on (other method, own write, failed call)."""
 
 
+class NothingToDo(PermanentError):
+    """The event is ours, but there is nothing to decide: what it names is gone, or cannot carry
+    traffic (a connector in ERROR, a subnet deleted). Acknowledged, with no finding."""
+
+
 class StaleEvent(PermanentError):
     """Older than the configured maximum age: acknowledged so that a retry storm ends."""
 
 
 class TransientError(EgressGuardError):
     """Retrying may help: raise it so that the platform redelivers the event."""
+
+
+class Conflict(Exception):
+    """A write found the live state changed since it was read (409 on an insert, 404 or 412 on a
+    change): not an error but an outcome. The converge loop re-reads and plans again."""
 
 
 class ConfigError(EgressGuardError):

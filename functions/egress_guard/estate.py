@@ -22,24 +22,11 @@ a firewall rule) are kept as read-only JSON in Google's camelCase, the shape fin
 A 404 on a ``read_*`` is an answer (``None``: the resource is gone), not an error. Anything else
 is classified with ``errors.classify_api_error`` and raised (transient: retried by the platform).
 
-Where traffic leaves the VPC (``EgressPoint``):
-
-- a connector created on a subnet: that subnet. The connector's ``network`` field is not used for
-  it: gcloud sends ``"network": "default"`` together with ``--subnet`` (docs/gcp-facts.md §10) and the
-  recorded subnet-form connector has no ``network`` at all (reference/gcp-http-logs/NOTES.md §3), so the subnet is
-  read (``read_subnetwork``) and its network taken from there;
-- a connector created from an ``ipCidrRange``: its network, and the range, whose hidden subnet
-  only an ``ALL_SUBNETWORKS_*`` NAT can cover (docs/gcp-facts.md §6);
-- Direct VPC egress (``template.vpcAccess.networkInterfaces``): the interface's subnetwork; with a
-  network only, the subnetwork of the same name in the workload's region, which is what Cloud Run
-  itself picks ("If subnetwork is not specified, the subnetwork with the same name as the network
-  will be used", Cloud Run v2 NetworkInterface reference); with a subnetwork only, its network is
-  read from the subnetwork.
+Where traffic leaves the VPC (``EgressPoint``) is decided in ``egress``, from these reads.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import re
@@ -48,7 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .errors import EgressGuardError, InvalidName, classify_api_error
-from .events import Egress, NetworkInterface, freeze
+from .egress import Egress, NetworkInterface, decode_egress
+from .events import freeze
 from .names import (
     ConnectorName,
     NetworkName,
@@ -168,37 +156,6 @@ class Workload:
     @property
     def uses_vpc(self) -> bool:
         return self.connector is not None or bool(self.network_interfaces)
-
-
-class Via(str, enum.Enum):
-    CONNECTOR = "connector"
-    DIRECT_VPC = "direct-vpc"
-
-
-@dataclass(frozen=True)
-class EgressPoint:
-    """Where a workload's traffic enters the VPC, so where a NAT must cover it."""
-
-    project: str  # the network's project (Shared VPC: the host project)
-    region: str
-    network: NetworkName
-    subnetwork: SubnetworkName | None  # None for an ipCidrRange connector (hidden subnet)
-    ip_cidr_range: str | None  # the connector's range, for ipCidrRange connectors
-    via: Via
-    connector: ConnectorName | None = None
-
-    @property
-    def needs_all_subnetworks(self) -> bool:
-        """An ipCidrRange connector's hidden subnet cannot be named in a NAT (docs/gcp-facts.md §6)."""
-        return self.subnetwork is None
-
-    def describe(self) -> str:
-        if self.subnetwork is not None:
-            where = f"subnet {self.subnetwork.name}"
-        else:
-            where = f"range {self.ip_cidr_range} (the connector's hidden subnet)"
-        via = f"connector {self.connector.name}" if self.connector else "Direct VPC egress"
-        return f"{via} sends traffic from {where} of network {self.network.name} in {self.region}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -401,7 +358,7 @@ def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Worklo
         # A project number in the reference is kept: the VPC Access API accepts numbers in names.
         connector = parse_connector(vpc.connector, field=f"{field}.connector", default_project=name.project,
                                     default_region=name.region)
-    egress = Egress.ALL_TRAFFIC if int(vpc.egress) == 1 else Egress.PRIVATE_RANGES_ONLY  # VpcEgress.ALL_TRAFFIC
+    egress = decode_egress(vpc.egress, field=f"{field}.egress")
     interfaces = []
     for index, iface in enumerate(vpc.network_interfaces):
         where = f"{field}.networkInterfaces[{index}]"
@@ -413,54 +370,3 @@ def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Worklo
             tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.tags)))
     return Workload(name=name, labels=freeze(dict(found.labels)), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))
-
-
-# --------------------------------------------------------------------------- where traffic leaves
-
-
-def egress_point_of_connector(clients: "Clients", connector: Connector) -> EgressPoint | None:
-    """The connector's network and subnet or range; reads the subnet of a subnet connector.
-
-    None when the subnet of a subnet connector no longer exists.
-    """
-    name = connector.name
-    if connector.subnet is not None:
-        subnet = read_subnetwork(clients, connector.subnet)
-        if subnet is None:
-            return None
-        return EgressPoint(project=subnet.network.project, region=name.region, network=subnet.network,
-                           subnetwork=connector.subnet, ip_cidr_range=None, via=Via.CONNECTOR, connector=name)
-    return egress_point_of_range_connector(connector)
-
-
-def egress_point_of_range_connector(connector: Connector) -> EgressPoint:
-    """An ipCidrRange connector needs no read: its network is in the connector, in its project."""
-    name = connector.name
-    if not connector.network:
-        raise InvalidName(f"connector {name.relative} has neither a subnet nor a network", field="connector.network")
-    network = parse_network(connector.network, field="connector.network", default_project=name.project)
-    return EgressPoint(project=network.project, region=name.region, network=network, subnetwork=None,
-                       ip_cidr_range=connector.ip_cidr_range, via=Via.CONNECTOR, connector=name)
-
-
-def egress_point_of_interface(clients: "Clients", workload: Union[RunServiceName, RunJobName],
-                              interface: NetworkInterface) -> EgressPoint | None:
-    """A Direct VPC interface's subnet and network (reads the subnet when the network is not given).
-
-    None when neither is given, or the subnet named alone does not exist.
-    """
-    region = workload.region
-    if interface.subnetwork is not None and interface.network is not None:
-        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
-                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    if interface.subnetwork is not None:
-        subnet = read_subnetwork(clients, interface.subnetwork)
-        if subnet is None:
-            return None
-        return EgressPoint(project=subnet.network.project, region=region, network=subnet.network,
-                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    if interface.network is not None:
-        same_name = SubnetworkName(interface.network.project, region, interface.network.name)
-        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
-                           subnetwork=same_name, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    return None

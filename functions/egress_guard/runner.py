@@ -50,15 +50,7 @@ from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
 
-# docs/gcp-facts.md §3.3: whether VPC Access and Cloud Run v2 write an operation.last entry after the
-# operation.first one is UNCONFIRMED, so every entry of a long-running create is handled alike and
-# whichever arrives must be enough. The guardrail re-reads the resource and acts on what it needs
-# as soon as that is known: Cloud Run's template and a connector's network and subnet or range are
-# there from the create call on (ensure_nat acts while they are CREATING). What exists only later
-# (a connector's aet-* rules, at READY) makes the guardrail raise TransientError while the resource
-# is not READY, and the platform redelivers until it is. Both converge with one entry; with two, the
-# second finds the work done and reports compliant (same finding id: notify_slack posts it once).
-NOT_READY_IS_TRANSIENT = True
+# UNCONFIRMED: see assumptions.NOT_READY_IS_TRANSIENT (read by the guardrails).
 
 # Replay and backfill run on entries of any age: the age cut-off only exists to end retry storms.
 NO_AGE_LIMIT = timedelta.max

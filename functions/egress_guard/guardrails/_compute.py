@@ -11,7 +11,7 @@
 - ``KeyedLocks`` serialises read-modify-write per key inside one process, like Terraform's
   ``mutex: router/{region}/{router}``.
 
-``MAX_ATTEMPTS`` bounds read -> plan -> write rounds after conflicts; past it, ``TransientError``.
+``converge.converge`` runs read -> plan -> write rounds, at most ``MAX_ATTEMPTS``, after conflicts.
 """
 
 from __future__ import annotations
@@ -22,22 +22,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EgressGuardError, PermanentError, TransientError, classify_api_error
+from ..converge import MAX_ATTEMPTS
+from ..errors import Conflict, EgressGuardError, PermanentError, TransientError, classify_api_error
 from ..estate import is_api_error
 
 if TYPE_CHECKING:
     from ..clients import Clients
 
-# Read, plan and write again at most this many times when the state changes under a write.
-MAX_ATTEMPTS = 3
+__all__ = ["MAX_ATTEMPTS", "Conflict", "KeyedLocks", "start", "wait"]
 
 # A Compute operation error with one of these codes means "someone else changed it first".
 _CONFLICT_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "alreadyExists",
                              "RESOURCE_NOT_FOUND", "NOT_FOUND", "notFound"})
-
-
-class Conflict(Exception):
-    """The live state changed between the read and the write: re-read and plan again."""
 
 
 def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
