@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import EgressGuardError, PermanentError, TransientError, classify_api_error
-from .events import TRIGGERS, parse_time
+from .events import TRIGGER_METHODS, parse_time
 from .findings import Finding
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def audit_filter(project: str, since: datetime, *, methods: Iterable[str] | None
                  exclude_principals: Iterable[str] = ()) -> str:
     """The Logging query for the trigger methods' Admin Activity entries of ``project`` since
     ``since``, without egress-guard's own writes (as the sink filter in infra/ excludes them)."""
-    names = " OR ".join(f'"{m}"' for m in (methods or [spec.method_name for spec in TRIGGERS]))
+    names = " OR ".join(f'"{m}"' for m in (methods or TRIGGER_METHODS))
     stamp = since.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
     text = (f'logName="projects/{project}/logs/{ACTIVITY_LOG}" AND protoPayload.methodName=({names}) '
             f'AND timestamp>="{stamp}"')

@@ -174,6 +174,10 @@ TRIGGERS: tuple[MethodSpec, ...] = (
 
 METHODS: Mapping[str, MethodSpec] = MappingProxyType({spec.method_name: spec for spec in TRIGGERS})
 
+# The methodNames, in table order: what the Logging sink routes (infra/modules/log-routing's
+# ``trigger_methods`` default holds the same list; tests/infra checks it) and what backfill queries.
+TRIGGER_METHODS: tuple[str, ...] = tuple(METHODS)
+
 # Operation ids: Compute uses "operation-..."; the others a relative operation name.
 # UNCONFIRMED for vpcaccess and run v2 (their LROs are named like this; that the audit entry
 # repeats the name in operation.id is assumed).
