@@ -19,8 +19,9 @@ tests hold each scenario to that minimum.
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
 
-A 404 on a ``read_*`` is an answer (``None``: the resource is gone), not an error. Anything else
-is classified with ``errors.classify_api_error`` and raised (transient: retried by the platform).
+Every call goes through ``api`` (the bounded read retry and timeout, and the classification): a 404
+on a ``read_*`` is an answer (``None``: the resource is gone), not an error; anything else is
+raised as ``TransientError`` (retried by the platform) or ``PermanentError``.
 
 Where traffic leaves the VPC (``EgressPoint``) is decided in ``egress``, from these reads.
 """
@@ -30,11 +31,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from .errors import EgressGuardError, InvalidName, classify_api_error
+from . import api
+from .errors import InvalidName
 from .egress import Egress, NetworkInterface, decode_egress
 from .events import freeze
 from .names import (
@@ -54,10 +56,6 @@ from .names import (
 if TYPE_CHECKING:
     from .clients import Clients
 
-# One read never waits longer than this for an answer (google-api-core's own defaults are minutes).
-READ_TIMEOUT_S = 30.0
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- values
@@ -161,37 +159,6 @@ class Workload:
 # --------------------------------------------------------------------------- helpers
 
 
-def is_api_error(exc: BaseException) -> bool:
-    """An error from the API or the network (classified); anything else is a bug and propagates."""
-    from google.api_core import exceptions as gexc
-
-    if isinstance(exc, (gexc.GoogleAPIError, ConnectionError, TimeoutError)):
-        return True
-    names = {f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
-    return bool(names & {"requests.exceptions.RequestException", "google.auth.exceptions.TransportError",
-                         "google.auth.exceptions.RefreshError", "urllib3.exceptions.HTTPError"})
-
-
-def _call(action: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
-            raise
-        raise classify_api_error(exc, action=action) from exc  # transient ones are retried by the platform
-
-
-def _get_or_none(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T | None:
-    from google.api_core import exceptions as gexc
-
-    try:
-        return _call(action, fn, **kwargs)
-    except EgressGuardError as exc:
-        if isinstance(exc.__cause__, gexc.NotFound):
-            return None
-        raise
-
-
 def to_json(message: Any) -> dict[str, Any]:
     """A proto-plus message as Google's JSON (camelCase), without empty lists and objects."""
     text = type(message).to_json(message, use_integers_for_enums=False, indent=None)
@@ -234,17 +201,16 @@ def network_filter(network: NetworkName) -> str:
 
 def read_connector(clients: "Clients", name: ConnectorName) -> Connector | None:
     """vpcaccess connectors.get; None when the connector does not exist (any more)."""
-    found = _get_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
-                         name=name.relative, timeout=READ_TIMEOUT_S)
+    found = api.read_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
+                             name=name.relative)
     return None if found is None else _connector(found, name)
 
 
 def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Connector, ...]:
     """vpcaccess connectors.list of one project and region."""
     parent = f"projects/{project}/locations/{region}"
-    pager = _call(f"vpcaccess.connectors.list {parent}", clients.connectors.list_connectors, parent=parent,
-                  timeout=READ_TIMEOUT_S)
-    items = _call(f"vpcaccess.connectors.list {parent}", lambda: list(pager))
+    with api.classified(f"vpcaccess.connectors.list {parent}"):
+        items = list(clients.connectors.list_connectors(parent=parent, **api.read_options()))
     return tuple(c for c in map(connector_from, items) if c is not None)
 
 
@@ -271,8 +237,8 @@ def _connector(found: Any, name: ConnectorName) -> Connector:
 
 def read_subnetwork(clients: "Clients", name: SubnetworkName) -> Subnetwork | None:
     """compute subnetworks.get; None when it does not exist."""
-    found = _get_or_none(f"compute.subnetworks.get {name.relative}", clients.subnetworks.get,
-                         project=name.project, region=name.region, subnetwork=name.name, timeout=READ_TIMEOUT_S)
+    found = api.read_or_none(f"compute.subnetworks.get {name.relative}", clients.subnetworks.get,
+                             project=name.project, region=name.region, subnetwork=name.name)
     if found is None:
         return None
     network = parse_network(found.network, field="subnetwork.network", default_project=name.project)
@@ -291,9 +257,9 @@ def routers_of(clients: "Clients", project: str, region: str, network: NetworkNa
     request = compute_v1.ListRoutersRequest(project=project, region=region)
     if network is not None:
         request.filter = network_filter(network)
-    pager = _call(action, clients.routers.list, request=request, timeout=READ_TIMEOUT_S)
-    routers = [router_from_json(to_json(item), project=project, region=region)
-               for item in _call(action, lambda: list(pager))]
+    with api.classified(action):
+        items = list(clients.routers.list(request=request, **api.read_options()))
+    routers = [router_from_json(to_json(item), project=project, region=region) for item in items]
     if network is not None:
         routers = [r for r in routers if r.network == network.relative]
     return tuple(sorted(routers, key=lambda r: r.name))
@@ -324,8 +290,9 @@ def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule
 
     action = f"compute.firewalls.list projects/{network.project}/global/firewalls"
     request = compute_v1.ListFirewallsRequest(project=network.project, filter=network_filter(network))
-    pager = _call(action, clients.firewalls.list, request=request, timeout=READ_TIMEOUT_S)
-    rules = [firewall_from_json(to_json(item)) for item in _call(action, lambda: list(pager))]
+    with api.classified(action):
+        items = list(clients.firewalls.list(request=request, **api.read_options()))
+    rules = [firewall_from_json(to_json(item)) for item in items]
     return tuple(sorted((r for r in rules if r.network == network.relative), key=lambda r: r.name))
 
 
@@ -338,11 +305,10 @@ def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
 def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
     """Cloud Run v2 services.get / jobs.get; None when it does not exist (any more)."""
     if isinstance(name, RunServiceName):
-        found = _get_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
-                             name=name.relative, timeout=READ_TIMEOUT_S)
+        found = api.read_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
+                                 name=name.relative)
     else:
-        found = _get_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job,
-                             name=name.relative, timeout=READ_TIMEOUT_S)
+        found = api.read_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job, name=name.relative)
     return None if found is None else workload_from(found, name)
 
 

@@ -11,10 +11,10 @@ function's entry point calls for every event.
 Errors (style.md point 7):
 
 - the event is corrupted, foreign, a failed call, made by egress-guard itself, badly named or stale,
-  or the guardrail has nothing to act on: ``PermanentError`` -> one clear log line, the event is
-  acknowledged (``handle`` returns normally), no API call is made for it;
-- an API refused a guardrail's call for good (403, 400): a ``failed`` finding is published with the
-  reason, then the event is acknowledged;
+  or the guardrail has nothing to act on (``NothingToDo``: what it names is gone or carries no
+  traffic): one clear log line, the event is acknowledged (``handle`` returns normally);
+- any other ``PermanentError`` (an API refused a guardrail's call for good: 403, 400, an operation
+  that failed): a ``failed`` finding is published with the reason, then the event is acknowledged;
 - ``TransientError`` (429, 5xx, an operation not done in time, a finding not published): logged and
   raised, so the platform redelivers; the event-age cut-off ends a retry storm.
 """
@@ -36,6 +36,8 @@ from .errors import (
     EgressGuardError,
     InvalidName,
     MalformedEvent,
+    NothingToDo,
+    NotOurEvent,
     PermanentError,
     StaleEvent,
     TransientError,
@@ -151,10 +153,10 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
     except TransientError as exc:
         _log_transient(guardrail.name, event, exc, started)
         raise
-    except PermanentError as exc:
-        if exc.code is None:  # nothing to act on (gone, not ready for good, ...): acknowledge
-            _acknowledge(guardrail.name, event, exc, started)
-            return []
+    except (NothingToDo, NotOurEvent, InvalidName) as exc:  # nothing to act on, or a name we could never use
+        _acknowledge(guardrail.name, event, exc, started)
+        return []
+    except PermanentError as exc:  # refused for good (403, 400, an operation that failed): say so
         findings = [_failed(event, guardrail.name, mode, exc)]
     except Exception as exc:  # an API error a guardrail did not expect, or a bug
         classified = classify_api_error(exc, action=f"{guardrail.name} on {event.resource}")
@@ -166,7 +168,7 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
         findings = [_failed(event, guardrail.name, mode, classified)]
 
     if not findings:  # e.g. a router change in a region without connectors: nothing to decide, say so
-        _acknowledge(guardrail.name, event, PermanentError(
+        _acknowledge(guardrail.name, event, NothingToDo(
             f"nothing to decide: nothing {guardrail.name} guards depends on {event.resource}"), started)
         return []
     for finding in findings:

@@ -12,24 +12,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-from .. import estate
+from .. import api, estate
 from ..egress import NetworkInterface
-from ..errors import EgressGuardError, InvalidName, classify_api_error
+from ..errors import EgressGuardError, InvalidName
 from ..estate import Connector, FirewallRule, Router, Subnetwork, Workload
 from ..names import NetworkName, RunJobName, RunServiceName, parse_network, parse_run_job, parse_run_service, parse_subnetwork
 from .progress import NoProgress, Progress
 
 if TYPE_CHECKING:
     from ..clients import Clients
-
-# A list that keeps failing with 429/5xx is retried, but for READ_TIMEOUT_S at most: the client
-# libraries' own default retries 503 for up to 600 s, which would stall a sweep on one region.
-def _read_retry() -> Any:
-    from google.api_core import retry
-
-    return retry.Retry(initial=0.2, maximum=5.0, multiplier=2.0, predicate=retry.if_transient_error,
-                       timeout=estate.READ_TIMEOUT_S)
-
 
 # Compute's largest page (maxResults <= 500). VPC Access and Cloud Run document no maximum; the
 # same number is asked for and the server may answer with less.
@@ -188,18 +179,15 @@ class _Reader:
     def _pages(self, method: str, what: str, start: Callable[[], Any]) -> Iterator[Any]:
         """Each page of a list (one call each), counted; API errors are classified."""
         try:
-            pager = start()
-            self.reads.count(method)
-            first = True
-            for page in pager.pages:
-                if not first:
-                    self.reads.count(method)
-                first = False
-                yield page
-        except Exception as exc:
-            if isinstance(exc, EgressGuardError) or not estate.is_api_error(exc):
-                raise
-            raise classify_api_error(exc, action=f"{method} {what}") from exc
+            with api.classified(f"{method} {what}"):
+                pager = start()
+                self.reads.count(method)
+                first = True
+                for page in pager.pages:
+                    if not first:
+                        self.reads.count(method)
+                    first = False
+                    yield page
         finally:
             self.progress.advance(f"{method} {what}")
 
@@ -222,12 +210,8 @@ class _Reader:
                 request = locations_pb2.ListLocationsRequest(name=f"projects/{project}", page_size=PAGE_SIZE,
                                                               page_token=token)
                 try:
-                    response = self.clients.connectors.list_locations(request=request, timeout=estate.READ_TIMEOUT_S,
-                                                                      retry=_read_retry())
-                except Exception as exc:
-                    if not estate.is_api_error(exc):
-                        raise
-                    raise classify_api_error(exc, action=f"vpcaccess.locations.list projects/{project}") from exc
+                    response = api.call(f"vpcaccess.locations.list projects/{project}",
+                                        self.clients.connectors.list_locations, request=request, **api.read_options())
                 finally:
                     self.reads.count("vpcaccess.projects.locations.list")
                 regions += [loc.location_id for loc in response.locations if loc.location_id]
@@ -245,8 +229,7 @@ class _Reader:
         def read() -> list[Connector]:
             pages = self._pages("vpcaccess.projects.locations.connectors.list", parent,
                                 lambda: self.clients.connectors.list_connectors(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
-                                    retry=_read_retry()))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, **api.read_options()))
             return [c for page in pages for c in map(estate.connector_from, page.connectors) if c is not None]
 
         return self._guarded(f"the connectors of {parent}", None, read)
@@ -257,16 +240,14 @@ class _Reader:
         def services() -> list[Workload]:
             pages = self._pages("run.projects.locations.services.list", parent,
                                 lambda: self.clients.run_services.list_services(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
-                                    retry=_read_retry()))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, **api.read_options()))
             return [w for page in pages for item in page.services
                     if (w := _workload(item, parse_run_service, project, region)) is not None]
 
         def jobs() -> list[Workload]:
             pages = self._pages("run.projects.locations.jobs.list", parent,
                                 lambda: self.clients.run_jobs.list_jobs(
-                                    request={"parent": parent, "page_size": PAGE_SIZE}, timeout=estate.READ_TIMEOUT_S,
-                                    retry=_read_retry()))
+                                    request={"parent": parent, "page_size": PAGE_SIZE}, **api.read_options()))
             return [w for page in pages for item in page.jobs
                     if (w := _workload(item, parse_run_job, project, region)) is not None]
 
@@ -280,7 +261,7 @@ class _Reader:
             request = compute_v1.AggregatedListSubnetworksRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.subnetworks.aggregatedList", f"projects/{project}",
                                 lambda: self.clients.subnetworks.aggregated_list(
-                                    request=request, timeout=estate.READ_TIMEOUT_S, retry=_read_retry()))
+                                    request=request, **api.read_options()))
             found = []
             for page in pages:
                 for scoped in page.items.values():
@@ -299,7 +280,7 @@ class _Reader:
             request = compute_v1.AggregatedListRoutersRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.routers.aggregatedList", f"projects/{project}",
                                 lambda: self.clients.routers.aggregated_list(
-                                    request=request, timeout=estate.READ_TIMEOUT_S, retry=_read_retry()))
+                                    request=request, **api.read_options()))
             found = []
             for page in pages:
                 for scope, scoped in page.items.items():
@@ -319,8 +300,7 @@ class _Reader:
         def read() -> list[FirewallRule]:
             request = compute_v1.ListFirewallsRequest(project=project, max_results=PAGE_SIZE)
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls",
-                                lambda: self.clients.firewalls.list(request=request, timeout=estate.READ_TIMEOUT_S,
-                                                                            retry=_read_retry()))
+                                lambda: self.clients.firewalls.list(request=request, **api.read_options()))
             return [estate.firewall_from_json(estate.to_json(item)) for page in pages for item in page.items
                     if self.keep_rule(item.name)]
 
