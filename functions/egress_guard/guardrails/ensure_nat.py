@@ -1,7 +1,7 @@
 """ensure_nat: every place a workload's internet traffic leaves the VPC is covered by a Cloud NAT.
 
 Design §2. The planner is pure: ``plan_nat(subject, point, routers, policy)`` takes where the
-traffic leaves (``estate.EgressPoint``) and every router of the project and region (one
+traffic leaves (``egress.EgressPoint``) and every router of the project and region (one
 ``routers.list``; ``sweep`` can pass ``routers.aggregatedList``), and returns a ``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
 executor ``apply_nat`` applies a plan and waits for it. ``EnsureNat.run`` reads, plans, acts and
 replans after a conflict, holding a per network+region lock so that concurrent events in one
