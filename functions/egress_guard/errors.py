@@ -4,13 +4,14 @@ A Cloud Function retries an event only when the handler raises. So every failure
 
 - ``PermanentError``: retrying cannot help (a malformed entry, an event that is not ours, a bad
   name, a 403 on a project we do not manage, a stale event). The handler logs ``reason`` and
-  returns normally, so the event is acknowledged.
+  returns normally, so the event is acknowledged; a guardrail that could not finish also
+  publishes a ``failed`` finding, unless there was nothing to do (``NothingToDo``).
 - ``TransientError``: retrying may help (429, 5xx, an operation not done yet). The handler raises
   it, the platform redelivers, and the event-age cut-off bounds the retries.
 
-``classify_api_error`` turns a google-api-core (or transport) exception into one of the two.
-Callers handle 409 themselves before classifying: an already-existing resource is an outcome
-(re-read it), not an error.
+``classify_api_error`` turns a google-api-core (or transport) exception into one of the two;
+``api`` calls it for every Google API call. A write that finds the state changed (409, 412, or
+404 on a change) is a ``Conflict`` instead (``api.write``): an outcome, re-read and plan again.
 """
 
 from __future__ import annotations
