@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import EgressGuardError, PermanentError, TransientError, classify_api_error
-from .events import TRIGGERS, parse_time
+from . import api
+from .errors import EgressGuardError, PermanentError, TransientError
+from .events import TRIGGER_METHODS, parse_time
 from .findings import Finding
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def audit_filter(project: str, since: datetime, *, methods: Iterable[str] | None
                  exclude_principals: Iterable[str] = ()) -> str:
     """The Logging query for the trigger methods' Admin Activity entries of ``project`` since
     ``since``, without egress-guard's own writes (as the sink filter in infra/ excludes them)."""
-    names = " OR ".join(f'"{m}"' for m in (methods or [spec.method_name for spec in TRIGGERS]))
+    names = " OR ".join(f'"{m}"' for m in (methods or TRIGGER_METHODS))
     stamp = since.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
     text = (f'logName="projects/{project}/logs/{ACTIVITY_LOG}" AND protoPayload.methodName=({names}) '
             f'AND timestamp>="{stamp}"')
@@ -94,18 +95,12 @@ def read_entries(clients: "Clients", project: str, since: datetime) -> tuple[Map
     egress-guard's own writes (``EGRESS_GUARD_SELF_PRINCIPALS``) are left out by the filter."""
     from google.cloud import logging as cloud_logging
 
-    from .estate import is_api_error
-
-    try:
+    with api.classified(f"logging.entries.list projects/{project}"):
         found = clients.logging.list_entries(resource_names=[f"projects/{project}"],
                                              filter_=audit_filter(project, since, exclude_principals=sorted(
                                                  clients.settings.self_principals)),
                                              order_by=cloud_logging.ASCENDING, page_size=PAGE_SIZE)
         return tuple(entry.to_api_repr() for entry in found)
-    except Exception as exc:
-        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
-            raise
-        raise classify_api_error(exc, action=f"logging.entries.list projects/{project}") from exc
 
 
 def deduplicate(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -21,7 +21,7 @@ configuration.
 
 ``sweep`` reconciles everything that already exists in project P (connectors, Cloud Run services
 and jobs, their NAT and firewall rules) with the guardrails' own planners and executors
-(``sweep.py``): a progress bar on a terminal (plain lines otherwise, on stderr), a table at the end.
+(``sweep/``): a progress bar on a terminal (plain lines otherwise, on stderr), a table at the end.
 ``--json`` prints the findings as JSON lines on stdout instead (the totals go to stderr).
 Exit status: 0 when every decision was made, 1 when a read or a change failed, 2 for bad arguments.
 

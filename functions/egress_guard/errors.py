@@ -4,17 +4,19 @@ A Cloud Function retries an event only when the handler raises. So every failure
 
 - ``PermanentError``: retrying cannot help (a malformed entry, an event that is not ours, a bad
   name, a 403 on a project we do not manage, a stale event). The handler logs ``reason`` and
-  returns normally, so the event is acknowledged.
+  returns normally, so the event is acknowledged; a guardrail that could not finish also
+  publishes a ``failed`` finding, unless there was nothing to do (``NothingToDo``).
 - ``TransientError``: retrying may help (429, 5xx, an operation not done yet). The handler raises
   it, the platform redelivers, and the event-age cut-off bounds the retries.
 
-``classify_api_error`` turns a google-api-core (or transport) exception into one of the two.
-Callers handle 409 themselves before classifying: an already-existing resource is an outcome
-(re-read it), not an error.
+``classify_api_error`` turns a google-api-core (or transport) exception into one of the two;
+``api`` calls it for every Google API call. A write that finds the state changed (409, 412, or
+404 on a change) is a ``Conflict`` instead (``api.write``): an outcome, re-read and plan again.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -50,12 +52,22 @@ class NotOurEvent(PermanentError):
     """A well-formed audit entry that egress-guard does not act on (other method, own write, failed call)."""
 
 
+class NothingToDo(PermanentError):
+    """The event is ours, but there is nothing to decide: what it names is gone, or cannot carry
+    traffic (a connector in ERROR, a subnet deleted). Acknowledged, with no finding."""
+
+
 class StaleEvent(PermanentError):
     """Older than the configured maximum age: acknowledged so that a retry storm ends."""
 
 
 class TransientError(EgressGuardError):
     """Retrying may help: raise it so that the platform redelivers the event."""
+
+
+class Conflict(Exception):
+    """A write found the live state changed since it was read (409 on an insert, 404 or 412 on a
+    change): not an error but an outcome. The converge loop re-reads and plans again."""
 
 
 class ConfigError(EgressGuardError):
@@ -96,6 +108,10 @@ def classify_api_error(exc: BaseException, *, action: str = "") -> EgressGuardEr
     if isinstance(exc, EgressGuardError):
         return exc
     prefix = f"{action}: " if action else ""
+    last = _last_attempt(exc)
+    if last is not None:  # a bounded retry gave up: sorted as its last error, which says what went wrong
+        return classify_api_error(last, action=f"{action + ' ' if action else ''}(retried until the "
+                                                 f"{_retry_bound(exc)} bound)")
     code = _http_code(exc)
     reasons = _error_reasons(exc)
     detail = _message(exc)
@@ -111,6 +127,22 @@ def classify_api_error(exc: BaseException, *, action: str = "") -> EgressGuardEr
     # Anything else is a bug or an unexpected library state. Retrying would repeat it until the
     # event-age cut-off; acknowledging with a clear reason gets a person to look at it sooner.
     return PermanentError(f"{prefix}unexpected error: {type(exc).__name__}: {detail}")
+
+
+def _last_attempt(exc: BaseException) -> BaseException | None:
+    """The last error behind google-api-core's ``RetryError`` (its retry deadline passed), if any."""
+    try:
+        from google.api_core import exceptions as gexc
+    except ImportError:  # pragma: no cover
+        return None
+    cause = getattr(exc, "cause", None) if isinstance(exc, gexc.RetryError) else None
+    return cause if isinstance(cause, BaseException) and not isinstance(cause, gexc.RetryError) else None
+
+
+def _retry_bound(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc)
+    match = re.search(r"Timeout of ([0-9.]+)s", text)
+    return f"{float(match.group(1)):g} s" if match else "retry"
 
 
 def _http_code(exc: BaseException) -> int | None:
@@ -182,16 +214,32 @@ def _message(exc: BaseException) -> str:
     return " ".join(text.split())[:500] or type(exc).__name__
 
 
+# The transport's own failures (no HTTP answer): a later retry can succeed. By class name, so that
+# neither requests nor urllib3 nor google-auth is imported to check.
+_NETWORK_ERRORS = frozenset({
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.Timeout",
+    "requests.exceptions.ChunkedEncodingError",
+    "urllib3.exceptions.HTTPError",
+    "google.auth.exceptions.TransportError",
+    "google.auth.exceptions.RefreshError",  # the metadata server did not answer in time
+    "concurrent.futures._base.TimeoutError",
+})
+
+
+def _class_names(exc: BaseException) -> set[str]:
+    return {f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
+
+
 def _is_network_error(exc: BaseException) -> bool:
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    return isinstance(exc, (ConnectionError, TimeoutError)) or bool(_class_names(exc) & _NETWORK_ERRORS)
+
+
+def is_api_error(exc: BaseException) -> bool:
+    """An error from a Google API or the network on the way to it (to classify); anything else is
+    a bug and propagates."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPIError) or _is_network_error(exc):
         return True
-    names = {f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
-    return bool(names & {
-        "requests.exceptions.ConnectionError",
-        "requests.exceptions.Timeout",
-        "requests.exceptions.ChunkedEncodingError",
-        "urllib3.exceptions.HTTPError",
-        "google.auth.exceptions.TransportError",
-        "google.auth.exceptions.RefreshError",  # the metadata server did not answer in time
-        "concurrent.futures._base.TimeoutError",
-    })
+    return "requests.exceptions.RequestException" in _class_names(exc)

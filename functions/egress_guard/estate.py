@@ -19,36 +19,26 @@ tests hold each scenario to that minimum.
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
 
-A 404 on a ``read_*`` is an answer (``None``: the resource is gone), not an error. Anything else
-is classified with ``errors.classify_api_error`` and raised (transient: retried by the platform).
+Every call goes through ``api`` (the bounded read retry and timeout, and the classification): a 404
+on a ``read_*`` is an answer (``None``: the resource is gone), not an error; anything else is
+raised as ``TransientError`` (retried by the platform) or ``PermanentError``.
 
-Where traffic leaves the VPC (``EgressPoint``):
-
-- a connector created on a subnet: that subnet. The connector's ``network`` field is not used for
-  it: gcloud sends ``"network": "default"`` together with ``--subnet`` (docs/gcp-facts.md §10) and the
-  recorded subnet-form connector has no ``network`` at all (reference/gcp-http-logs/NOTES.md §3), so the subnet is
-  read (``read_subnetwork``) and its network taken from there;
-- a connector created from an ``ipCidrRange``: its network, and the range, whose hidden subnet
-  only an ``ALL_SUBNETWORKS_*`` NAT can cover (docs/gcp-facts.md §6);
-- Direct VPC egress (``template.vpcAccess.networkInterfaces``): the interface's subnetwork; with a
-  network only, the subnetwork of the same name in the workload's region, which is what Cloud Run
-  itself picks ("If subnetwork is not specified, the subnetwork with the same name as the network
-  will be used", Cloud Run v2 NetworkInterface reference); with a subnetwork only, its network is
-  read from the subnetwork.
+Where traffic leaves the VPC (``EgressPoint``) is decided in ``egress``, from these reads.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from .errors import EgressGuardError, InvalidName, classify_api_error
-from .events import Egress, NetworkInterface, freeze
+from . import api
+from .errors import InvalidName
+from .egress import Egress, NetworkInterface, decode_egress
+from .events import freeze
 from .names import (
     ConnectorName,
     NetworkName,
@@ -66,10 +56,6 @@ from .names import (
 if TYPE_CHECKING:
     from .clients import Clients
 
-# One read never waits longer than this for an answer (google-api-core's own defaults are minutes).
-READ_TIMEOUT_S = 30.0
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- values
@@ -170,69 +156,7 @@ class Workload:
         return self.connector is not None or bool(self.network_interfaces)
 
 
-class Via(str, enum.Enum):
-    CONNECTOR = "connector"
-    DIRECT_VPC = "direct-vpc"
-
-
-@dataclass(frozen=True)
-class EgressPoint:
-    """Where a workload's traffic enters the VPC, so where a NAT must cover it."""
-
-    project: str  # the network's project (Shared VPC: the host project)
-    region: str
-    network: NetworkName
-    subnetwork: SubnetworkName | None  # None for an ipCidrRange connector (hidden subnet)
-    ip_cidr_range: str | None  # the connector's range, for ipCidrRange connectors
-    via: Via
-    connector: ConnectorName | None = None
-
-    @property
-    def needs_all_subnetworks(self) -> bool:
-        """An ipCidrRange connector's hidden subnet cannot be named in a NAT (docs/gcp-facts.md §6)."""
-        return self.subnetwork is None
-
-    def describe(self) -> str:
-        if self.subnetwork is not None:
-            where = f"subnet {self.subnetwork.name}"
-        else:
-            where = f"range {self.ip_cidr_range} (the connector's hidden subnet)"
-        via = f"connector {self.connector.name}" if self.connector else "Direct VPC egress"
-        return f"{via} sends traffic from {where} of network {self.network.name} in {self.region}"
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def is_api_error(exc: BaseException) -> bool:
-    """An error from the API or the network (classified); anything else is a bug and propagates."""
-    from google.api_core import exceptions as gexc
-
-    if isinstance(exc, (gexc.GoogleAPIError, ConnectionError, TimeoutError)):
-        return True
-    names = {f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
-    return bool(names & {"requests.exceptions.RequestException", "google.auth.exceptions.TransportError",
-                         "google.auth.exceptions.RefreshError", "urllib3.exceptions.HTTPError"})
-
-
-def _call(action: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
-            raise
-        raise classify_api_error(exc, action=action) from exc  # transient ones are retried by the platform
-
-
-def _get_or_none(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T | None:
-    from google.api_core import exceptions as gexc
-
-    try:
-        return _call(action, fn, **kwargs)
-    except EgressGuardError as exc:
-        if isinstance(exc.__cause__, gexc.NotFound):
-            return None
-        raise
 
 
 def to_json(message: Any) -> dict[str, Any]:
@@ -277,17 +201,16 @@ def network_filter(network: NetworkName) -> str:
 
 def read_connector(clients: "Clients", name: ConnectorName) -> Connector | None:
     """vpcaccess connectors.get; None when the connector does not exist (any more)."""
-    found = _get_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
-                         name=name.relative, timeout=READ_TIMEOUT_S)
+    found = api.read_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
+                             name=name.relative)
     return None if found is None else _connector(found, name)
 
 
 def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Connector, ...]:
     """vpcaccess connectors.list of one project and region."""
     parent = f"projects/{project}/locations/{region}"
-    pager = _call(f"vpcaccess.connectors.list {parent}", clients.connectors.list_connectors, parent=parent,
-                  timeout=READ_TIMEOUT_S)
-    items = _call(f"vpcaccess.connectors.list {parent}", lambda: list(pager))
+    with api.classified(f"vpcaccess.connectors.list {parent}"):
+        items = list(clients.connectors.list_connectors(parent=parent, **api.read_options()))
     return tuple(c for c in map(connector_from, items) if c is not None)
 
 
@@ -314,8 +237,8 @@ def _connector(found: Any, name: ConnectorName) -> Connector:
 
 def read_subnetwork(clients: "Clients", name: SubnetworkName) -> Subnetwork | None:
     """compute subnetworks.get; None when it does not exist."""
-    found = _get_or_none(f"compute.subnetworks.get {name.relative}", clients.subnetworks.get,
-                         project=name.project, region=name.region, subnetwork=name.name, timeout=READ_TIMEOUT_S)
+    found = api.read_or_none(f"compute.subnetworks.get {name.relative}", clients.subnetworks.get,
+                             project=name.project, region=name.region, subnetwork=name.name)
     if found is None:
         return None
     network = parse_network(found.network, field="subnetwork.network", default_project=name.project)
@@ -334,9 +257,9 @@ def routers_of(clients: "Clients", project: str, region: str, network: NetworkNa
     request = compute_v1.ListRoutersRequest(project=project, region=region)
     if network is not None:
         request.filter = network_filter(network)
-    pager = _call(action, clients.routers.list, request=request, timeout=READ_TIMEOUT_S)
-    routers = [router_from_json(to_json(item), project=project, region=region)
-               for item in _call(action, lambda: list(pager))]
+    with api.classified(action):
+        items = list(clients.routers.list(request=request, **api.read_options()))
+    routers = [router_from_json(to_json(item), project=project, region=region) for item in items]
     if network is not None:
         routers = [r for r in routers if r.network == network.relative]
     return tuple(sorted(routers, key=lambda r: r.name))
@@ -367,8 +290,9 @@ def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule
 
     action = f"compute.firewalls.list projects/{network.project}/global/firewalls"
     request = compute_v1.ListFirewallsRequest(project=network.project, filter=network_filter(network))
-    pager = _call(action, clients.firewalls.list, request=request, timeout=READ_TIMEOUT_S)
-    rules = [firewall_from_json(to_json(item)) for item in _call(action, lambda: list(pager))]
+    with api.classified(action):
+        items = list(clients.firewalls.list(request=request, **api.read_options()))
+    rules = [firewall_from_json(to_json(item)) for item in items]
     return tuple(sorted((r for r in rules if r.network == network.relative), key=lambda r: r.name))
 
 
@@ -381,11 +305,10 @@ def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
 def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
     """Cloud Run v2 services.get / jobs.get; None when it does not exist (any more)."""
     if isinstance(name, RunServiceName):
-        found = _get_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
-                             name=name.relative, timeout=READ_TIMEOUT_S)
+        found = api.read_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
+                                 name=name.relative)
     else:
-        found = _get_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job,
-                             name=name.relative, timeout=READ_TIMEOUT_S)
+        found = api.read_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job, name=name.relative)
     return None if found is None else workload_from(found, name)
 
 
@@ -401,7 +324,7 @@ def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Worklo
         # A project number in the reference is kept: the VPC Access API accepts numbers in names.
         connector = parse_connector(vpc.connector, field=f"{field}.connector", default_project=name.project,
                                     default_region=name.region)
-    egress = Egress.ALL_TRAFFIC if int(vpc.egress) == 1 else Egress.PRIVATE_RANGES_ONLY  # VpcEgress.ALL_TRAFFIC
+    egress = decode_egress(vpc.egress, field=f"{field}.egress")
     interfaces = []
     for index, iface in enumerate(vpc.network_interfaces):
         where = f"{field}.networkInterfaces[{index}]"
@@ -413,54 +336,3 @@ def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Worklo
             tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.tags)))
     return Workload(name=name, labels=freeze(dict(found.labels)), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))
-
-
-# --------------------------------------------------------------------------- where traffic leaves
-
-
-def egress_point_of_connector(clients: "Clients", connector: Connector) -> EgressPoint | None:
-    """The connector's network and subnet or range; reads the subnet of a subnet connector.
-
-    None when the subnet of a subnet connector no longer exists.
-    """
-    name = connector.name
-    if connector.subnet is not None:
-        subnet = read_subnetwork(clients, connector.subnet)
-        if subnet is None:
-            return None
-        return EgressPoint(project=subnet.network.project, region=name.region, network=subnet.network,
-                           subnetwork=connector.subnet, ip_cidr_range=None, via=Via.CONNECTOR, connector=name)
-    return egress_point_of_range_connector(connector)
-
-
-def egress_point_of_range_connector(connector: Connector) -> EgressPoint:
-    """An ipCidrRange connector needs no read: its network is in the connector, in its project."""
-    name = connector.name
-    if not connector.network:
-        raise InvalidName(f"connector {name.relative} has neither a subnet nor a network", field="connector.network")
-    network = parse_network(connector.network, field="connector.network", default_project=name.project)
-    return EgressPoint(project=network.project, region=name.region, network=network, subnetwork=None,
-                       ip_cidr_range=connector.ip_cidr_range, via=Via.CONNECTOR, connector=name)
-
-
-def egress_point_of_interface(clients: "Clients", workload: Union[RunServiceName, RunJobName],
-                              interface: NetworkInterface) -> EgressPoint | None:
-    """A Direct VPC interface's subnet and network (reads the subnet when the network is not given).
-
-    None when neither is given, or the subnet named alone does not exist.
-    """
-    region = workload.region
-    if interface.subnetwork is not None and interface.network is not None:
-        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
-                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    if interface.subnetwork is not None:
-        subnet = read_subnetwork(clients, interface.subnetwork)
-        if subnet is None:
-            return None
-        return EgressPoint(project=subnet.network.project, region=region, network=subnet.network,
-                           subnetwork=interface.subnetwork, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    if interface.network is not None:
-        same_name = SubnetworkName(interface.network.project, region, interface.network.name)
-        return EgressPoint(project=interface.network.project, region=region, network=interface.network,
-                           subnetwork=same_name, ip_cidr_range=None, via=Via.DIRECT_VPC)
-    return None

@@ -41,7 +41,8 @@ produces; it is written down once, in ``TRIGGERS`` and the constants that follow
   first/last pair (operation id ``projects/P/locations/R/operations/ID``, producer
   ``vpcaccess.googleapis.com``); first: ``request`` ``CreateConnectorRequest``
   ``{parent, connectorId, connector}``, ``response`` the Operation; last: ``response`` the Connector;
-  ``resource.type`` ``audited_resource`` with labels ``{service, method, project_id}``.
+  ``resource.type`` ``assumptions.VPCACCESS_RESOURCE_TYPE`` with labels ``{connector_name, location,
+  project_id}``.
 
 The parser also accepts a create entry whose ``resourceName`` is the parent (``projects/P/locations/R``,
 ``namespaces/P``) and takes the new name from the request (``connectorId``, ``serviceId``, ``jobId``,
@@ -61,23 +62,16 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
+from .assumptions import RUN_JOB_RESOURCE_TYPE, VPCACCESS_RESOURCE_TYPE
 from .errors import InvalidName, MalformedEvent, NotOurEvent, StaleEvent
 from .findings import Trigger
 from .names import (
-    ConnectorName,
-    NetworkName,
     ResourceName,
-    RunJobName,
-    RunServiceName,
-    SubnetworkName,
     parse_connector,
     parse_firewall,
-    parse_network,
     parse_router,
     parse_run_job,
     parse_run_service,
-    parse_subnetwork,
-    validate_network_tag,
     validate_project,
     validate_region,
 )
@@ -85,12 +79,6 @@ from .names import (
 AUDIT_LOG_EVENT_TYPE = "google.cloud.audit.log.v1.written"
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 AUDIT_LOG_PAYLOAD_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
-
-# Cloud Run v1 revision-template annotations (docs/gcp-facts.md §5).
-ANNOTATION_CONNECTOR = "run.googleapis.com/vpc-access-connector"
-ANNOTATION_EGRESS = "run.googleapis.com/vpc-access-egress"
-# Direct VPC egress in v1: a JSON list in one annotation. UNCONFIRMED (docs/gcp-facts.md §5, [3P] only).
-ANNOTATION_NETWORK_INTERFACES = "run.googleapis.com/network-interfaces"
 
 
 class Delivery(str, enum.Enum):
@@ -140,11 +128,8 @@ _VPCACCESS = "vpcaccess.googleapis.com"
 _RUN = "run.googleapis.com"
 _COMPUTE = "compute.googleapis.com"
 
-# resource.type of the entries. UNCONFIRMED: vpcaccess (no sample; "audited_resource" is what
-# Logging uses for services without a monitored resource type of their own) and cloud_run_job.
-VPCACCESS_RESOURCE_TYPE = "audited_resource"
+# resource.type of the entries (the vpcaccess and job ones are UNCONFIRMED: see ``assumptions``).
 RUN_SERVICE_RESOURCE_TYPE = "cloud_run_revision"
-RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 ROUTER_RESOURCE_TYPE = "gce_router"
 FIREWALL_RESOURCE_TYPE = "gce_firewall_rule"
 
@@ -189,6 +174,10 @@ TRIGGERS: tuple[MethodSpec, ...] = (
 
 METHODS: Mapping[str, MethodSpec] = MappingProxyType({spec.method_name: spec for spec in TRIGGERS})
 
+# The methodNames, in table order: what the Logging sink routes (infra/modules/log-routing's
+# ``trigger_methods`` default holds the same list; tests/infra checks it) and what backfill queries.
+TRIGGER_METHODS: tuple[str, ...] = tuple(METHODS)
+
 # Operation ids: Compute uses "operation-..."; the others a relative operation name.
 # UNCONFIRMED for vpcaccess and run v2 (their LROs are named like this; that the audit entry
 # repeats the name in operation.id is assumed).
@@ -202,54 +191,6 @@ OPERATION_PRODUCERS: Mapping[ApiVersion, str] = MappingProxyType({
 def methods_for(*kinds: EventKind) -> tuple[str, ...]:
     """The methodNames of the given kinds, in table order (for sink filters and function READMEs)."""
     return tuple(spec.method_name for spec in TRIGGERS if spec.kind in kinds)
-
-
-class Egress(str, enum.Enum):
-    """Which traffic of a Cloud Run workload goes through the VPC (only ALL_TRAFFIC reaches NAT)."""
-
-    ALL_TRAFFIC = "ALL_TRAFFIC"
-    PRIVATE_RANGES_ONLY = "PRIVATE_RANGES_ONLY"
-
-
-# v1 annotation values ("all" is deprecated) and v2 enum names or numbers (REST clients send
-# numbers). Absent or unspecified means PRIVATE_RANGES_ONLY, as both APIs document.
-_EGRESS_VALUES: Mapping[object, Egress] = MappingProxyType({
-    "all-traffic": Egress.ALL_TRAFFIC,
-    "all": Egress.ALL_TRAFFIC,
-    "private-ranges-only": Egress.PRIVATE_RANGES_ONLY,
-    "ALL_TRAFFIC": Egress.ALL_TRAFFIC,
-    "PRIVATE_RANGES_ONLY": Egress.PRIVATE_RANGES_ONLY,
-    "VPC_EGRESS_UNSPECIFIED": Egress.PRIVATE_RANGES_ONLY,
-    0: Egress.PRIVATE_RANGES_ONLY,
-    1: Egress.ALL_TRAFFIC,
-    2: Egress.PRIVATE_RANGES_ONLY,
-})
-
-
-@dataclass(frozen=True)
-class NetworkInterface:
-    """A Direct VPC egress interface; network or subnetwork may be absent (the API infers one)."""
-
-    network: NetworkName | None
-    subnetwork: SubnetworkName | None
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RunWorkload:
-    """The networking-relevant part of a Cloud Run service or job, read from the entry's body.
-
-    Advisory: the guardrail re-reads the live resource; this says what the call asked for.
-    """
-
-    labels: Mapping[str, str]  # the service's/job's own labels (exemption label lives here)
-    connector: ConnectorName | None
-    egress: Egress
-    network_interfaces: tuple[NetworkInterface, ...]
-
-    @property
-    def uses_vpc(self) -> bool:
-        return self.connector is not None or bool(self.network_interfaces)
 
 
 @dataclass(frozen=True)
@@ -278,7 +219,6 @@ class AuditEvent:
     resource_labels: Mapping[str, str]
     request: Mapping[str, Any]  # read-only, as logged ({} when absent)
     response: Mapping[str, Any]
-    workload: RunWorkload | None  # for Cloud Run kinds when the entry carries the body
     split_index: int | None = None  # set when Logging split a large entry (bodies may be partial)
     split_total: int | None = None
 
@@ -608,8 +548,6 @@ def _parse_log_entry(entry: Mapping[str, Any], delivery: Delivery) -> AuditEvent
 
     resource = _resource(spec, resource_name, request, project, location_hint)
     region = getattr(resource, "region", "") or ""
-    workload = _workload(spec, request, response, resource) if spec.kind in (
-        EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN) else None
 
     return AuditEvent(
         delivery=delivery,
@@ -634,7 +572,6 @@ def _parse_log_entry(entry: Mapping[str, Any], delivery: Delivery) -> AuditEvent
         resource_labels=MappingProxyType(dict(resource_labels)),
         request=freeze(request),
         response=freeze(response),
-        workload=workload,
         split_index=split_index,
         split_total=split_total,
     )
@@ -706,110 +643,3 @@ def _own_project(resource: Any, project: str) -> Any:
     if resource.project.isdigit():
         return replace(resource, project=project)
     return resource
-
-
-def _workload(spec: MethodSpec, request: Mapping[str, Any], response: Mapping[str, Any],
-              resource: RunServiceName | RunJobName | Any) -> RunWorkload | None:
-    is_service = spec.kind is EventKind.RUN_SERVICE_WRITTEN
-    body_key = "service" if is_service else "job"
-    type_suffix = ".Service" if is_service else ".Job"
-    body = _pick_body(response, request, body_key, type_suffix)
-    if body is None:
-        return None
-    path = f"protoPayload.(request|response).{body_key}"
-    if spec.api is ApiVersion.RUN_V1:
-        return _workload_v1(body, path, resource)
-    return _workload_v2(body, path, resource, is_service)
-
-
-def _pick_body(response: Mapping[str, Any], request: Mapping[str, Any], body_key: str,
-               type_suffix: str) -> Mapping[str, Any] | None:
-    """The resource as the call left it: the response when it is the resource (or an Operation
-    whose metadata is), otherwise the request body."""
-    candidates: list[object] = [response]
-    metadata = response.get("metadata")
-    if isinstance(metadata, Mapping):
-        candidates.append(metadata)
-    for candidate in candidates:
-        if isinstance(candidate, Mapping):
-            kind = candidate.get("@type")
-            if isinstance(kind, str) and kind.endswith(type_suffix):
-                return candidate
-    body = request.get(body_key)
-    if body is not None and not isinstance(body, Mapping):
-        raise MalformedEvent(f"protoPayload.request.{body_key} should be an object", field=f"protoPayload.request.{body_key}")
-    return body
-
-
-def _workload_v1(body: Mapping[str, Any], path: str, resource: Any) -> RunWorkload:
-    metadata = _mapping(body, "metadata", f"{path}.metadata")
-    labels = _string_map(_mapping(metadata, "labels", f"{path}.metadata.labels"), f"{path}.metadata.labels")
-    spec = _mapping(body, "spec", f"{path}.spec")
-    template = _mapping(spec, "template", f"{path}.spec.template")
-    template_meta = _mapping(template, "metadata", f"{path}.spec.template.metadata")
-    annotations_path = f"{path}.spec.template.metadata.annotations"
-    annotations = _string_map(_mapping(template_meta, "annotations", annotations_path), annotations_path)
-    connector = None
-    if annotations.get(ANNOTATION_CONNECTOR):
-        connector = parse_connector(annotations[ANNOTATION_CONNECTOR], field=f"{annotations_path}[{ANNOTATION_CONNECTOR}]",
-                                    default_project=resource.project, default_region=resource.region)
-    egress = _egress(annotations.get(ANNOTATION_EGRESS), f"{annotations_path}[{ANNOTATION_EGRESS}]")
-    interfaces: tuple[NetworkInterface, ...] = ()
-    if annotations.get(ANNOTATION_NETWORK_INTERFACES):
-        field = f"{annotations_path}[{ANNOTATION_NETWORK_INTERFACES}]"
-        try:
-            items = json.loads(annotations[ANNOTATION_NETWORK_INTERFACES])
-        except ValueError:
-            raise MalformedEvent(f"{field} is not JSON", field=field) from None
-        interfaces = _interfaces(items, field, resource)
-    return RunWorkload(MappingProxyType(labels), connector, egress, interfaces)
-
-
-def _workload_v2(body: Mapping[str, Any], path: str, resource: Any, is_service: bool) -> RunWorkload:
-    labels = _string_map(_mapping(body, "labels", f"{path}.labels"), f"{path}.labels")
-    template = _mapping(body, "template", f"{path}.template")
-    vpc_path = f"{path}.template.vpcAccess"
-    if not is_service:  # Job.template (ExecutionTemplate).template (TaskTemplate).vpcAccess
-        template = _mapping(template, "template", f"{path}.template.template")
-        vpc_path = f"{path}.template.template.vpcAccess"
-    vpc = _mapping(template, "vpcAccess", vpc_path)
-    connector = None
-    connector_ref = _string(vpc, "connector", f"{vpc_path}.connector")
-    if connector_ref:
-        connector = parse_connector(connector_ref, field=f"{vpc_path}.connector",
-                                    default_project=resource.project, default_region=resource.region)
-    egress = _egress(vpc.get("egress"), f"{vpc_path}.egress")
-    interfaces = _interfaces(vpc.get("networkInterfaces"), f"{vpc_path}.networkInterfaces", resource)
-    return RunWorkload(MappingProxyType(labels), connector, egress, interfaces)
-
-
-def _egress(value: object, field: str) -> Egress:
-    if value is None or value == "":
-        return Egress.PRIVATE_RANGES_ONLY
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value not in _EGRESS_VALUES:
-        raise MalformedEvent(f"{field}: {str(value)[:40]!r} is not a VPC egress setting", field=field)
-    return _EGRESS_VALUES[value]
-
-
-def _interfaces(items: object, field: str, resource: Any) -> tuple[NetworkInterface, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        raise MalformedEvent(f"{field} should be a list", field=field)
-    result = []
-    for index, item in enumerate(items):
-        item_path = f"{field}[{index}]"
-        if not isinstance(item, Mapping):
-            raise MalformedEvent(f"{item_path} should be an object", field=item_path)
-        network_ref = _string(item, "network", f"{item_path}.network")
-        subnet_ref = _string(item, "subnetwork", f"{item_path}.subnetwork")
-        tags = _get(item, "tags", f"{item_path}.tags", list) or []
-        result.append(NetworkInterface(
-            network=parse_network(network_ref, field=f"{item_path}.network",
-                                  default_project=resource.project) if network_ref else None,
-            subnetwork=parse_subnetwork(subnet_ref, field=f"{item_path}.subnetwork", default_project=resource.project,
-                                        default_region=resource.region) if subnet_ref else None,
-            tags=tuple(validate_network_tag(tag, f"{item_path}.tags[{i}]") for i, tag in enumerate(tags)),
-        ))
-    return tuple(result)
-

@@ -11,10 +11,10 @@ function's entry point calls for every event.
 Errors (style.md point 7):
 
 - the event is corrupted, foreign, a failed call, made by egress-guard itself, badly named or stale,
-  or the guardrail has nothing to act on: ``PermanentError`` -> one clear log line, the event is
-  acknowledged (``handle`` returns normally), no API call is made for it;
-- an API refused a guardrail's call for good (403, 400): a ``failed`` finding is published with the
-  reason, then the event is acknowledged;
+  or the guardrail has nothing to act on (``NothingToDo``: what it names is gone or carries no
+  traffic): one clear log line, the event is acknowledged (``handle`` returns normally);
+- any other ``PermanentError`` (an API refused a guardrail's call for good: 403, 400, an operation
+  that failed): a ``failed`` finding is published with the reason, then the event is acknowledged;
 - ``TransientError`` (429, 5xx, an operation not done in time, a finding not published): logged and
   raised, so the platform redelivers; the event-age cut-off ends a retry storm.
 """
@@ -36,6 +36,8 @@ from .errors import (
     EgressGuardError,
     InvalidName,
     MalformedEvent,
+    NothingToDo,
+    NotOurEvent,
     PermanentError,
     StaleEvent,
     TransientError,
@@ -50,15 +52,7 @@ from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
 
-# docs/gcp-facts.md §3.3: whether VPC Access and Cloud Run v2 write an operation.last entry after the
-# operation.first one is UNCONFIRMED, so every entry of a long-running create is handled alike and
-# whichever arrives must be enough. The guardrail re-reads the resource and acts on what it needs
-# as soon as that is known: Cloud Run's template and a connector's network and subnet or range are
-# there from the create call on (ensure_nat acts while they are CREATING). What exists only later
-# (a connector's aet-* rules, at READY) makes the guardrail raise TransientError while the resource
-# is not READY, and the platform redelivers until it is. Both converge with one entry; with two, the
-# second finds the work done and reports compliant (same finding id: notify_slack posts it once).
-NOT_READY_IS_TRANSIENT = True
+# UNCONFIRMED: see assumptions.NOT_READY_IS_TRANSIENT (read by the guardrails).
 
 # Replay and backfill run on entries of any age: the age cut-off only exists to end retry storms.
 NO_AGE_LIMIT = timedelta.max
@@ -159,10 +153,10 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
     except TransientError as exc:
         _log_transient(guardrail.name, event, exc, started)
         raise
-    except PermanentError as exc:
-        if exc.code is None:  # nothing to act on (gone, not ready for good, ...): acknowledge
-            _acknowledge(guardrail.name, event, exc, started)
-            return []
+    except (NothingToDo, NotOurEvent, InvalidName) as exc:  # nothing to act on, or a name we could never use
+        _acknowledge(guardrail.name, event, exc, started)
+        return []
+    except PermanentError as exc:  # refused for good (403, 400, an operation that failed): say so
         findings = [_failed(event, guardrail.name, mode, exc)]
     except Exception as exc:  # an API error a guardrail did not expect, or a bug
         classified = classify_api_error(exc, action=f"{guardrail.name} on {event.resource}")
@@ -174,7 +168,7 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
         findings = [_failed(event, guardrail.name, mode, classified)]
 
     if not findings:  # e.g. a router change in a region without connectors: nothing to decide, say so
-        _acknowledge(guardrail.name, event, PermanentError(
+        _acknowledge(guardrail.name, event, NothingToDo(
             f"nothing to decide: nothing {guardrail.name} guards depends on {event.resource}"), started)
         return []
     for finding in findings:

@@ -72,7 +72,7 @@ _HTTP_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 499: 1
 
 # UNCONFIRMED (facts §3.2): the resource.type of vpcaccess entries. Failed calls use the type
 # and labels localcloud's vpcaccess routes give successful ones (Cloud Monitoring's type).
-VPCACCESS_RESOURCE_TYPE = "vpc_access_connector"
+from egress_guard.assumptions import VPCACCESS_RESOURCE_TYPE  # noqa: E402  (the one UNCONFIRMED choice)
 
 COMPUTE = "compute.googleapis.com"
 VPCACCESS = "vpcaccess.googleapis.com"

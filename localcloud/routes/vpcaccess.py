@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from localcloud.server import LocalCloud
 
 SERVICE_NAME = "vpcaccess.googleapis.com"
-# UNCONFIRMED (docs/gcp-facts.md §3.2: "vpcaccess entry shape (resource.type ...) UNCONFIRMED"): the
-# monitored-resource type Cloud Monitoring uses for connectors.
-AUDIT_RESOURCE_TYPE = "vpc_access_connector"
+# UNCONFIRMED: the resource.type of vpcaccess audit entries, chosen once in egress-guard's registry.
+from egress_guard.assumptions import VPCACCESS_RESOURCE_TYPE as AUDIT_RESOURCE_TYPE  # noqa: E402
 
 # Regions `locations.list` answers with (a fixed slice of Google's; any region name is accepted).
 LOCATIONS = ("europe-west1", "europe-west2", "europe-west3", "europe-west4", "us-central1", "us-east1",

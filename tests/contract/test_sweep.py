@@ -226,6 +226,41 @@ def test_sweep_replans_after_a_conflict_on_the_router_write(user, localcloud_url
     assert report.api_calls == sum(made.values())
 
 
+class _RacedFirewalls:
+    """The sweep's firewalls client, with another writer creating the same rule just before the
+    sweep's second insert reaches localcloud: that insert meets a real 409 (alreadyExists)."""
+
+    def __init__(self, real: Any, racer: User) -> None:
+        self._real, self._racer, self.inserts = real, racer, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def insert(self, **kwargs: Any) -> Any:
+        self.inserts += 1
+        if self.inserts == 2:
+            op = self._racer.firewalls.insert(project=kwargs["project"], firewall_resource=kwargs["firewall_resource"])
+            self._racer.global_ops.wait(project=kwargs["project"], operation=op.name, timeout=20)
+        return self._real.insert(**kwargs)
+
+
+def test_sweep_whose_second_firewall_write_meets_a_409_still_reports_the_first(user, localcloud_url, localcloud):
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+    sweep, chosen = sweeper(localcloud_url, ENFORCE_FIREWALLS)
+    raced = _RacedFirewalls(sweep.clients.firewalls, user)
+    sweep.clients.firewalls = raced  # type: ignore[misc]  (the cached client, replaced on the instance)
+
+    report = sweep.run(P, chosen)
+
+    assert raced.inserts == 2  # allow0 written, then the deny insert met the other writer's rule
+    assert rows(report, FW) == {"conn-a": "remediated"}  # not "compliant": this sweep did write a rule
+    (row,) = [r for r in report.rows if r.guardrail == FW]
+    assert [(c.action, c.resource.rsplit("/", 1)[1]) for c in row.changes] == [
+        ("compute.firewalls.insert", "egress-guard-conn-a-euw2-allow0")]
+
+
 def test_sweep_reports_a_list_it_may_not_read_and_carries_on(user, localcloud_url, localcloud):
     user.network()
     user.subnet("sub28", "10.0.1.0/28")

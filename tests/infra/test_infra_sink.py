@@ -14,28 +14,13 @@ from localcloud.infra_sink import (
     UnsupportedTerraform,
     sink_filter_from_terraform,
 )
+from egress_guard.events import TRIGGER_METHODS
 from tests.infra.hcl import INFRA, blocks, example_functions
 
 pytestmark = pytest.mark.infra
 
-DESIGN_TRIGGER_METHODS = [  # docs/design.md §1, the list the module's default must hold
-    "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",
-    "google.cloud.run.v1.Services.CreateService",
-    "google.cloud.run.v1.Services.ReplaceService",
-    "google.cloud.run.v2.Services.CreateService",
-    "google.cloud.run.v2.Services.UpdateService",
-    "google.cloud.run.v1.Jobs.CreateJob",
-    "google.cloud.run.v1.Jobs.ReplaceJob",
-    "google.cloud.run.v2.Jobs.CreateJob",
-    "google.cloud.run.v2.Jobs.UpdateJob",
-    "v1.compute.routers.patch",
-    "v1.compute.routers.update",
-    "v1.compute.routers.delete",
-    "v1.compute.firewalls.insert",
-    "v1.compute.firewalls.patch",
-    "v1.compute.firewalls.update",
-    "v1.compute.firewalls.delete",
-]
+DESIGN_TRIGGER_METHODS = list(TRIGGER_METHODS)  # docs/design.md §1, written once in egress_guard.events
+LOG_ROUTING = INFRA / "modules" / "log-routing"
 
 
 def _values_in(clause: str) -> list[str]:
@@ -49,6 +34,12 @@ def test_filter_has_exactly_the_three_clauses():
     assert clauses[1].startswith("protoPayload.methodName=(") and clauses[1].endswith(")")
     assert clauses[2].startswith("NOT protoPayload.authenticationInfo.principalEmail=(") and clauses[2].endswith(")")
     assert len(clauses) == 3
+
+
+def test_the_terraform_default_trigger_list_is_the_python_one():
+    # The sink routes variables.tf's default; the guardrails parse and backfill queries events.TRIGGERS.
+    (default,) = [body["default"] for label, body in blocks(LOG_ROUTING, "variable") if label == "trigger_methods"]
+    assert default == list(TRIGGER_METHODS)
 
 
 def test_filter_lists_the_design_trigger_methods_in_order():

@@ -1,4 +1,4 @@
-"""classify_api_error: which Google API failures are retried and which are acknowledged."""
+"""classify_api_error and the api seam: which Google API failures are retried, acknowledged or a conflict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
+from egress_guard import api
 from egress_guard.errors import (
+    Conflict,
     EgressGuardError,
     PermanentError,
     StaleEvent,
@@ -62,3 +64,37 @@ def test_classify_api_error_keeps_our_own_errors_and_sorts_bugs_as_permanent() -
     bug = classify_api_error(KeyError("nats"))
     assert isinstance(bug, PermanentError) and "unexpected error: KeyError" in bug.reason
     assert isinstance(bug, EgressGuardError) and str(bug) == bug.reason
+
+
+def test_a_retry_that_gave_up_is_sorted_by_its_last_error() -> None:
+    result = classify_api_error(gexc.RetryError("Timeout of 30.0s exceeded", cause=gexc.TooManyRequests("quota")),
+                                action="compute.routers.list r")
+    assert isinstance(result, TransientError) and result.code == 429
+    assert result.reason.startswith("compute.routers.list r (retried until the 30 s bound): HTTP 429")
+
+
+def _raises(exc: BaseException):
+    def call(**kwargs: object) -> None:
+        raise exc
+    return call
+
+
+@pytest.mark.parametrize("exc,creates,kind", [
+    (gexc.Conflict("already exists"), True, Conflict),
+    (gexc.PreconditionFailed("fingerprint"), False, Conflict),
+    (gexc.NotFound("gone"), False, Conflict),  # a change to what was read: it changed since
+    (gexc.NotFound("network gone"), True, PermanentError),  # a create whose network is gone: no re-read helps
+    (gexc.ServiceUnavailable("later"), False, TransientError),
+    (gexc.Forbidden("denied"), True, PermanentError),
+])
+def test_api_write_sorts_a_write_failure(exc: BaseException, creates: bool, kind: type) -> None:
+    with pytest.raises(kind):
+        api.write("compute.firewalls.insert projects/p/global/firewalls/x", _raises(exc), creates=creates)
+
+
+def test_api_read_or_none_answers_none_for_a_404_and_raises_the_rest() -> None:
+    assert api.read_or_none("compute.subnetworks.get s", _raises(gexc.NotFound("gone"))) is None
+    with pytest.raises(PermanentError, match="HTTP 403"):
+        api.read_or_none("compute.subnetworks.get s", _raises(gexc.Forbidden("denied")))
+    with pytest.raises(KeyError):  # a bug is not an API error: it propagates unchanged
+        api.read_or_none("compute.subnetworks.get s", _raises(KeyError("nats")))

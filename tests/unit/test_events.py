@@ -23,7 +23,6 @@ from egress_guard.events import (
     Action,
     ApiVersion,
     Delivery,
-    Egress,
     EventKind,
     methods_for,
     parse_event,
@@ -190,40 +189,17 @@ def test_parse_event_fixture_resource_region_and_operation(method: str) -> None:
         assert not first.is_operation and not first.operation_first and not first.operation_last
 
 
-def test_parse_event_run_v1_service_reads_annotations() -> None:
+def test_parse_event_run_v1_service_keeps_the_body_as_logged() -> None:
     event = parse_event(load(fixture_name("google.cloud.run.v1.Services.CreateService")))
     assert event.api is ApiVersion.RUN_V1 and event.action is Action.CREATE
-    assert event.workload is not None
-    assert event.workload.connector == ConnectorName(PROJECT, REGION, "conn-a")  # short name in the annotation
-    assert event.workload.egress is Egress.ALL_TRAFFIC
-    assert event.workload.labels["team"] == "web"
     spec = event.response["spec"]["template"]["metadata"]["annotations"]
     assert spec["run.googleapis.com/vpc-access-egress"] == "all-traffic"
 
 
-def test_parse_event_run_v2_update_reads_direct_vpc_interfaces() -> None:
-    event = parse_event(load(fixture_name("google.cloud.run.v2.Services.UpdateService")))
-    assert event.workload is not None
-    assert event.workload.connector is None
-    (interface,) = event.workload.network_interfaces
-    assert interface.network is not None and interface.network.relative == f"projects/{PROJECT}/global/networks/net-a"
-    assert interface.subnetwork is not None
-    assert interface.subnetwork.relative == f"projects/{PROJECT}/regions/{REGION}/subnetworks/subnet-a"
-    assert interface.tags == ("run-api",)
-    assert event.workload.uses_vpc
-
-
-def test_parse_event_run_v2_job_keeps_connector_project_number() -> None:
-    event = parse_event(load(fixture_name("google.cloud.run.v2.Jobs.UpdateJob")))
-    assert event.workload is not None
-    assert event.workload.connector == ConnectorName("123456789012", REGION, "conn-a")
-    assert event.workload.egress is Egress.PRIVATE_RANGES_ONLY
-
-
-def test_parse_event_v2_last_entry_reads_the_final_resource() -> None:
+def test_parse_event_v2_last_entry_names_the_resource_without_a_request_body() -> None:
     event = parse_event(load(fixture_name("google.cloud.run.v2.Jobs.CreateJob", last=True)))
     assert event.request == {"@type": "type.googleapis.com/google.cloud.run.v2.CreateJobRequest"}
-    assert event.workload is not None and event.workload.connector == ConnectorName(PROJECT, REGION, "conn-a")
+    assert event.resource == RunJobName(PROJECT, REGION, "batch")
 
 
 def test_parse_event_bodies_are_read_only() -> None:
@@ -288,9 +264,6 @@ def test_real_sample_run_v1_replace_service_parses() -> None:
     assert event.kind is EventKind.RUN_SERVICE_WRITTEN
     assert event.resource == RunServiceName("test-project-1234", "asia-northeast1", "cloud-run-slack-bot")
     assert event.principal == "masatonaka1989@gmail.com"
-    assert event.workload is not None
-    assert event.workload.connector is None and event.workload.egress is Egress.PRIVATE_RANGES_ONLY
-    assert event.workload.labels == {"cloud.googleapis.com/location": "asia-northeast1"}
 
 
 def test_real_sample_compute_firewall_insert_parses() -> None:
@@ -355,9 +328,6 @@ def _entry(**changes: Any) -> dict[str, Any]:
     return entry
 
 
-ANNOTATIONS = "protoPayload__response__spec__template__metadata__annotations"
-
-
 @pytest.mark.parametrize("source,error,reason", [
     (None, MalformedEvent, "got NoneType"),
     ([], MalformedEvent, "got list"),
@@ -403,12 +373,6 @@ def test_parse_event_rejects_bad_envelopes(source: object, error: type, reason: 
     ({"resource__labels__location": "Europe West"}, InvalidName, "resource.labels.location"),
     ({"resource__labels": {"location": 5}}, MalformedEvent, "resource.labels.location"),
     ({"operation": {"id": "x", "first": "yes"}}, MalformedEvent, "operation.first"),
-    ({f"{ANNOTATIONS}__run.googleapis.com/vpc-access-connector": "projects/p/../x"}, InvalidName,
-     "annotations[run.googleapis.com/vpc-access-connector]"),
-    ({f"{ANNOTATIONS}__run.googleapis.com/vpc-access-egress": "sometimes"}, MalformedEvent,
-     "annotations[run.googleapis.com/vpc-access-egress]"),
-    ({f"{ANNOTATIONS}__run.googleapis.com/network-interfaces": "[{"}, MalformedEvent,
-     "annotations[run.googleapis.com/network-interfaces]"),
 ])
 def test_parse_event_rejects_bad_entries_naming_the_field(changes: dict[str, Any], error: type, field: str) -> None:
     with pytest.raises(error) as caught:

@@ -306,7 +306,7 @@ class FakeFirewalls:
     def delete(self, *, project, firewall):
         return self._op(f"delete {firewall}")
 
-    def list(self, *, request, timeout):
+    def list(self, *, request, timeout, retry=None):
         from google.cloud import compute_v1
 
         self.journal.append("list")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from egress_guard.estate import EgressPoint, Router, Via, Workload, router_from_json
-from egress_guard.events import Egress, NetworkInterface
+from egress_guard.egress import Egress, EgressPoint, NetworkInterface, Via
+from egress_guard.estate import Router, Workload, router_from_json
 from egress_guard.findings import Mode, Outcome, Trigger
 from egress_guard.guardrails.ensure_nat import covering, nat_body, plan_nat, router_name_for, workload_plan
 from egress_guard.names import ConnectorName, NetworkName, RunJobName, RunServiceName, SubnetworkName

@@ -12,7 +12,7 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from egress_guard.config import Settings
-from egress_guard.errors import PermanentError, TransientError
+from egress_guard.errors import NothingToDo, PermanentError, TransientError
 from egress_guard.findings import Finding, Mode, Outcome
 from egress_guard.plan import Plan, Verdict
 from egress_guard.policy import Policy, parse_policy_text
@@ -120,7 +120,13 @@ def test_handle_publishes_a_failed_finding_when_an_api_refuses_for_good_or_a_bug
 
 def test_handle_acknowledges_a_permanent_nothing_to_do():
     ctx, published = context()
-    assert handle(entry(), FakeGuardrail(PermanentError("connector gone")), ctx) == [] and published == []
+    assert handle(entry(), FakeGuardrail(NothingToDo("connector gone")), ctx) == [] and published == []
+
+
+def test_handle_reports_any_other_permanent_error_as_failed():
+    ctx, published = context()
+    (finding,) = handle(entry(), FakeGuardrail(PermanentError("the operation failed with HTTP ?")), ctx)
+    assert finding.outcome is Outcome.FAILED and published == [finding]
 
 
 def test_handle_uses_the_guardrails_mode():

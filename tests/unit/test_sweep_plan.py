@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from egress_guard.backfill import audit_filter, deduplicate, parse_since
-from egress_guard.estate import EgressPoint, Via, firewall_from_json
+from egress_guard.egress import EgressPoint, Via
+from egress_guard.estate import firewall_from_json
 from egress_guard.guardrails.connector_firewalls import auto_rule_name, desired_rules, managed_name, plan_firewalls
 from egress_guard.names import ConnectorName, NetworkName, SubnetworkName
 from egress_guard.plan import Verdict

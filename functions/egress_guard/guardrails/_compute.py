@@ -11,7 +11,7 @@
 - ``KeyedLocks`` serialises read-modify-write per key inside one process, like Terraform's
   ``mutex: router/{region}/{router}``.
 
-``MAX_ATTEMPTS`` bounds read -> plan -> write rounds after conflicts; past it, ``TransientError``.
+``converge.converge`` runs read -> plan -> write rounds, at most ``MAX_ATTEMPTS``, after conflicts.
 """
 
 from __future__ import annotations
@@ -22,43 +22,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EgressGuardError, PermanentError, TransientError, classify_api_error
-from ..estate import is_api_error
+from .. import api
+from ..converge import MAX_ATTEMPTS
+from ..errors import Conflict, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from ..clients import Clients
 
-# Read, plan and write again at most this many times when the state changes under a write.
-MAX_ATTEMPTS = 3
+__all__ = ["MAX_ATTEMPTS", "Conflict", "KeyedLocks", "start", "wait"]
 
 # A Compute operation error with one of these codes means "someone else changed it first".
 _CONFLICT_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "alreadyExists",
                              "RESOURCE_NOT_FOUND", "NOT_FOUND", "notFound"})
 
 
-class Conflict(Exception):
-    """The live state changed between the read and the write: re-read and plan again."""
-
-
 def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
-    """Make one mutating Compute call; return the name of its operation."""
-    from google.api_core import exceptions as gexc
-
-    verb = action.rsplit(".", 1)[-1]
-    try:
-        operation = fn(**kwargs)
-    except gexc.Conflict as exc:
-        raise Conflict(f"{action} {resource}: already exists (409)") from exc
-    except gexc.NotFound as exc:
-        if verb == "insert":  # the network (or an address) it refers to is gone: not a race we can win
-            raise classify_api_error(exc, action=f"{action} {resource}") from exc
-        raise Conflict(f"{action} {resource}: not found (404), it changed since it was read") from exc
-    except gexc.PreconditionFailed as exc:
-        raise Conflict(f"{action} {resource}: precondition failed (412)") from exc
-    except Exception as exc:
-        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
-            raise
-        raise classify_api_error(exc, action=f"{action} {resource}") from exc
+    """Make one mutating Compute call (``api.write``: ``Conflict`` when the state changed since it
+    was read); return the name of its operation."""
+    operation = api.write(f"{action} {resource}", fn, creates=action.endswith(".insert"), **kwargs)
     name = getattr(operation, "name", "")
     if not name:
         raise PermanentError(f"{action} {resource}: the API answered without an operation name")
@@ -76,16 +57,12 @@ def wait(clients: "Clients", operation: str, *, project: str, region: str | None
         if remaining <= 0:
             raise TransientError(f"{action}: operation {operation} was not DONE within {timeout:g}s "
                                  "(EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS); will retry")
-        try:
+        with api.classified(f"{action}: waiting for {operation}"):
             if region:
                 result = clients.region_operations.wait(project=project, region=region, operation=operation,
                                                         timeout=remaining)
             else:
                 result = clients.global_operations.wait(project=project, operation=operation, timeout=remaining)
-        except Exception as exc:
-            if isinstance(exc, EgressGuardError) or not is_api_error(exc):
-                raise
-            raise classify_api_error(exc, action=f"{action}: waiting for {operation}") from exc
         if result.status == compute_v1.Operation.Status.DONE:
             _raise_for_error(result, action)
             return

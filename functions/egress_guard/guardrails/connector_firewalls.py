@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import estate
-from ..errors import InvalidName, NotOurEvent, PermanentError, TransientError
+from ..egress import NoEgressPoint, connector_point
+from ..errors import InvalidName, NothingToDo, NotOurEvent, PermanentError, TransientError
 from ..estate import FirewallRule
 from ..events import AuditEvent, EventKind, thaw
 from ..findings import Change, Finding, Mode, Trigger
@@ -54,9 +55,11 @@ from ..names import (
 )
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import FirewallPolicy, Policy, group_ports
-from ..runner import NOT_READY_IS_TRANSIENT
+from ..assumptions import NOT_READY_IS_TRANSIENT
+from ..converge import MAX_ATTEMPTS, converge
+from ..errors import Conflict
 from . import _compute
-from ._compute import Conflict, KeyedLocks
+from ._compute import KeyedLocks
 
 if TYPE_CHECKING:
     from ..clients import Clients
@@ -260,6 +263,43 @@ def same_rule(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
 
 def is_managed(rule: FirewallRule, prefix: str) -> bool:
     return rule.name.startswith(prefix) and rule.description.startswith(MANAGED_MARKER)
+
+
+# --------------------------------------------------------------------------- the rules the planner reads
+
+
+def planner_reads(name: str, policy: Policy) -> bool:
+    """Whether ``plan_firewalls`` can read a rule of this name: Google's ``aet-*`` rules and the
+    managed ones. A large VPC's other rules need not even be converted (``sweep`` lists them all)."""
+    return name.startswith(("aet-", policy.firewall.name_prefix))
+
+
+class RuleIndex:
+    """A network's rules, indexed so that each connector's plan gets only the rules it reads.
+
+    ``plan_firewalls`` looks rules up by name: the connector's managed rule names, its ``aet-*``
+    names, and the managed rules whose names decode to the connector (stale ones to delete).
+    Handing it those instead of a large VPC's every rule gives the same plan (a unit test holds
+    the two equal) without a scan of every rule per connector.
+    """
+
+    def __init__(self, rules: Sequence[FirewallRule], policy: Policy, project: str) -> None:
+        prefix = policy.firewall.name_prefix
+        self._by_name = {r.name: r for r in rules}
+        self._managed: dict[str, list[FirewallRule]] = {}
+        for rule in rules:
+            decoded = decode_managed_name(prefix, rule.name, project)
+            if decoded is not None:
+                self._managed.setdefault(decoded.connector.relative, []).append(rule)
+        self._policy = policy
+
+    def rules_for(self, connector: ConnectorName, network: NetworkName) -> tuple[FirewallRule, ...]:
+        names = {d.name for d in desired_rules(connector, network, self._policy.firewall)}
+        names |= {auto_rule_name(connector, s) for s in AUTO_SUFFIXES}
+        picked = {n: self._by_name[n] for n in names if n in self._by_name}
+        for rule in self._managed.get(connector.relative, ()):
+            picked[rule.name] = rule
+        return tuple(sorted(picked.values(), key=lambda r: r.name))
 
 
 # --------------------------------------------------------------------------- the planner
@@ -475,32 +515,30 @@ class ReplaceConnectorFirewalls:
                 guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger)
         connector = estate.read_connector(ctx.clients, name)
         if connector is None:
-            raise PermanentError(f"connector {name.relative} does not exist (any more); {context or 'nothing'} "
+            raise NothingToDo(f"connector {name.relative} does not exist (any more); {context or 'nothing'} "
                                  "to guard. Managed rules of a deleted connector are left for a person to delete.")
         if connector.state in ("ERROR", "DELETING"):
-            raise PermanentError(f"connector {name.relative} is {connector.state}; nothing to guard")
-        if not connector.ready and NOT_READY_IS_TRANSIENT:  # see runner.NOT_READY_IS_TRANSIENT
+            raise NothingToDo(f"connector {name.relative} is {connector.state}; nothing to guard")
+        if not connector.ready and NOT_READY_IS_TRANSIENT:  # see assumptions.NOT_READY_IS_TRANSIENT
             raise TransientError(f"connector {name.relative} is {connector.state}, not READY yet: its aet-* rules do "
                                  "not exist yet; will retry")
-        point = estate.egress_point_of_connector(ctx.clients, connector)
-        if point is None:
-            raise PermanentError(f"connector {name.relative}: its subnet {connector.subnet} does not exist")
+        try:
+            point = connector_point(connector, lambda subnet: estate.read_subnetwork(ctx.clients, subnet))
+        except NoEgressPoint as exc:
+            raise NoEgressPoint(f"{name.relative}: {exc.reason}; nothing to guard") from exc
         network = point.network
-        applied: list[Change] = []
+        desired = desired_rules(name, network, policy.firewall)
+        timeout = ctx.settings.operation_timeout_seconds
         with _LOCKS.hold(f"firewalls/{name.relative}"):
-            for _attempt in range(_compute.MAX_ATTEMPTS):
-                rules = estate.firewalls_of(ctx.clients, network)
-                plan = plan_firewalls(name, network, rules, policy, context=context)
-                if mode is Mode.DRY_RUN or not plan.needs_change:
-                    return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
-                try:
-                    apply_firewalls(ctx.clients, plan, network, timeout=ctx.settings.operation_timeout_seconds,
-                                    desired=desired_rules(name, network, policy.firewall), applied=applied)
-                except Conflict:
-                    continue  # someone else created, changed or deleted a rule: read them again
-                return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
-        raise TransientError(f"replace_connector_firewalls: the rules of network {network.name} kept changing during "
-                             f"{_compute.MAX_ATTEMPTS} attempts; will retry")
+            done = converge(
+                read=lambda: estate.firewalls_of(ctx.clients, network),
+                plan=lambda rules: plan_firewalls(name, network, rules, policy, context=context),
+                apply=lambda plan, applied: apply_firewalls(ctx.clients, plan, network, timeout=timeout,
+                                                            desired=desired, applied=applied),
+                enforce=mode is Mode.ENFORCE,
+                kept_changing=f"replace_connector_firewalls: the rules of network {network.name} kept changing "
+                              f"during {MAX_ATTEMPTS} attempts; will retry")
+        return done.plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=list(done.applied))
 
 
 GUARDRAIL = ReplaceConnectorFirewalls()

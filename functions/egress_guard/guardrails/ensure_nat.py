@@ -1,7 +1,7 @@
 """ensure_nat: every place a workload's internet traffic leaves the VPC is covered by a Cloud NAT.
 
 Design §2. The planner is pure: ``plan_nat(subject, point, routers, policy)`` takes where the
-traffic leaves (``estate.EgressPoint``) and every router of the project and region (one
+traffic leaves (``egress.EgressPoint``) and every router of the project and region (one
 ``routers.list``; ``sweep`` can pass ``routers.aggregatedList``), and returns a ``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
 executor ``apply_nat`` applies a plan and waits for it. ``EnsureNat.run`` reads, plans, acts and
 replans after a conflict, holding a per network+region lock so that concurrent events in one
@@ -42,32 +42,34 @@ instance added a moment earlier; ``egress-guard sweep`` (or the next event) puts
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import estate
-from ..errors import NotOurEvent, PermanentError, TransientError
-from ..estate import EgressPoint, Router, Workload
-from ..events import AuditEvent, Egress, EventKind, thaw
+from ..egress import ACTIVE_CONNECTOR_STATES, Egress, EgressPoint, NoEgressPoint, connector_point, workload_point
+from ..errors import NothingToDo, NotOurEvent, PermanentError
+from ..estate import Router, Workload
+from ..events import AuditEvent, EventKind, thaw
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
 from ..names import ConnectorName, RouterName, RunJobName, RunServiceName
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
+from ..converge import MAX_ATTEMPTS, converge
 from . import _compute
-from ._compute import Conflict, KeyedLocks
+from ._compute import KeyedLocks
 
 if TYPE_CHECKING:
     from ..clients import Clients
+    from ..egress import ConnectorLookup, SubnetLookup
     from ..runner import Context
+
+T = TypeVar("T")
 
 GUARDRAIL_NAME = "ensure_nat"
 ALL_SUBNETWORKS_ALL_IP_RANGES = "ALL_SUBNETWORKS_ALL_IP_RANGES"
 LIST_OF_SUBNETWORKS = "LIST_OF_SUBNETWORKS"
 # Ranges of a subnet a LIST NAT entry must translate for the subnet's workloads to be covered.
 COVERING_RANGES = frozenset({"PRIMARY_IP_RANGE", "ALL_IP_RANGES"})
-# Connector states in which its traffic source is known and worth covering. CREATING counts: the
-# network and the subnet or range are set from the create call on, and NAT needs nothing else.
-ACTIVE_CONNECTOR_STATES = frozenset({"READY", "CREATING", "UPDATING"})
 
 # Per network+region, not per router: whether a NAT is needed, and where, depends on every router of
 # the network in the region (the ALL_SUBNETWORKS_* exclusivity spans them all).
@@ -147,6 +149,17 @@ def workload_plan(workload: Workload, policy: Policy, *, project: str) -> Plan |
         if reason:
             return Plan(subject, project, region, "", Verdict.EXEMPT, f"{_kind(workload)} is exempt: {reason}.")
     return None
+
+
+def workload_subject(workload: Workload, policy: Policy, *, connector_of: "ConnectorLookup",
+                     subnet_of: "SubnetLookup") -> Plan | EgressPoint:
+    """What ensure_nat decides for a workload: a final plan when it needs no NAT, otherwise where
+    its traffic leaves (a guardrail looks connector and subnet up live, ``sweep`` in its
+    inventory). Raises ``NoEgressPoint`` when that cannot be told."""
+    settled = workload_plan(workload, policy, project=workload.name.project)
+    if settled is not None:
+        return settled
+    return workload_point(workload, connector_of, subnet_of)
 
 
 def _kind(workload: Workload) -> str:
@@ -296,14 +309,16 @@ def _blocked_reason(point: EgressPoint, nats: Sequence[tuple[Router, estate.Nat]
 # =========================================================================== executor
 
 
-def apply_nat(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]:
+def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[Change] | None = None) -> list[Change]:
     """Make the plan's router writes and wait for each; return the changes made.
 
-    Raises ``Conflict`` (re-read and replan), ``TransientError`` or ``PermanentError``.
+    Each change is appended to ``applied`` (when given) as soon as its operation is DONE, so that a
+    ``Conflict`` on a later write keeps it (see ``converge``). Raises ``Conflict`` (re-read and
+    replan), ``TransientError`` or ``PermanentError``.
     """
     from google.cloud import compute_v1
 
-    applied: list[Change] = []
+    made: list[Change] = applied if applied is not None else []
     for change in plan.changes:
         router = _router_name(change.resource)
         action = change.action
@@ -319,8 +334,10 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]
             raise PermanentError(f"ensure_nat cannot apply {action}")
         _compute.wait(clients, operation, project=router.project, region=router.region, timeout=timeout,
                       action=f"{action} {change.resource}")
-        applied.append(change.to_change())
-    return applied
+        # Where a "verify after write" step would re-read the router and re-patch what a concurrent
+        # writer's stale patch dropped (routers have no fingerprint; see the module docstring).
+        made.append(change.to_change())
+    return made
 
 
 def estate_json(body: Mapping[str, Any] | None) -> str:
@@ -382,29 +399,21 @@ class EnsureNat:
                 guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
         connector = estate.read_connector(ctx.clients, name)
         if connector is None:
-            raise PermanentError(f"connector {name.relative} does not exist (any more); nothing to cover")
-        point = _active_point(ctx.clients, connector)
+            raise NothingToDo(f"connector {name.relative} does not exist (any more); nothing to cover")
+        point = _nothing_to_cover(name.relative, lambda: connector_point(connector, _live_subnets(ctx)))
         return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
 
     def _for_workload(self, name: RunServiceName | RunJobName, event: AuditEvent, ctx: "Context",
                       mode: Mode) -> list[Finding]:
         workload = estate.read_workload(ctx.clients, name)
         if workload is None:
-            raise PermanentError(f"{name.relative} does not exist (any more); nothing to cover")
-        settled = workload_plan(workload, ctx.policy, project=name.project)
-        if settled is not None:
-            return [settled.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
-        if workload.connector is not None:
-            connector = estate.read_connector(ctx.clients, workload.connector)
-            if connector is None:
-                raise PermanentError(f"{name.relative} uses connector {workload.connector.relative}, which does not "
-                                     "exist; Cloud Run cannot send traffic through it, so there is nothing to cover")
-            point = _active_point(ctx.clients, connector)
-        else:
-            point = estate.egress_point_of_interface(ctx.clients, name, workload.network_interfaces[0])
-            if point is None:
-                raise PermanentError(f"{name.relative}: its Direct VPC interface names no existing network or subnet")
-        return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
+            raise NothingToDo(f"{name.relative} does not exist (any more); nothing to cover")
+        subject = _nothing_to_cover(name.relative, lambda: workload_subject(
+            workload, ctx.policy, connector_of=lambda c: estate.read_connector(ctx.clients, c),
+            subnet_of=_live_subnets(ctx)))
+        if isinstance(subject, Plan):
+            return [subject.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
+        return [self._ensure(name.ref, subject, event.trigger, ctx, mode)]
 
     def _for_router_change(self, router: RouterName, event: AuditEvent, ctx: "Context",
                            mode: Mode) -> list[Finding]:
@@ -419,8 +428,9 @@ class EnsureNat:
         for connector in sorted(active, key=lambda c: (c.subnet is not None, c.name.name)):
             if ctx.policy.exemptions.reason_for(connector=connector.name):
                 continue
-            point = estate.egress_point_of_connector(ctx.clients, connector)
-            if point is None:
+            try:
+                point = connector_point(connector, _live_subnets(ctx))
+            except NoEgressPoint:
                 continue  # its subnet is gone: nothing can send traffic from it
             findings.append(self._ensure(connector.name.ref, point, event.trigger, ctx, mode, drift=drift))
         return findings
@@ -429,34 +439,31 @@ class EnsureNat:
 
     def _ensure(self, subject: ResourceRef, point: EgressPoint, trigger: Trigger, ctx: "Context", mode: Mode,
                 *, drift: str = "") -> Finding:
-        applied: list[Change] = []
+        timeout = ctx.settings.operation_timeout_seconds
         with _LOCKS.hold(nat_lock_key(point)):
-            for _attempt in range(_compute.MAX_ATTEMPTS):
-                routers = estate.routers_of(ctx.clients, point.project, point.region)
-                plan = plan_nat(subject, point, routers, ctx.policy, drift=drift)
-                if mode is Mode.DRY_RUN or not plan.needs_change:
-                    return _finding(plan, mode, trigger, applied)
-                try:
-                    applied += apply_nat(ctx.clients, plan, timeout=ctx.settings.operation_timeout_seconds)
-                except Conflict:
-                    continue  # someone else changed the routers: read them again
-                return _finding(plan, mode, trigger, applied)
-        raise TransientError(f"ensure_nat: the routers of network {point.network.name} in {point.region} kept changing "
-                             f"during {_compute.MAX_ATTEMPTS} attempts; will retry")
+            done = converge(
+                read=lambda: estate.routers_of(ctx.clients, point.project, point.region),
+                plan=lambda routers: plan_nat(subject, point, routers, ctx.policy, drift=drift),
+                apply=lambda plan, applied: apply_nat(ctx.clients, plan, timeout=timeout, applied=applied),
+                enforce=mode is Mode.ENFORCE,
+                kept_changing=f"ensure_nat: the routers of network {point.network.name} in {point.region} kept "
+                              f"changing during {MAX_ATTEMPTS} attempts; will retry")
+        return _finding(done.plan, mode, trigger, list(done.applied))
 
 
 def _finding(plan: Plan, mode: Mode, trigger: Trigger, applied: list[Change]) -> Finding:
     return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
 
 
-def _active_point(clients: "Clients", connector: estate.Connector) -> EgressPoint:
-    if connector.state not in ACTIVE_CONNECTOR_STATES:
-        raise PermanentError(f"connector {connector.name.relative} is {connector.state}; no traffic can leave through "
-                             "it, so there is nothing to cover")
-    point = estate.egress_point_of_connector(clients, connector)
-    if point is None:
-        raise PermanentError(f"connector {connector.name.relative}: its subnet {connector.subnet} does not exist")
-    return point
+def _live_subnets(ctx: "Context") -> "SubnetLookup":
+    return lambda subnet: estate.read_subnetwork(ctx.clients, subnet)
+
+
+def _nothing_to_cover(subject: str, decide: Callable[[], T]) -> T:
+    try:
+        return decide()
+    except NoEgressPoint as exc:
+        raise NoEgressPoint(f"{subject}: {exc.reason}; nothing to cover") from exc
 
 
 GUARDRAIL = EnsureNat()

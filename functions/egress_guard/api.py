@@ -1,0 +1,103 @@
+"""The one seam where egress-guard calls a Google API and sorts what went wrong.
+
+Every call a guardrail, ``sweep`` or ``backfill`` makes goes through one of these, and its failure
+is one of four kinds:
+
+| kind      | what it is                                              | what the caller gets           |
+|-----------|---------------------------------------------------------|--------------------------------|
+| transient | 408, 412, 429, 5xx, a network error, a deadline passed  | ``TransientError`` (retry)     |
+| permanent | 400, 401, 403, anything else                            | ``PermanentError`` (``code``)  |
+| not found | 404 on a read                                           | ``read_or_none``: ``None``     |
+| conflict  | 409 on an insert, 404 or 412 on a change                | ``write``: ``Conflict``        |
+
+(``errors.classify_api_error`` sorts transient from permanent; the tables of codes live there.)
+
+Reads: one bounded retry and timeout policy (``READ_OPTIONS``), for guardrail reads and sweep
+lists alike. A read (with its retries of 429/5xx) gives up after ``READ_TIMEOUT_S``: the client
+libraries' own default retry holds a persistently failing read for up to 600 s, which would hold
+a guardrail's event (and its instance) or stall a sweep on one region. Past the bound the read
+raises ``TransientError``: the platform redelivers the event later, with its own backoff.
+Writes are not retried here: a write is never blindly repeated (the converge loop re-reads first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from .errors import Conflict, EgressGuardError, classify_api_error, is_api_error
+
+T = TypeVar("T")
+
+# The bound of one read, retries included (seconds). One constant for guardrails and sweep.
+READ_TIMEOUT_S = 30.0
+# Backoff between the retries of one read: 0.2 s, doubling, at most 5 s apart.
+_RETRY_INITIAL_S, _RETRY_MAXIMUM_S, _RETRY_MULTIPLIER = 0.2, 5.0, 2.0
+
+
+def read_options() -> dict[str, Any]:
+    """``retry=`` and ``timeout=`` for a read call (google-api-core's ``Retry``, transient errors only)."""
+    from google.api_core import retry
+
+    policy = retry.Retry(initial=_RETRY_INITIAL_S, maximum=_RETRY_MAXIMUM_S, multiplier=_RETRY_MULTIPLIER,
+                         predicate=retry.if_transient_error, timeout=READ_TIMEOUT_S)
+    return {"retry": policy, "timeout": READ_TIMEOUT_S}
+
+
+@contextmanager
+def classified(action: str) -> Iterator[None]:
+    """Inside it, an API or network error becomes ``TransientError`` or ``PermanentError`` whose
+    reason starts with ``action`` (e.g. ``compute.routers.list projects/p/regions/r``). Anything
+    else (a bug) propagates unchanged. For calls that page (iterate inside the block)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
+            raise
+        raise classify_api_error(exc, action=action) from exc
+
+
+def call(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """One API call, its failure classified."""
+    with classified(action):
+        return fn(**kwargs)
+
+
+def read(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """One read, with the bounded retry and timeout."""
+    return call(action, fn, **read_options(), **kwargs)
+
+
+def read_or_none(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T | None:
+    """One read of one resource; ``None`` when it does not exist (a 404 is an answer, not an error)."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        return read(action, fn, **kwargs)
+    except EgressGuardError as exc:
+        if isinstance(exc.__cause__, gexc.NotFound):
+            return None
+        raise
+
+
+def write(action: str, fn: Callable[..., T], /, *, creates: bool, **kwargs: Any) -> T:
+    """One mutating call. ``Conflict`` when the state changed since it was read: 409 (it exists
+    already), 412 (precondition), or 404 on a change (``creates`` false: it is gone). A 404 on a
+    create means what it refers to is gone, which no re-read can fix: permanent."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        return fn(**kwargs)
+    except gexc.Conflict as exc:
+        raise Conflict(f"{action}: already exists (409)") from exc
+    except gexc.PreconditionFailed as exc:
+        raise Conflict(f"{action}: precondition failed (412)") from exc
+    except gexc.NotFound as exc:
+        if creates:
+            raise classify_api_error(exc, action=action) from exc
+        raise Conflict(f"{action}: not found (404), it changed since it was read") from exc
+    except Exception as exc:
+        if isinstance(exc, EgressGuardError) or not is_api_error(exc):
+            raise
+        raise classify_api_error(exc, action=action) from exc

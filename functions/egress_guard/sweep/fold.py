@@ -1,0 +1,169 @@
+"""Sweep's own NAT step: every NAT subject of the inventory, and many subjects folded into one
+router write per router.
+
+Which subjects ensure_nat covers and where their traffic leaves are decided by the guardrail's
+own code (``egress.connector_point``, ``ensure_nat.workload_subject``), here with the inventory
+as the lookup instead of live reads. What is sweep's own: the subjects of one project and region
+are planned in order (range connectors first, as ensure_nat's drift handler does, so an
+``ALL_SUBNETWORKS_*`` NAT they need is not blocked by a LIST NAT planned a moment earlier), each
+against the routers as the writes planned before it leave them, and the writes are merged into
+one per router: fifty subnets missing from one network's NAT cost one ``routers.patch``, not fifty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .. import estate
+from ..egress import EgressPoint, NoEgressPoint, connector_point
+from ..estate import Connector, Router, Subnetwork
+from ..events import thaw
+from ..findings import ResourceRef
+from ..guardrails.ensure_nat import GUARDRAIL_NAME as NAT
+from ..guardrails.ensure_nat import covering, plan_nat, workload_subject
+from ..names import SubnetworkName
+from ..plan import Plan, PlannedChange, Verdict, change_plan
+from ..policy import Policy
+from .inventory import Inventory
+from .report import Row, skipped
+
+
+@dataclass(frozen=True)
+class NatSubject:
+    """Something whose internet traffic leaves through ``point``: it needs a NAT there."""
+
+    ref: ResourceRef
+    point: EgressPoint
+
+
+def subnet_lookup(inventory: Inventory) -> Callable[[SubnetworkName], Subnetwork | None]:
+    """The inventory as ``egress``'s subnet lookup; a subnet of a project whose reads failed is
+    unknown, not missing."""
+    def lookup(name: SubnetworkName) -> Subnetwork | None:
+        found = inventory.subnetworks.get(name.relative)
+        if found is None and name.project in inventory.failed_projects:
+            raise NoEgressPoint(f"the subnets of project {name.project} could not be read")
+        return found
+
+    return lookup
+
+
+def inventory_point(connector: Connector, inventory: Inventory) -> EgressPoint | str:
+    """Where a connector's traffic enters its VPC, from the inventory; the reason when it cannot be told."""
+    try:
+        return connector_point(connector, subnet_lookup(inventory))
+    except NoEgressPoint as exc:
+        return exc.reason
+
+
+def nat_subjects(inventory: Inventory, policy: Policy) -> tuple[list[NatSubject], list[Plan], list[Row]]:
+    """Every subject ensure_nat covers: (subjects needing a NAT check, plans already final, skipped rows)."""
+    subjects: list[NatSubject] = []
+    settled: list[Plan] = []
+    skipped_rows: list[Row] = []
+    for connector in sorted(inventory.connectors.values(), key=lambda c: c.name.relative):
+        if connector.name.project != inventory.project or not policy.nat.on_connector_create:
+            continue  # another project's connector is that project's to sweep
+        point = inventory_point(connector, inventory)
+        if isinstance(point, str):
+            skipped_rows.append(skipped(connector.name.ref, NAT, point))
+        else:
+            subjects.append(NatSubject(connector.name.ref, point))
+    for workload in sorted(inventory.workloads, key=lambda w: w.name.relative):
+        ref = workload.name.ref
+        exempt = policy.exemptions.reason_for(project=workload.name.project)
+        if exempt:  # what the runner says of a project exemption before a guardrail runs
+            settled.append(Plan(ref, workload.name.project, workload.name.region, "", Verdict.EXEMPT,
+                                f"{workload.name.name} is exempt: {exempt}."))
+            continue
+        try:
+            subject = workload_subject(workload, policy, connector_of=lambda c: inventory.connectors.get(c.relative),
+                                       subnet_of=subnet_lookup(inventory))
+        except NoEgressPoint as exc:
+            skipped_rows.append(skipped(ref, NAT, exc.reason))
+            continue
+        if isinstance(subject, Plan):
+            settled.append(subject)
+        else:
+            subjects.append(NatSubject(ref, subject))
+    return subjects, settled, skipped_rows
+
+
+@dataclass(frozen=True)
+class NatDecision:
+    subject: NatSubject
+    plan: Plan  # what the finding shows: its own plan, or a change plan holding the merged router write
+    router: str | None  # relative name of the router write this subject waits for, if any
+
+
+class RegionPlan(NamedTuple):
+    """The NAT decisions of one project and region, and the router writes they need (one per router)."""
+
+    decisions: list[NatDecision]
+    writes: dict[str, PlannedChange]  # router relative name -> its merged write
+
+    @property
+    def needs_change(self) -> bool:
+        return bool(self.writes)
+
+
+def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], policy: Policy) -> RegionPlan:
+    """Plan the NAT subjects of one project and region from its routers (pure).
+
+    Each subject is planned with ``plan_nat`` against the routers as the writes planned before it
+    leave them; the writes are merged into one per router. Returns the decisions, in subject order,
+    and the merged writes by router.
+    """
+    ordered = sorted(subjects, key=lambda s: (not s.point.needs_all_subnetworks, s.ref.name))
+    virtual = tuple(routers)
+    writes: dict[str, PlannedChange] = {}
+    planned: list[tuple[NatSubject, Plan, str | None]] = []
+    for subject in ordered:
+        plan = plan_nat(subject.ref, subject.point, virtual, policy)
+        if plan.needs_change:
+            (change,) = plan.changes  # the planner makes one router write per plan
+            writes[change.resource] = _merge(writes.get(change.resource), change)
+            virtual = _fold(virtual, change)
+            planned.append((subject, plan, change.resource))
+            continue
+        router = None
+        if plan.verdict is Verdict.COMPLIANT and writes:
+            found = covering(subject.point, virtual)
+            if found is not None and found[0].relative in writes:
+                router = found[0].relative  # covered only by a write planned above
+        planned.append((subject, plan, router))
+
+    decisions = []
+    for subject, plan, router in planned:
+        if router is None:
+            decisions.append(NatDecision(subject, plan, None))
+            continue
+        write = writes[router]
+        reason = plan.reason if plan.needs_change else (
+            f"{subject.point.describe()} and no NAT covers it yet; the sweep's write to router "
+            f"{write.short_name} covers it: {write.reason}.")
+        decisions.append(NatDecision(subject, change_plan(
+            subject.ref, project=plan.project, region=plan.region, network=plan.network, reason=reason,
+            changes=[write]), router))
+    return RegionPlan(decisions, writes)
+
+
+def _merge(previous: PlannedChange | None, change: PlannedChange) -> PlannedChange:
+    """Two writes to one router -> one: an insert stays an insert with the later ``nats``; patches
+    keep the body first read as ``before`` and the last ``nats`` as ``after``."""
+    if previous is None:
+        return change
+    after = {**thaw(previous.after or {}), **thaw(change.after or {})}
+    return PlannedChange(previous.action, previous.resource, previous.before, after,
+                         f"{previous.reason}; {change.reason}", previous.stage)
+
+
+def _fold(routers: tuple[Router, ...], change: PlannedChange) -> tuple[Router, ...]:
+    """The routers as they will be once ``change`` is made."""
+    project, region = change.resource.split("/")[1], change.resource.split("/")[3]
+    if change.verb == "insert":
+        return routers + (estate.router_from_json(thaw(change.after), project=project, region=region),)
+    return tuple(estate.router_from_json({**thaw(r.body), **thaw(change.after)}, project=project, region=region)
+                 if r.relative == change.resource else r for r in routers)

@@ -1,0 +1,202 @@
+"""One sweep of one project: read the inventory, decide every subject, apply, report.
+
+Each decision is made by the guardrails' own code: the planners (``plan_nat``, ``workload_plan``,
+``plan_firewalls``), the executors (``apply_nat``, ``apply_firewalls``) and the converge loop
+(``converge``: a conflict re-reads that one region's routers or that one network's rules and plans
+again, carrying what was already written). What is the sweep's own: the first state comes from the
+inventory instead of a live read, and a region's NAT subjects share one write per router.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from .. import estate
+from ..converge import MAX_ATTEMPTS, converge
+from ..errors import EgressGuardError, PermanentError, TransientError
+from ..egress import EgressPoint
+from ..estate import Connector
+from ..findings import Change, Finding, Mode, Outcome, ResourceRef, Trigger
+from ..guardrails import connector_firewalls as firewalls_guardrail
+from ..guardrails import ensure_nat as nat_guardrail
+from ..guardrails.connector_firewalls import RuleIndex, planner_reads
+from ..names import NetworkName, RunJobName, RunServiceName
+from ..plan import Plan, change_plan
+from ..policy import Policy
+from .fold import NatSubject, RegionPlan, inventory_point, nat_subjects, plan_nat_region
+from .inventory import HttpCalls, Inventory, Reads
+from .progress import NoProgress, Progress
+from .report import Row, SweepReport, skipped
+
+if TYPE_CHECKING:
+    from ..clients import Clients
+
+NAT = nat_guardrail.GUARDRAIL_NAME
+FIREWALLS = firewalls_guardrail.GUARDRAIL_NAME
+SWEEP_METHOD = "egress-guard.sweep"
+
+
+class Sweep:
+    """One sweep of one project: read, plan, apply, report."""
+
+    def __init__(self, clients: "Clients", policy: Policy, *, operation_timeout: float,
+                 publish: Callable[[Finding], object] | None = None, progress: Progress = NoProgress(),
+                 run_id: str | None = None, now: Callable[[], datetime] | None = None) -> None:
+        self.clients = clients
+        self.policy = policy
+        self.timeout = operation_timeout
+        self.publish = publish
+        self.progress = progress
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self.reads = Reads()
+        self.http = HttpCalls()
+        self._indexes: dict[str, RuleIndex] = {}
+
+    def run(self, project: str, regions: Sequence[str] | None = None) -> SweepReport:
+        started = time.monotonic()
+        self.started_at = self._now()
+        self.http.attach(self.clients)
+        before = self.http.total
+        self.progress.phase(f"reading project {project}", None)
+        inventory = Inventory.read(self.clients, project, regions, reads=self.reads, progress=self.progress,
+                                   keep_rule=lambda name: planner_reads(name, self.policy))
+        rows = self.reconcile(inventory)
+        counts = {"connectors": sum(1 for c in inventory.connectors.values() if c.name.project == project),
+                  "services": sum(1 for w in inventory.workloads if isinstance(w.name, RunServiceName)),
+                  "jobs": sum(1 for w in inventory.workloads if isinstance(w.name, RunJobName))}
+        after = self.http.total
+        return SweepReport(project=project, regions=inventory.regions, rows=tuple(rows), reads=dict(self.reads.calls),
+                           calls=None if after is None or before is None else after - before,
+                           problems=tuple(self.reads.problems),
+                           seconds=time.monotonic() - started, counts=counts)
+
+    # -- decisions
+
+    def trigger(self, ref: ResourceRef) -> Trigger:
+        return Trigger(serviceName="egress-guard", methodName=SWEEP_METHOD, resourceName=ref.name,
+                       operationId=f"sweep/{self.run_id}",
+                       timestamp=self.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+    def mode(self, guardrail: str) -> Mode:
+        return self.policy.mode_for(guardrail)
+
+    def reconcile(self, inventory: Inventory) -> list[Row]:
+        subjects, settled, skipped_rows = nat_subjects(inventory, self.policy)
+        firewall_connectors = [c for c in sorted(inventory.connectors.values(), key=lambda c: c.name.relative)
+                               if c.name.project == inventory.project]
+        regions = sorted({(s.point.project, s.point.region) for s in subjects})
+        self.progress.phase("reconciling", len(subjects) + len(settled) + len(firewall_connectors))
+        rows: list[Row] = list(skipped_rows)
+        for plan in settled:
+            rows.append(self._row(NAT, plan, []))
+            self.progress.advance(plan.subject.name)
+        for project, region in regions:
+            in_region = [s for s in subjects if (s.point.project, s.point.region) == (project, region)]
+            rows += self._nat_region(project, region, in_region, inventory)
+        for connector in firewall_connectors:
+            rows.append(self._firewalls(connector, inventory))
+            self.progress.advance(connector.name.relative)
+        return rows
+
+    def _row(self, guardrail: str, plan: Plan, applied: Sequence[Change]) -> Row:
+        finding = plan.finding(guardrail=guardrail, mode=self.mode(guardrail), trigger=self.trigger(plan.subject),
+                               applied=list(applied))
+        return self._publish(Row(plan.subject, guardrail, finding.outcome.value, finding.reason, finding.changes,
+                                 finding))
+
+    def _failed(self, guardrail: str, ref: ResourceRef, point: EgressPoint | None, error: EgressGuardError) -> Row:
+        finding = Finding(guardrail=guardrail, mode=self.mode(guardrail), outcome=Outcome.FAILED,
+                          project=point.project if point else ref.name.split("/")[1],
+                          region=point.region if point else "", network=point.network.relative if point else "",
+                          resource=ref, trigger=self.trigger(ref),
+                          reason=f"{guardrail} could not finish: {error.reason}. Run `egress-guard sweep` again once "
+                                 "the cause is fixed.")
+        return self._publish(Row(ref, guardrail, Outcome.FAILED.value, finding.reason, (), finding))
+
+    def _publish(self, row: Row) -> Row:
+        if self.publish is not None and row.finding is not None:
+            try:
+                self.publish(row.finding)
+            except TransientError as exc:
+                self.reads.problems.append(f"publishing the finding for {row.resource.name}: {exc.reason}")
+        return row
+
+    def _advance(self, row: Row) -> Row:
+        self.progress.advance(row.resource.name)
+        return row
+
+    # -- ensure_nat: one project and region at once
+
+    def _nat_region(self, project: str, region: str, subjects: Sequence[NatSubject], inventory: Inventory) -> list[Row]:
+        if project in inventory.failed_projects:
+            error = PermanentError(f"the routers of project {project} could not be read")
+            return [self._advance(self._failed(NAT, s.ref, s.point, error)) for s in subjects]
+        first: dict[str, str | None] = {}  # subject -> the router write it needed when first planned
+
+        def plan(routers: Sequence[estate.Router]) -> RegionPlan:
+            planned = plan_nat_region(subjects, routers, self.policy)
+            if not first:
+                first.update({d.subject.ref.name: d.router for d in planned.decisions})
+            return planned
+
+        def apply(planned: RegionPlan, applied: list[Change]) -> None:
+            for resource, write in planned.writes.items():
+                one = change_plan(ResourceRef("compute.router", resource), project=project, region=region,
+                                  network="", reason=write.reason, changes=[write])
+                nat_guardrail.apply_nat(self.clients, one, timeout=self.timeout, applied=applied)
+
+        try:
+            done = converge(first=lambda: inventory.routers_of(project, region),
+                            read=lambda: estate.routers_of(self.clients, project, region),
+                            plan=plan, apply=apply, enforce=self.mode(NAT) is Mode.ENFORCE,
+                            kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} "
+                                          "attempts")
+        except EgressGuardError as exc:
+            return [self._advance(self._failed(NAT, s.ref, s.point, exc)) for s in subjects]
+        rows = []
+        for decision in done.plan.decisions:
+            # A write made before a conflict still counts: the replan then finds the subject covered.
+            router = decision.router or first.get(decision.subject.ref.name)
+            applied = [c for c in done.applied if c.resource == router]
+            rows.append(self._advance(self._row(NAT, decision.plan, applied)))
+        return rows
+
+    # -- replace_connector_firewalls: one connector at a time
+
+    def _firewalls(self, connector: Connector, inventory: Inventory) -> Row:
+        name = connector.name
+        if connector.state != "READY":
+            return skipped(name.ref, FIREWALLS, f"connector is {connector.state}, not READY: its aet-* rules do not "
+                                                "exist yet; sweep again once it is READY")
+        point = inventory_point(connector, inventory)
+        if isinstance(point, str):
+            return skipped(name.ref, FIREWALLS, point)
+        network = point.network
+        if network.project in inventory.failed_projects:
+            return self._failed(FIREWALLS, name.ref, point,
+                                PermanentError(f"the firewall rules of project {network.project} could not be read"))
+        try:
+            desired = firewalls_guardrail.desired_rules(name, network, self.policy.firewall)
+            done = converge(
+                first=lambda: self._rule_index(inventory, network).rules_for(name, network),
+                read=lambda: estate.firewalls_of(self.clients, network),
+                plan=lambda rules: firewalls_guardrail.plan_firewalls(name, network, rules, self.policy),
+                apply=lambda plan, applied: firewalls_guardrail.apply_firewalls(
+                    self.clients, plan, network, timeout=self.timeout, desired=desired, applied=applied),
+                enforce=self.mode(FIREWALLS) is Mode.ENFORCE,
+                kept_changing=f"the rules of network {network.name} kept changing during {MAX_ATTEMPTS} attempts")
+        except EgressGuardError as exc:
+            return self._failed(FIREWALLS, name.ref, point, exc)
+        return self._row(FIREWALLS, done.plan, done.applied)
+
+    def _rule_index(self, inventory: Inventory, network: NetworkName) -> RuleIndex:
+        index = self._indexes.get(network.relative)
+        if index is None:
+            index = self._indexes[network.relative] = RuleIndex(inventory.rules_of(network), self.policy,
+                                                                network.project)
+        return index
