@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from localcloud.backends.compute import ComputeBackend, ListQuery, Mutation
+from localcloud.backends.compute import ListQuery, Mutation
 from localcloud.errors import not_found
 from localcloud.routing import AuditInfo, Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 API = "compute.v1"
 SERVICE_NAME = "compute.googleapis.com"
@@ -28,15 +28,8 @@ OPERATION_WAIT_CAP_S = 30.0
 BASE = "/compute/v1/projects/{project}"
 
 
-def backend_of(app: "LocalCloud") -> ComputeBackend:
-    backend = app.world.backends.get("compute")
-    if backend is None:
-        backend = app.world.backends["compute"] = ComputeBackend(app.world)
-    return backend
-
-
-def routes(app: "LocalCloud") -> list[Route]:
-    compute = backend_of(app)
+def routes(app: "Services") -> list[Route]:
+    compute = app.compute
     operations = app.operations
     world = app.world
 

@@ -34,7 +34,7 @@ from localcloud.routes.vpcaccess import LOCATIONS, paginate
 from localcloud.routing import AuditInfo, Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 SERVICE_NAME = "run.googleapis.com"
 # gcloud prefixes the endpoint's host with the region: REGION-run.localcloud, REGION-127.0.0.1 ...
@@ -48,15 +48,8 @@ _SINGULAR = {SERVICE: "Service", JOB: "Job"}
 _PLURAL = {SERVICE: "Services", JOB: "Jobs"}
 
 
-def backend_of(app: "LocalCloud") -> RunBackend:
-    backend = app.world.backends.get("run")
-    if backend is None:
-        backend = app.world.backends["run"] = RunBackend(app.world, app.operations)
-    return backend
-
-
-def routes(app: "LocalCloud") -> list[Route]:
-    backend = backend_of(app)
+def routes(app: "Services") -> list[Route]:
+    backend = app.run
     return [*_v2_routes(app, backend), *_v1_routes(app, backend)]
 
 
@@ -85,7 +78,7 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
 
 
 # ---- v2 -----------------------------------------------------------------------------------------------
-def _v2_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
+def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
     def fail_with(call: Call):
         return app.faults.operation_fails(call.method_id, call.principal)
 
@@ -301,7 +294,7 @@ def _duration(value: Any, default: float) -> float:
 
 
 # ---- v1 (Knative) ---------------------------------------------------------------------------------
-def _v1_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
+def _v1_routes(app: "Services", backend: RunBackend) -> list[Route]:
     def fail_with(call: Call):
         return app.faults.operation_fails(call.method_id, call.principal)
 
