@@ -22,7 +22,6 @@ from localcloud.backends.run import (
     RunBackend,
     Target,
     Write,
-    OUTPUT_ONLY_FIELDS,
     check_location,
     check_name,
     invalid,
@@ -119,9 +118,9 @@ def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
                 op, record = backend.create(write, fail_with=fail_with(call), validate_only=_flag(call, "validateOnly"))
                 verb = "create"
             else:
-                fields = _masked(existing["resource"], body, call.query.get("updateMask"))
-                write = Write(t, fields, existing.get("sidecar") or {}, label, call.principal,
-                              force_new_revision=_flag(call, "forceNewRevision"))
+                write = Write(t, body, existing.get("sidecar") or {}, label, call.principal,
+                              force_new_revision=_flag(call, "forceNewRevision"),
+                              update_mask=call.query.get("updateMask"))
                 op, record = backend.update(write, fail_with=fail_with(call), etag=body.get("etag"),
                                             validate_only=_flag(call, "validateOnly"))
                 verb = "update"
@@ -247,33 +246,6 @@ def _validated(t: Target, record: dict[str, Any]) -> dict[str, Any]:
     """validateOnly: a done operation carrying what would have been written (nothing is kept)."""
     return {"name": f"projects/{t.project}/locations/{t.region}/operations/validate-only", "done": True,
             "response": {"@type": TYPE_URL[t.kind], **record["resource"]}}
-
-
-def _masked(existing: dict[str, Any], body: dict[str, Any], mask: str | None) -> dict[str, Any]:
-    """The user fields after an update: the whole body, or with ``updateMask`` only the named paths."""
-    if not mask:
-        return body
-    fields = {k: v for k, v in existing.items() if k not in OUTPUT_ONLY_FIELDS}
-    for path in filter(None, (p.strip() for p in mask.split(","))):
-        parts = [_camel(p) for p in path.split(".")]
-        source: Any = body
-        for part in parts:
-            source = source.get(part) if isinstance(source, dict) else None
-        holder = fields
-        for part in parts[:-1]:
-            holder = holder.setdefault(part, {})
-            if not isinstance(holder, dict):
-                raise invalid(f"update_mask path '{path}' does not name a message field.")
-        if source is None:
-            holder.pop(parts[-1], None)
-        else:
-            holder[parts[-1]] = source
-    return fields
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
 def _snake(name: str) -> str:
