@@ -2,7 +2,7 @@
 
 URL templates from compute.v1.json (the same ones the google-cloud-compute REST transport uses),
 under ``/compute/v1/``. Handlers only convert between the call and the backend
-(``localcloud/backends/compute.py``); every write becomes a compute operation (answered RUNNING,
+(``localcloud/backends/compute/``); every write becomes a compute operation (answered RUNNING,
 DONE when ``compute_operation_delay_s`` has passed), and mutating routes tell the audit writer
 what Google would log (``v1.compute.<collection>.<verb>``).
 """
