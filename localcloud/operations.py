@@ -33,7 +33,7 @@ class Operation:
     fail_with: ApiError | None = None
     done: bool = False
     audit: Any = None  # the AuditInfo of the call that started it, for the operation.last entry
-    call: Any = None
+    origin: Any = None  # the AuditOrigin of that call, when it is about to be logged (auditlog.record)
     waiters: threading.Condition | None = None
     on_done: list[Callable[["Operation"], None]] = field(default_factory=list)
 

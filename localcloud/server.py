@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 from werkzeug.wrappers import Request, Response
 
 from localcloud import control, discovery
+from localcloud.auditlog.calls import record_of_call
+from localcloud.auditlog.record import AuditRecord
 from localcloud.errors import ApiError
 from localcloud.routing import Call, Result, Route, Router
 from localcloud.services import Services
@@ -84,10 +86,10 @@ class LocalCloud:
             body = self._encode_response(route, call, result)
             response = _json_response(result.status, body)
             if route.mutating:
-                self.world.audit.on_call(call, route, result, None)
+                self._audit(record_of_call(call, route, result=result))
         except ApiError as error:
             if route is not None and route.mutating and call is not None:
-                self.world.audit.on_call(call, route, None, error)
+                self._audit(record_of_call(call, route, error=error))
             response = _json_response(error.code, error.body(family=_family(route, raw_path)), error.headers)
         except Exception:  # an emulator bug: answer like Google's backendError, keep serving
             log.error("localcloud: internal error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
@@ -104,6 +106,10 @@ class LocalCloud:
         log.debug("%s %s -> %s in %.1f ms", request.method, raw_path, response.status_code,
                   (time.perf_counter() - started) * 1000)
         return response
+
+    def _audit(self, record: AuditRecord | None) -> None:
+        if record is not None:  # None: it could not be built (logged as an emulator bug)
+            self.world.audit.on_call(record)
 
     # ---- parsing ----------------------------------------------------------------------------
     def _parse_call(self, request: Request, route: Route, params: dict[str, str], query: dict[str, str],

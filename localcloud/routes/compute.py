@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends.compute import ListQuery, Mutation
 from localcloud.errors import not_found
 from localcloud.routing import AuditInfo, Call, Result, Route
@@ -43,7 +44,7 @@ def routes(app: "Services") -> list[Route]:
         info = AuditInfo(service_name=SERVICE_NAME, method_name=f"v1.{call.method_id}",
                          resource_name=mutation.resource_name, resource_type=mutation.resource_type,
                          resource_labels=mutation.resource_labels, operation=op)
-        op.audit, op.call = info, call
+        op.audit, op.origin = info, origin_of_call(call, info)
         if mutation.done_at_once:
             operations.tick()
         return Result(op.snapshot(), audit=info)

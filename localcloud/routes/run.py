@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
+from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends import run_knative as kn
 from localcloud.backends.run import (
     JOB,
@@ -72,7 +73,7 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
                      method_name=f"google.cloud.run.{version}.{_PLURAL[kind]}.{rpc}{_SINGULAR[kind]}",
                      resource_name=name, resource_type=resource_type, resource_labels=labels, operation=op)
     if op is not None:
-        op.audit, op.call = info, call
+        op.audit, op.origin = info, origin_of_call(call, info)
     return info
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
+from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends.vpcaccess import (
     API_VERSIONS,
     VpcAccessBackend,
@@ -55,7 +56,7 @@ def _version_routes(app: "Services", backend: VpcAccessBackend, version: str) ->
             resource_name=f"projects/{p}/locations/{r}/connectors/{name}", resource_type=AUDIT_RESOURCE_TYPE,
             resource_labels={"project_id": p, "location": r, "connector_name": name}, operation=op)
         if op is not None:
-            op.audit, op.call = info, call
+            op.audit, op.origin = info, origin_of_call(call, info)
         return info
 
     def create(call: Call) -> Result:

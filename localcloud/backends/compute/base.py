@@ -92,7 +92,7 @@ class ComputeBase:
     def _link(self, path: str) -> str:
         return self.world.self_link(path)
 
-    # shared shapes
+    # ---- shared shapes -------------------------------------------------------------------------
     def _mutation(self, project: str, region: str | None, operation_type: str, path: str, target_id: str,
                   apply: Callable[[], None], resource_type: str, labels: Mapping[str, str]) -> Mutation:
         return Mutation(project, region, operation_type, self._link(path), target_id, path, resource_type,

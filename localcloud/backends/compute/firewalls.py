@@ -9,6 +9,15 @@ import copy
 import re
 from typing import Any, Mapping
 
+from localcloud.auditlog.methods import method_spec
+from localcloud.auditlog.record import (
+    AuditInfo,
+    AuditRecord,
+    Target,
+    compute_operation_response,
+    compute_request,
+    operation_mark,
+)
 from localcloud.backends.compute.base import ComputeBase, Mutation
 from localcloud.backends.compute.common import (
     FIREWALLS,
@@ -222,9 +231,7 @@ class Firewalls(ComputeBase):
             stored = self._store_firewall(project, rule, net_ref, self.world.new_id())
             result = copy.deepcopy(stored)
         if audit:
-            self._audit_internal(project, "compute.firewalls.insert", "POST",
-                                 f"/compute/v1/projects/{project}/global/firewalls", dict(body), principal,
-                                 "insert", stored)
+            self._audit_internal(project, "compute.firewalls.insert", dict(body), principal, "insert", stored)
         return result
 
     def firewall_delete_internal(self, project: str, name: str, principal: str, *, audit: bool = True) -> bool:
@@ -232,33 +239,32 @@ class Firewalls(ComputeBase):
         with self.world.lock:
             stored = self._table(FIREWALLS).pop((project, name), None)
         if stored is not None and audit:
-            self._audit_internal(project, "compute.firewalls.delete", "DELETE",
-                                 f"/compute/v1/projects/{project}/global/firewalls/{name}", None, principal,
-                                 "delete", stored)
+            self._audit_internal(project, "compute.firewalls.delete", None, principal, "delete", stored)
         return stored is not None
 
-    def _audit_internal(self, project: str, method_id: str, http_method: str, path: str, body: Any,
-                        principal: str, operation_type: str, stored: Mapping[str, Any]) -> None:
+    def _audit_internal(self, project: str, method_id: str, body: Any, principal: str, operation_type: str,
+                        stored: Mapping[str, Any]) -> None:
+        """Log the write as Google logs its own: a DONE compute operation and its entries, by the agent."""
         operations = self.world.backends.get("operations")
         if operations is None:  # a bare backend (unit tests): there is no audit log to write to
             return
-        from localcloud.routing import AuditInfo, Call, Result, Route
-
         op = operations.start_compute(project=project, region=None, operation_type=operation_type,
                                       target_link=stored["selfLink"], target_id=stored["id"], user=principal,
                                       delay=0.0, apply=lambda: None)
-        audit_info = AuditInfo(service_name="compute.googleapis.com", method_name=f"v1.{method_id}",
-                               resource_name=f"projects/{project}/global/firewalls/{stored['name']}",
-                               resource_type="gce_firewall_rule",
-                               resource_labels={"firewall_rule_id": stored["id"], "project_id": project},
-                               operation=op)
-        call = Call(api="compute.v1", method_id=method_id, http_method=http_method, path=path,
-                    params={"project": project}, query={}, body=body, principal=principal, user_agent="",
-                    enums_as_int=False, host="compute.googleapis.com",
-                    caller_ip="private")  # what audit entries show for calls from inside Google (UNCONFIRMED here)
-        op.audit, op.call = audit_info, call
-        route = Route(http_method, path, "compute.v1", method_id, lambda _c: Result(None), mutating=True)
-        self.world.audit.on_call(call, route, Result(op.snapshot(), audit=audit_info), None)
+        spec = method_spec("compute.v1", method_id)
+        info = AuditInfo(service_name=spec.service, method_name=spec.method_name,
+                         resource_name=f"projects/{project}/global/firewalls/{stored['name']}",
+                         resource_type="gce_firewall_rule",
+                         resource_labels={"firewall_rule_id": stored["id"], "project_id": project}, operation=op)
+        record = AuditRecord(
+            method=spec, resource=Target(info.service_name, info.method_name, info.resource_name, info.resource_type,
+                                         info.resource_labels, project, "global"),
+            principal=principal, request=compute_request(spec, body),
+            response=compute_operation_response(op.snapshot()), operation=operation_mark(op),
+            caller_ip="private",  # what audit entries show for calls from inside Google (UNCONFIRMED here)
+            user_agent="")
+        op.audit, op.origin = info, record.origin()
+        self.world.audit.on_call(record)
 
     # ---- the rule itself -------------------------------------------------------------------------
     def normalize_firewall(self, project: str, body: Mapping[str, Any]) -> tuple[dict[str, Any], Ref]:
