@@ -45,21 +45,19 @@ class Addresses(ComputeBase):
     def address_get(self, project: str, region: str, address: str) -> dict[str, Any]:
         self._scope(project, region, address)
         with self.world.lock:
-            found = self._find(ADDRESSES, (project, region), address)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/addresses/{address}")
+            found = self._existing(ADDRESSES, (project, region), address)
             return copy.deepcopy(found[1])
 
     def address_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, region)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(ADDRESSES).items() if k[:2] == (project, region)]
+            items = self._copies(ADDRESSES, (project, region))
         return self._list_body("compute#addressList", f"projects/{project}/regions/{region}/addresses", items, query)
 
     def address_aggregated_list(self, project: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, None)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(ADDRESSES).items() if k[0] == project]
+            items = self._copies(ADDRESSES, (project,))
         return self._aggregated_body("compute#addressAggregatedList", "addresses",
                                      f"projects/{project}/aggregated/addresses", items, query)
 
@@ -128,9 +126,7 @@ class Addresses(ComputeBase):
     def address_delete(self, project: str, region: str, address: str) -> Mutation:
         self._scope(project, region, address)
         with self.world.lock:
-            found = self._find(ADDRESSES, (project, region), address)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/addresses/{address}")
+            found = self._existing(ADDRESSES, (project, region), address)
             key, address_id = found[0], found[1]["id"]
         path = f"projects/{project}/regions/{region}/addresses/{key[2]}"
 
@@ -158,9 +154,7 @@ class Addresses(ComputeBase):
                                                             "digits, '_' and '-'.")
         supplied = body.get("labelFingerprint")
         with self.world.lock:
-            found = self._find(ADDRESSES, (project, region), address)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/addresses/{address}")
+            found = self._existing(ADDRESSES, (project, region), address)
             key, current = found[0], found[1]
             if supplied != current.get("labelFingerprint"):
                 raise precondition(MSG_LABELS_FINGERPRINT)

@@ -4,6 +4,7 @@ links, and the shapes of a list answer and of a planned write (``Mutation``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -19,6 +20,7 @@ from localcloud.backends.compute.common import (
     _field_error,
 )
 from localcloud.backends.compute.listing import ListQuery
+from localcloud.errors import not_found
 
 
 # ---- the plan a write hands to the route --------------------------------------------------------
@@ -88,6 +90,19 @@ class ComputeBase:
                 if k[:-1] == prefix and body.get("id") == name_or_id:
                     return k, body
         return None
+
+    def _existing(self, kind: str, prefix: tuple[str, ...], name_or_id: str) -> tuple[tuple, dict[str, Any]]:
+        """``_find``, or Google's 404 naming the resource as the request did."""
+        found = self._find(kind, prefix, name_or_id)
+        if not found:
+            collection = kind.rpartition(".")[2]
+            scope = f"projects/{prefix[0]}/global" if len(prefix) == 1 else f"projects/{prefix[0]}/regions/{prefix[1]}"
+            raise not_found(f"{scope}/{collection}/{name_or_id}")
+        return found
+
+    def _copies(self, kind: str, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Copies of the resources of a project (``(project,)``) or of one of its regions."""
+        return [copy.deepcopy(v) for k, v in self._table(kind).items() if k[:len(prefix)] == prefix]
 
     def _link(self, path: str) -> str:
         return self.world.self_link(path)

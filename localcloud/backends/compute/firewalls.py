@@ -115,9 +115,7 @@ class Firewalls(ComputeBase):
     def firewall_get(self, project: str, firewall: str) -> dict[str, Any]:
         self._scope(project, None, firewall)
         with self.world.lock:
-            found = self._find(FIREWALLS, (project,), firewall)
-            if not found:
-                raise not_found(f"projects/{project}/global/firewalls/{firewall}")
+            found = self._existing(FIREWALLS, (project,), firewall)
             return copy.deepcopy(found[1])
 
     def firewall_list(self, project: str, query: ListQuery) -> dict[str, Any]:
@@ -170,9 +168,7 @@ class Firewalls(ComputeBase):
     def _firewall_rewrite(self, project: str, firewall: str, body: dict[str, Any], verb: str) -> Mutation:
         self._scope(project, None, firewall)
         with self.world.lock:
-            found = self._find(FIREWALLS, (project,), firewall)
-            if not found:
-                raise not_found(f"projects/{project}/global/firewalls/{firewall}")
+            found = self._existing(FIREWALLS, (project,), firewall)
             key, current = found[0], copy.deepcopy(found[1])
         name, firewall_id = key[1], current["id"]
         path = f"projects/{project}/global/firewalls/{name}"
@@ -205,9 +201,7 @@ class Firewalls(ComputeBase):
     def firewall_delete(self, project: str, firewall: str) -> Mutation:
         self._scope(project, None, firewall)
         with self.world.lock:
-            found = self._find(FIREWALLS, (project,), firewall)
-            if not found:
-                raise not_found(f"projects/{project}/global/firewalls/{firewall}")
+            found = self._existing(FIREWALLS, (project,), firewall)
             key, firewall_id = found[0], found[1]["id"]
         path = f"projects/{project}/global/firewalls/{key[1]}"
 

@@ -55,15 +55,13 @@ class Networks(ComputeBase):
     def network_get(self, project: str, network: str) -> dict[str, Any]:
         self._scope(project, None, network)
         with self.world.lock:
-            found = self._find(NETWORKS, (project,), network)
-            if not found:
-                raise not_found(f"projects/{project}/global/networks/{network}")
+            found = self._existing(NETWORKS, (project,), network)
             return copy.deepcopy(found[1])
 
     def network_list(self, project: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, None)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(NETWORKS).items() if k[0] == project]
+            items = self._copies(NETWORKS, (project,))
         return self._list_body("compute#networkList", f"projects/{project}/global/networks", items, query)
 
     def network_insert(self, project: str, body: Any) -> Mutation:
@@ -133,9 +131,7 @@ class Networks(ComputeBase):
         self._scope(project, None, network)
         body = _object(body)
         with self.world.lock:
-            found = self._find(NETWORKS, (project,), network)
-            if not found:
-                raise not_found(f"projects/{project}/global/networks/{network}")
+            found = self._existing(NETWORKS, (project,), network)
             key, current = found[0], copy.deepcopy(found[1])
         name = key[1]
         path = f"projects/{project}/global/networks/{name}"
@@ -170,9 +166,7 @@ class Networks(ComputeBase):
     def network_delete(self, project: str, network: str) -> Mutation:
         self._scope(project, None, network)
         with self.world.lock:
-            found = self._find(NETWORKS, (project,), network)
-            if not found:
-                raise not_found(f"projects/{project}/global/networks/{network}")
+            found = self._existing(NETWORKS, (project,), network)
             key, current = found[0], found[1]
         name, network_id = key[1], current["id"]
         path = f"projects/{project}/global/networks/{name}"

@@ -55,21 +55,19 @@ class Routers(ComputeBase):
     def router_get(self, project: str, region: str, router: str) -> dict[str, Any]:
         self._scope(project, region, router)
         with self.world.lock:
-            found = self._find(ROUTERS, (project, region), router)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/routers/{router}")
+            found = self._existing(ROUTERS, (project, region), router)
             return copy.deepcopy(found[1])
 
     def router_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, region)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(ROUTERS).items() if k[:2] == (project, region)]
+            items = self._copies(ROUTERS, (project, region))
         return self._list_body("compute#routerList", f"projects/{project}/regions/{region}/routers", items, query)
 
     def router_aggregated_list(self, project: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, None)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(ROUTERS).items() if k[0] == project]
+            items = self._copies(ROUTERS, (project,))
         return self._aggregated_body("compute#routerAggregatedList", "routers",
                                      f"projects/{project}/aggregated/routers", items, query)
 
@@ -133,9 +131,7 @@ class Routers(ComputeBase):
     def _router_rewrite(self, project: str, region: str, router: str, body: dict[str, Any], verb: str) -> Mutation:
         self._scope(project, region, router)
         with self.world.lock:
-            found = self._find(ROUTERS, (project, region), router)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/routers/{router}")
+            found = self._existing(ROUTERS, (project, region), router)
             key, current = found[0], copy.deepcopy(found[1])
         name, router_id = key[2], current["id"]
         path = f"projects/{project}/regions/{region}/routers/{name}"
@@ -173,9 +169,7 @@ class Routers(ComputeBase):
     def router_delete(self, project: str, region: str, router: str) -> Mutation:
         self._scope(project, region, router)
         with self.world.lock:
-            found = self._find(ROUTERS, (project, region), router)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/routers/{router}")
+            found = self._existing(ROUTERS, (project, region), router)
             key, router_id = found[0], found[1]["id"]
         path = f"projects/{project}/regions/{region}/routers/{key[2]}"
 

@@ -70,15 +70,13 @@ class Subnetworks(ComputeBase):
     def subnetwork_get(self, project: str, region: str, subnetwork: str) -> dict[str, Any]:
         self._scope(project, region, subnetwork)
         with self.world.lock:
-            found = self._find(SUBNETWORKS, (project, region), subnetwork)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/subnetworks/{subnetwork}")
+            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
             return copy.deepcopy(found[1])
 
     def subnetwork_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, region)
         with self.world.lock:
-            items = [copy.deepcopy(v) for k, v in self._table(SUBNETWORKS).items() if k[:2] == (project, region)]
+            items = self._copies(SUBNETWORKS, (project, region))
         return self._list_body("compute#subnetworkList", f"projects/{project}/regions/{region}/subnetworks",
                                items, query)
 
@@ -218,9 +216,7 @@ class Subnetworks(ComputeBase):
     def subnetwork_delete(self, project: str, region: str, subnetwork: str) -> Mutation:
         self._scope(project, region, subnetwork)
         with self.world.lock:
-            found = self._find(SUBNETWORKS, (project, region), subnetwork)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/subnetworks/{subnetwork}")
+            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
             key, current = found[0], found[1]
         name, subnet_id = key[2], current["id"]
         path = f"projects/{project}/regions/{region}/subnetworks/{name}"
@@ -262,9 +258,7 @@ class Subnetworks(ComputeBase):
         self._scope(project, region, subnetwork)
         body = _object(body)
         with self.world.lock:
-            found = self._find(SUBNETWORKS, (project, region), subnetwork)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/subnetworks/{subnetwork}")
+            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
             key, current = found[0], copy.deepcopy(found[1])
         name, subnet_id = key[2], current["id"]
         path = f"projects/{project}/regions/{region}/subnetworks/{name}"
@@ -318,9 +312,7 @@ class Subnetworks(ComputeBase):
         if enabled is None:
             raise _required("resource.privateIpGoogleAccess")
         with self.world.lock:
-            found = self._find(SUBNETWORKS, (project, region), subnetwork)
-            if not found:
-                raise not_found(f"projects/{project}/regions/{region}/subnetworks/{subnetwork}")
+            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
             key, subnet_id = found[0], found[1]["id"]
         path = f"projects/{project}/regions/{region}/subnetworks/{key[2]}"
 
