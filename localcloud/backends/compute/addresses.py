@@ -5,7 +5,6 @@ delete, setLabels (answered DONE at once, as Google does), get, list and aggrega
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from typing import Any, Iterable
 
@@ -26,7 +25,7 @@ from localcloud.backends.compute.common import (
 )
 from localcloud.backends.compute.listing import ListQuery
 from localcloud.backends.compute.refs import _region_of, _relative
-from localcloud.errors import ApiError, already_exists, not_found, precondition
+from localcloud.errors import ApiError, already_exists, precondition
 
 
 # External addresses are handed out from documentation ranges (RFC 5737), never real public IPs.
@@ -43,23 +42,13 @@ ADDRESS_RESOURCE_TYPE = "gce_reserved_address"
 
 class Addresses(ComputeBase):
     def address_get(self, project: str, region: str, address: str) -> dict[str, Any]:
-        self._scope(project, region, address)
-        with self.world.lock:
-            found = self._existing(ADDRESSES, (project, region), address)
-            return copy.deepcopy(found[1])
+        return self._get(ADDRESSES, (project, region), address)
 
     def address_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, region)
-        with self.world.lock:
-            items = self._copies(ADDRESSES, (project, region))
-        return self._list_body("compute#addressList", f"projects/{project}/regions/{region}/addresses", items, query)
+        return self._list(ADDRESSES, (project, region), query)
 
     def address_aggregated_list(self, project: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, None)
-        with self.world.lock:
-            items = self._copies(ADDRESSES, (project,))
-        return self._aggregated_body("compute#addressAggregatedList", "addresses",
-                                     f"projects/{project}/aggregated/addresses", items, query)
+        return self._aggregated_list(ADDRESSES, project, query)
 
     def address_insert(self, project: str, region: str, body: Any) -> Mutation:
         self._scope(project, region)
@@ -131,9 +120,7 @@ class Addresses(ComputeBase):
         path = f"projects/{project}/regions/{region}/addresses/{key[2]}"
 
         def apply() -> None:
-            stored = self._table(ADDRESSES).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(ADDRESSES, key, path)
             if stored.get("users"):
                 raise _in_use("address", path, _relative(stored["users"][0]))
             del self._table(ADDRESSES)[key]
@@ -154,17 +141,14 @@ class Addresses(ComputeBase):
                                                             "digits, '_' and '-'.")
         supplied = body.get("labelFingerprint")
         with self.world.lock:
-            found = self._existing(ADDRESSES, (project, region), address)
-            key, current = found[0], found[1]
+            key, current = self._existing(ADDRESSES, (project, region), address)
             if supplied != current.get("labelFingerprint"):
                 raise precondition(MSG_LABELS_FINGERPRINT)
         address_id = current["id"]
         path = f"projects/{project}/regions/{region}/addresses/{key[2]}"
 
         def apply() -> None:
-            stored = self._table(ADDRESSES).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(ADDRESSES, key, path)
             if stored.get("labelFingerprint") != supplied:
                 raise precondition(MSG_LABELS_FINGERPRINT)
             if labels:

@@ -53,16 +53,10 @@ class Networks(ComputeBase):
             return copy.deepcopy(found) if found else None
 
     def network_get(self, project: str, network: str) -> dict[str, Any]:
-        self._scope(project, None, network)
-        with self.world.lock:
-            found = self._existing(NETWORKS, (project,), network)
-            return copy.deepcopy(found[1])
+        return self._get(NETWORKS, (project,), network)
 
     def network_list(self, project: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, None)
-        with self.world.lock:
-            items = self._copies(NETWORKS, (project,))
-        return self._list_body("compute#networkList", f"projects/{project}/global/networks", items, query)
+        return self._list(NETWORKS, (project,), query)
 
     def network_insert(self, project: str, body: Any) -> Mutation:
         self._scope(project, None)
@@ -151,9 +145,7 @@ class Networks(ComputeBase):
             changes["mtu"] = mtu
 
         def apply() -> None:
-            stored = self._table(NETWORKS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(NETWORKS, key, path)
             merged = merge_patch(stored, changes)
             merged["routingConfig"] = {"bgpBestPathSelectionMode": "LEGACY", "routingMode": "REGIONAL",
                                        **merged.get("routingConfig", {})}
@@ -166,15 +158,12 @@ class Networks(ComputeBase):
     def network_delete(self, project: str, network: str) -> Mutation:
         self._scope(project, None, network)
         with self.world.lock:
-            found = self._existing(NETWORKS, (project,), network)
-            key, current = found[0], found[1]
+            key, current = self._existing(NETWORKS, (project,), network)
         name, network_id = key[1], current["id"]
         path = f"projects/{project}/global/networks/{name}"
 
         def apply() -> None:
-            stored = self._table(NETWORKS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(NETWORKS, key, path)
             user = self._network_user(project, name, stored["selfLink"])
             if user:
                 # REAL: the DELETE answers RUNNING; the operation ends DONE with this error (recordings NOTES.md §2).

@@ -53,23 +53,13 @@ def _nat_range_claims(subnet_entry: Mapping[str, Any]) -> set[str]:
 
 class Routers(ComputeBase):
     def router_get(self, project: str, region: str, router: str) -> dict[str, Any]:
-        self._scope(project, region, router)
-        with self.world.lock:
-            found = self._existing(ROUTERS, (project, region), router)
-            return copy.deepcopy(found[1])
+        return self._get(ROUTERS, (project, region), router)
 
     def router_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, region)
-        with self.world.lock:
-            items = self._copies(ROUTERS, (project, region))
-        return self._list_body("compute#routerList", f"projects/{project}/regions/{region}/routers", items, query)
+        return self._list(ROUTERS, (project, region), query)
 
     def router_aggregated_list(self, project: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, None)
-        with self.world.lock:
-            items = self._copies(ROUTERS, (project,))
-        return self._aggregated_body("compute#routerAggregatedList", "routers",
-                                     f"projects/{project}/aggregated/routers", items, query)
+        return self._aggregated_list(ROUTERS, project, query)
 
     def router_status(self, project: str, region: str, router: str) -> dict[str, Any]:
         stored = self.router_get(project, region, router)
@@ -154,9 +144,7 @@ class Routers(ComputeBase):
             self._router_fields(project, region, name, current["network"], desired)
 
         def apply() -> None:
-            stored = self._table(ROUTERS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(ROUTERS, key, path)
             checked = self._router_fields(project, region, name, stored["network"], desired)
             self._table(ROUTERS)[key] = {
                 "kind": "compute#router", "id": stored["id"], "creationTimestamp": stored["creationTimestamp"],

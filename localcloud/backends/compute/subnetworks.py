@@ -32,7 +32,7 @@ from localcloud.backends.compute.common import (
 )
 from localcloud.backends.compute.listing import ListQuery
 from localcloud.backends.compute.refs import _region_of, parse_network_ref
-from localcloud.errors import already_exists, invalid, not_found, precondition
+from localcloud.errors import already_exists, invalid, precondition
 
 
 SUBNET_PREFIX_RANGE = (8, 29)  # Google: IPv4 subnet ranges from /8 to /29
@@ -68,24 +68,13 @@ class Subnetworks(ComputeBase):
         return found
 
     def subnetwork_get(self, project: str, region: str, subnetwork: str) -> dict[str, Any]:
-        self._scope(project, region, subnetwork)
-        with self.world.lock:
-            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
-            return copy.deepcopy(found[1])
+        return self._get(SUBNETWORKS, (project, region), subnetwork)
 
     def subnetwork_list(self, project: str, region: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, region)
-        with self.world.lock:
-            items = self._copies(SUBNETWORKS, (project, region))
-        return self._list_body("compute#subnetworkList", f"projects/{project}/regions/{region}/subnetworks",
-                               items, query)
+        return self._list(SUBNETWORKS, (project, region), query)
 
     def subnetwork_aggregated_list(self, project: str, query: ListQuery) -> dict[str, Any]:
-        self._scope(project, None)
-        with self.world.lock:
-            items = [v for k, v in self._table(SUBNETWORKS).items() if k[0] == project]  # copied once paged
-            return copy.deepcopy(self._aggregated_body("compute#subnetworkAggregatedList", "subnetworks",
-                                                       f"projects/{project}/aggregated/subnetworks", items, query))
+        return self._aggregated_list(SUBNETWORKS, project, query)
 
     def subnetwork_insert(self, project: str, region: str, body: Any) -> Mutation:
         self._scope(project, region)
@@ -216,15 +205,12 @@ class Subnetworks(ComputeBase):
     def subnetwork_delete(self, project: str, region: str, subnetwork: str) -> Mutation:
         self._scope(project, region, subnetwork)
         with self.world.lock:
-            found = self._existing(SUBNETWORKS, (project, region), subnetwork)
-            key, current = found[0], found[1]
+            key, current = self._existing(SUBNETWORKS, (project, region), subnetwork)
         name, subnet_id = key[2], current["id"]
         path = f"projects/{project}/regions/{region}/subnetworks/{name}"
 
         def apply() -> None:
-            stored = self._table(SUBNETWORKS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(SUBNETWORKS, key, path)
             if key in self._table(AUTO_SUBNETS):
                 raise invalid(f"The subnetwork resource '{path}' is an automatically created subnetwork of an "
                               "auto mode network; delete the network or switch it to custom mode.")
@@ -284,9 +270,7 @@ class Subnetworks(ComputeBase):
                 self._check_ranges_free(current["network"], changes, primary, skip=key)
 
         def apply() -> None:
-            stored = self._table(SUBNETWORKS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(SUBNETWORKS, key, path)
             if stored.get("fingerprint") != supplied:
                 raise precondition(MSG_BAD_FINGERPRINT)
             if changes.get("secondaryIpRanges") is not None:
@@ -317,9 +301,7 @@ class Subnetworks(ComputeBase):
         path = f"projects/{project}/regions/{region}/subnetworks/{key[2]}"
 
         def apply() -> None:
-            stored = self._table(SUBNETWORKS).get(key)
-            if stored is None:
-                raise not_found(path)
+            stored = self._stored(SUBNETWORKS, key, path)
             stored["privateIpGoogleAccess"] = enabled
             stored["fingerprint"] = _fingerprint()
 
