@@ -118,6 +118,23 @@ class Operations:
         self.tick()
         return [op for n, op in self._ops.items() if n.startswith(prefix)]
 
+    def owned(self, table: str, name: str) -> Operation:
+        """A google.longrunning operation that a service recorded in its world ``table`` (a service
+        answers only for its own), or Google's 404."""
+        with self.world.lock:
+            mine = name in self.world.table(table)
+        op = self.get(name) if mine else None
+        if op is None:
+            raise ApiError(404, f"Operation '{name}' not found.", status="NOT_FOUND", reason="notFound")
+        return op
+
+    def owned_in(self, table: str, project: str, region: str) -> list[Operation]:
+        """The operations of one project and region that a service recorded in its world ``table``."""
+        prefix = f"projects/{project}/locations/{region}/operations/"
+        with self.world.lock:
+            mine = set(self.world.table(table))
+        return [op for op in self.list(prefix) if op.name in mine]
+
     def tick(self) -> None:
         now = time.time()
         finished: list[Operation] = []

@@ -384,18 +384,10 @@ class RunBackend:
 
     # ---- operations -----------------------------------------------------------------------------
     def operation(self, name: str) -> Operation:
-        with self.world.lock:
-            owned = name in self.world.table(OPERATIONS)
-        op = self.operations.get(name) if owned else None
-        if op is None:
-            raise ApiError(404, f"Operation '{name}' not found.", status="NOT_FOUND", reason="notFound")
-        return op
+        return self.operations.owned(OPERATIONS, name)
 
     def operations_in(self, project: str, region: str) -> list[Operation]:
-        prefix = f"projects/{project}/locations/{region}/operations/"
-        with self.world.lock:
-            owned = set(self.world.table(OPERATIONS))
-        return [op for op in self.operations.list(prefix) if op.name in owned]
+        return self.operations.owned_in(OPERATIONS, project, region)
 
     def forget_operation(self, name: str) -> None:
         """operations.delete: the client no longer wants the operation (its effect stays)."""
