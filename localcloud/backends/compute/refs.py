@@ -38,28 +38,23 @@ class Ref:
 
 def parse_network_ref(value: Any, project: str, field_name: str) -> Ref:
     """A network named by full URL, any partial URL, or bare name (as the discovery doc allows)."""
-    if not isinstance(value, str) or not value.strip():
-        raise _required(field_name)
-    rel = _relative(value)
-    m = _NETWORK_REF.fullmatch(rel)
-    if m:
-        ref = Ref(m.group("project") or project, None, m.group("name"))
-    elif "/" not in rel:
-        ref = Ref(project, None, rel)
-    else:
-        raise _field_error(field_name, value, "The URL is malformed.")
-    _check_ref(ref, value, field_name)
-    return ref
+    return _parse_ref(value, _NETWORK_REF, project, None, field_name)
 
 
 def parse_regional_ref(value: Any, kind: str, project: str, region: str, field_name: str) -> Ref:
     """A subnetwork/address/router named by full URL, partial URL, or bare name (in ``region``)."""
+    return _parse_ref(value, _REGIONAL_REF[kind], project, region, field_name)
+
+
+def _parse_ref(value: Any, pattern: re.Pattern[str], project: str, region: str | None, field_name: str) -> Ref:
+    """``pattern`` matches the relative link; what it leaves out is the caller's project and region."""
     if not isinstance(value, str) or not value.strip():
         raise _required(field_name)
     rel = _relative(value)
-    m = _REGIONAL_REF[kind].fullmatch(rel)
+    m = pattern.fullmatch(rel)
     if m:
-        ref = Ref(m.group("project") or project, m.group("region") or region, m.group("name"))
+        groups = m.groupdict()
+        ref = Ref(groups["project"] or project, groups.get("region") or region, groups["name"])
     elif "/" not in rel:
         ref = Ref(project, region, rel)
     else:
