@@ -7,34 +7,30 @@ GET  /_localcloud/calls?since=N&principal=P   the call log with per-method count
 DELETE /_localcloud/calls                clear the call log
 GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}
 GET|POST /_localcloud/config             behaviour switches (operation delays, broad rule visibility)
-Service modules may add their own control routes (``control_routes(app)``), e.g. sinks.
+Service modules may add their own control routes (``control_routes(services)``), e.g. sinks.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
-
 from localcloud.errors import invalid
 from localcloud.faults import FaultRule
-from localcloud.routing import Call, Result, Route
-
-if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+from localcloud.routing import Call, Result, Route, Router
+from localcloud.services import Services
 
 
-def routes(app: "LocalCloud") -> list[Route]:
-    world = app.world
+def routes(services: Services, api_router: Router) -> list[Route]:
+    """The control routes over ``services``; ``api_router`` is counted by health."""
+    world = services.world
 
     def health(call: Call) -> Result:
-        return Result({"status": "ok", "routes": len(app.router.routes)})
+        return Result({"status": "ok", "routes": len(api_router.routes)})
 
     def reset(call: Call) -> Result:
         with world.lock:
             world.reset()
-            app.operations.reset()
-        app.calls.reset()
-        app.faults.reset()
+            services.operations.reset()
+        services.calls.reset()
+        services.faults.reset()
         return Result({"reset": True})
 
     def state(call: Call) -> Result:
@@ -47,25 +43,25 @@ def routes(app: "LocalCloud") -> list[Route]:
             since = int(call.query.get("since", "0"))
         except ValueError:
             raise invalid("since must be an integer") from None
-        return Result(app.calls.snapshot(since, call.query.get("principal")))
+        return Result(services.calls.snapshot(since, call.query.get("principal")))
 
     def clear_calls(call: Call) -> Result:
-        app.calls.reset()
+        services.calls.reset()
         return Result({"cleared": True})
 
     def get_faults(call: Call) -> Result:
-        return Result({"rules": app.faults.rules()})
+        return Result({"rules": services.faults.rules()})
 
     def set_faults(call: Call) -> Result:
         body = call.body or {}
         if not isinstance(body, dict) or not isinstance(body.get("rules", []), list):
             raise invalid('faults body must be {"rules": [...], "seed": optional int}')
         rules = [FaultRule.from_dict(r) for r in body.get("rules", [])]
-        app.faults.set(rules, seed=body.get("seed"))
-        return Result({"rules": app.faults.rules()})
+        services.faults.set(rules, seed=body.get("seed"))
+        return Result({"rules": services.faults.rules()})
 
     def clear_faults(call: Call) -> Result:
-        app.faults.reset()
+        services.faults.reset()
         return Result({"rules": []})
 
     def get_config(call: Call) -> Result:
@@ -86,17 +82,7 @@ def routes(app: "LocalCloud") -> list[Route]:
         ("GET", "config", get_config), ("POST", "config", set_config),
     ]
     out = [Route(m, f"{base}/{p}", "", f"localcloud.{p}.{m.lower()}", h) for m, p, h in table]
-    from localcloud.server import SERVICE_MODULES
-
-    for name in SERVICE_MODULES:
-        try:
-            module = importlib.import_module(f"localcloud.routes.{name}")
-        except ModuleNotFoundError:
-            continue
-        extra = getattr(module, "control_routes", None)
-        if extra:
-            out.extend(extra(app))
-    return out
+    return out + services.control_routes()
 
 
 def _key(key) -> str:

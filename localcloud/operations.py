@@ -33,7 +33,7 @@ class Operation:
     fail_with: ApiError | None = None
     done: bool = False
     audit: Any = None  # the AuditInfo of the call that started it, for the operation.last entry
-    call: Any = None
+    origin: Any = None  # the AuditOrigin of that call, when it is about to be logged (auditlog.record)
     waiters: threading.Condition | None = None
     on_done: list[Callable[["Operation"], None]] = field(default_factory=list)
 
@@ -117,6 +117,23 @@ class Operations:
     def list(self, prefix: str) -> list[Operation]:
         self.tick()
         return [op for n, op in self._ops.items() if n.startswith(prefix)]
+
+    def owned(self, table: str, name: str) -> Operation:
+        """A google.longrunning operation that a service recorded in its world ``table`` (a service
+        answers only for its own), or Google's 404."""
+        with self.world.lock:
+            mine = name in self.world.table(table)
+        op = self.get(name) if mine else None
+        if op is None:
+            raise ApiError(404, f"Operation '{name}' not found.", status="NOT_FOUND", reason="notFound")
+        return op
+
+    def owned_in(self, table: str, project: str, region: str) -> list[Operation]:
+        """The operations of one project and region that a service recorded in its world ``table``."""
+        prefix = f"projects/{project}/locations/{region}/operations/"
+        with self.world.lock:
+            mine = set(self.world.table(table))
+        return [op for op in self.list(prefix) if op.name in mine]
 
     def tick(self) -> None:
         now = time.time()

@@ -14,19 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote
 
+from localcloud.auditlog.record import AuditInfo
 from localcloud.errors import ApiError
 
-
-@dataclass(frozen=True)
-class AuditInfo:
-    """What a mutating call tells the audit writer (the writer builds the LogEntry)."""
-
-    service_name: str  # compute.googleapis.com, vpcaccess.googleapis.com, run.googleapis.com
-    method_name: str  # as Google writes it, e.g. v1.compute.routers.patch
-    resource_name: str  # e.g. projects/P/regions/R/routers/NAME
-    resource_type: str  # LogEntry resource.type, e.g. gce_router
-    resource_labels: Mapping[str, str] = field(default_factory=dict)
-    operation: Any = None  # the Operation when the call is long-running (first/last entries)
+__all__ = ["AuditInfo", "Call", "Handler", "Result", "Route", "Router"]
 
 
 @dataclass

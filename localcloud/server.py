@@ -8,7 +8,6 @@ as a 500 envelope and logged with their traceback, because that is an emulator b
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -18,17 +17,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import discovery
+from localcloud import control, discovery
+from localcloud.auditlog.calls import record_of_call
+from localcloud.auditlog.record import AuditRecord
 from localcloud.errors import ApiError
-from localcloud.faults import CallLog, Faults
-from localcloud.operations import Operations
 from localcloud.routing import Call, Result, Route, Router
+from localcloud.services import Services
 from localcloud.world import World
 
 log = logging.getLogger("localcloud")
-
-# The services localcloud emulates; each module exposes routes(world) -> list[Route].
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "logging")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -50,24 +47,14 @@ class LocalCloud:
 
     def __init__(self, world: World | None = None) -> None:
         self.world = world or World()
-        self.operations = Operations(self.world)
-        self.world.backends["operations"] = self.operations
-        self.calls = CallLog()
-        self.faults = Faults()
+        self.services = Services.build(self.world)
+        self.operations = self.services.operations
+        self.calls = self.services.calls
+        self.faults = self.services.faults
         self.router = Router()
-        for name in SERVICE_MODULES:
-            try:
-                module = importlib.import_module(f"localcloud.routes.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"localcloud.routes.{name}":
-                    raise
-                log.warning("localcloud: service %s is not emulated yet", name)
-                continue
-            self.router.extend(module.routes(self))
-        from localcloud import control
-
+        self.router.extend(self.services.api_routes())
         self.control_router = Router()
-        self.control_router.extend(control.routes(self))
+        self.control_router.extend(control.routes(self.services, self.router))
 
     # ---- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -99,10 +86,10 @@ class LocalCloud:
             body = self._encode_response(route, call, result)
             response = _json_response(result.status, body)
             if route.mutating:
-                self.world.audit.on_call(call, route, result, None)
+                self._audit(record_of_call(call, route, result=result))
         except ApiError as error:
             if route is not None and route.mutating and call is not None:
-                self.world.audit.on_call(call, route, None, error)
+                self._audit(record_of_call(call, route, error=error))
             response = _json_response(error.code, error.body(family=_family(route, raw_path)), error.headers)
         except Exception:  # an emulator bug: answer like Google's backendError, keep serving
             log.error("localcloud: internal error on %s %s\n%s", request.method, raw_path, traceback.format_exc())
@@ -119,6 +106,10 @@ class LocalCloud:
         log.debug("%s %s -> %s in %.1f ms", request.method, raw_path, response.status_code,
                   (time.perf_counter() - started) * 1000)
         return response
+
+    def _audit(self, record: AuditRecord | None) -> None:
+        if record is not None:  # None: it could not be built (logged as an emulator bug)
+            self.world.audit.on_call(record)
 
     # ---- parsing ----------------------------------------------------------------------------
     def _parse_call(self, request: Request, route: Route, params: dict[str, str], query: dict[str, str],

@@ -57,13 +57,13 @@ class Config:
 
 
 class AuditHook(Protocol):
-    def on_call(self, call: Any, route: Any, result: Any, error: Any) -> None: ...
+    def on_call(self, record: Any) -> None: ...  # an auditlog.record.AuditRecord
     def on_operation_done(self, operation: Any) -> None: ...
     def reset(self) -> None: ...
 
 
 class NoAudit:
-    def on_call(self, call, route, result, error) -> None:
+    def on_call(self, record) -> None:
         pass
 
     def on_operation_done(self, operation) -> None:

@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 import uuid
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -168,6 +169,8 @@ class Write:
     label: str  # where errors point: "CreateServiceRequest.service" (v2) or "" (v1)
     principal: str
     force_new_revision: bool = False
+    # v2 ``updateMask``: with it, ``fields`` is the request body and only the paths it names change.
+    update_mask: str | None = None
 
 
 class RunBackend:
@@ -240,6 +243,9 @@ class RunBackend:
             if record is None:
                 raise not_found(t.kind, t.project, t.region, t.name)
             old = record["resource"]
+            if write.update_mask:  # checked first, as the request's own shape
+                fields = apply_update_mask(copy.deepcopy(old), write.fields, write.update_mask)
+                write = dataclasses.replace(write, fields=fields, update_mask=None)
             if old.get("deleteTime"):
                 raise ApiError(400, f"Resource '{t.name}' is being deleted.", status="FAILED_PRECONDITION",
                                reason="failedPrecondition")
@@ -378,18 +384,10 @@ class RunBackend:
 
     # ---- operations -----------------------------------------------------------------------------
     def operation(self, name: str) -> Operation:
-        with self.world.lock:
-            owned = name in self.world.table(OPERATIONS)
-        op = self.operations.get(name) if owned else None
-        if op is None:
-            raise ApiError(404, f"Operation '{name}' not found.", status="NOT_FOUND", reason="notFound")
-        return op
+        return self.operations.owned(OPERATIONS, name)
 
     def operations_in(self, project: str, region: str) -> list[Operation]:
-        prefix = f"projects/{project}/locations/{region}/operations/"
-        with self.world.lock:
-            owned = set(self.world.table(OPERATIONS))
-        return [op for op in self.operations.list(prefix) if op.name in owned]
+        return self.operations.owned_in(OPERATIONS, project, region)
 
     def forget_operation(self, name: str) -> None:
         """operations.delete: the client no longer wants the operation (its effect stays)."""
@@ -709,3 +707,31 @@ def _resource_version(resource: dict[str, Any]) -> str:
 
 def _iam_etag() -> str:
     return secrets.token_urlsafe(6).replace("-", "A").replace("_", "B")[:8]
+
+
+# ---- field masks (v2 update) ---------------------------------------------------------------------
+def apply_update_mask(existing: dict[str, Any], body: dict[str, Any], mask: str | None) -> dict[str, Any]:
+    """The user fields after an update: the whole body, or with ``updateMask`` only the named paths."""
+    if not mask:
+        return body
+    fields = {k: v for k, v in existing.items() if k not in OUTPUT_ONLY_FIELDS}
+    for path in filter(None, (p.strip() for p in mask.split(","))):
+        parts = [camel(p) for p in path.split(".")]
+        source: Any = body
+        for part in parts:
+            source = source.get(part) if isinstance(source, dict) else None
+        holder = fields
+        for part in parts[:-1]:
+            holder = holder.setdefault(part, {})
+            if not isinstance(holder, dict):
+                raise invalid(f"update_mask path '{path}' does not name a message field.")
+        if source is None:
+            holder.pop(parts[-1], None)
+        else:
+            holder[parts[-1]] = source
+    return fields
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)

@@ -331,19 +331,11 @@ class VpcAccessBackend:
         return sorted(items, key=lambda c: c["name"])
 
     def operation(self, name: str) -> Operation:
-        with self.world.lock:
-            owned = name in self.world.table(OPERATIONS)
-        op = self.operations.get(name) if owned else None
-        if op is None:
-            raise ApiError(404, f"Operation '{name}' not found.", status="NOT_FOUND", reason="notFound")
-        return op
+        return self.operations.owned(OPERATIONS, name)
 
     def operations_in(self, project: str, region: str) -> list[Operation]:
         check_parent(project, region)
-        prefix = f"projects/{project}/locations/{region}/operations/"
-        with self.world.lock:
-            owned = set(self.world.table(OPERATIONS))
-        return [op for op in self.operations.list(prefix) if op.name in owned]
+        return self.operations.owned_in(OPERATIONS, project, region)
 
     # -- create --
     def parse_create(self, project: str, region: str, connector_id: str | None, body: dict[str, Any]) -> ConnectorSpec:

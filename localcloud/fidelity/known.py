@@ -168,7 +168,8 @@ EXPLANATIONS: tuple[Explanation, ...] = (
         "default-network-regions", ENVIRONMENT,
         "The recorded project's default network has a subnet in every region Google ran (internal-only ones "
         "included) plus an out-of-band us-central1-subnet; localcloud's auto-mode network creates subnets in "
-        "the regions of AUTO_MODE_SUBNET_RANGES only, a deliberate reduction (localcloud/backends/compute.py).",
+        "the regions of AUTO_MODE_SUBNET_RANGES only, a deliberate reduction "
+        "(localcloud/backends/compute/networks.py).",
         "compute-computefirewall, compute-computerouter [REAL] default-network GETs; SOURCES.md",
         _default_network_regions),
     Explanation(

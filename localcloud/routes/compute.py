@@ -2,7 +2,7 @@
 
 URL templates from compute.v1.json (the same ones the google-cloud-compute REST transport uses),
 under ``/compute/v1/``. Handlers only convert between the call and the backend
-(``localcloud/backends/compute.py``); every write becomes a compute operation (answered RUNNING,
+(``localcloud/backends/compute/``); every write becomes a compute operation (answered RUNNING,
 DONE when ``compute_operation_delay_s`` has passed), and mutating routes tell the audit writer
 what Google would log (``v1.compute.<collection>.<verb>``).
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from localcloud.backends.compute import ComputeBackend, ListQuery, Mutation
+from localcloud.auditlog.calls import origin_of_call
+from localcloud.backends.compute import ListQuery, Mutation
 from localcloud.errors import not_found
 from localcloud.routing import AuditInfo, Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 API = "compute.v1"
 SERVICE_NAME = "compute.googleapis.com"
@@ -28,15 +29,8 @@ OPERATION_WAIT_CAP_S = 30.0
 BASE = "/compute/v1/projects/{project}"
 
 
-def backend_of(app: "LocalCloud") -> ComputeBackend:
-    backend = app.world.backends.get("compute")
-    if backend is None:
-        backend = app.world.backends["compute"] = ComputeBackend(app.world)
-    return backend
-
-
-def routes(app: "LocalCloud") -> list[Route]:
-    compute = backend_of(app)
+def routes(app: "Services") -> list[Route]:
+    compute = app.compute
     operations = app.operations
     world = app.world
 
@@ -50,7 +44,7 @@ def routes(app: "LocalCloud") -> list[Route]:
         info = AuditInfo(service_name=SERVICE_NAME, method_name=f"v1.{call.method_id}",
                          resource_name=mutation.resource_name, resource_type=mutation.resource_type,
                          resource_labels=mutation.resource_labels, operation=op)
-        op.audit, op.call = info, call
+        op.audit, op.origin = info, origin_of_call(call, info)
         if mutation.done_at_once:
             operations.tick()
         return Result(op.snapshot(), audit=info)

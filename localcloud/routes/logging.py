@@ -1,6 +1,6 @@
 """Cloud Logging routes: ``entries.list`` for backfill and tests, plus the sink control API.
 
-``routes(app)`` installs the audit writer as ``app.world.audit`` and the sinks as its listener.
+The audit writer and the sinks (built by ``localcloud.services``) are read here.
 
 POST /logging/v2/entries:list          logging.entries.list (google-cloud-logging's HTTP client)
 GET  /_localcloud/entries              every stored entry, in write order
@@ -24,13 +24,12 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 from localcloud.auditlog import filter as logging_filter
-from localcloud.auditlog.sinks import Sinks
-from localcloud.auditlog.writer import AuditLog, StoredEntry
+from localcloud.auditlog.writer import StoredEntry
 from localcloud.errors import ApiError, invalid
 from localcloud.routing import Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 DEFAULT_PAGE_SIZE = 50  # "Default is 50" (ListLogEntriesRequest.pageSize)
 MAX_PAGE_SIZE = 1000  # Google caps pageSize at 1000
@@ -39,14 +38,8 @@ _RESOURCE_NAME = re.compile(
     r"^(projects|organizations|folders|billingAccounts)/([^/]+)(/locations/[^/]+/buckets/[^/]+/views/[^/]+)?$")
 
 
-def routes(app: "LocalCloud") -> list[Route]:
-    world = app.world
-    audit = AuditLog(default_principal=lambda: world.config.default_principal)
-    sinks = Sinks()
-    audit.add_listener(sinks.offer)
-    world.audit = audit
-    # Not a world backend: World.reset would reset it twice, and the sinks must survive a reset.
-    app.logging = LoggingState(audit, sinks)  # type: ignore[attr-defined]
+def routes(app: "Services") -> list[Route]:
+    audit = app.logging.audit
 
     def list_entries(call: Call) -> Result:
         return Result(list_page(audit.stored(), call.body or {}))
@@ -54,8 +47,8 @@ def routes(app: "LocalCloud") -> list[Route]:
     return [Route("POST", "/logging/v2/entries:list", "logging.v2", "logging.entries.list", list_entries)]
 
 
-def control_routes(app: "LocalCloud") -> list[Route]:
-    state: LoggingState = app.logging  # type: ignore[attr-defined]
+def control_routes(app: "Services") -> list[Route]:
+    state = app.logging
 
     def entries(call: Call) -> Result:
         return Result({"entries": state.audit.entries()})
@@ -76,12 +69,6 @@ def control_routes(app: "LocalCloud") -> list[Route]:
         Route("POST", f"{base}/sinks", "", "localcloud.sinks.post", create_sink),
         Route("DELETE", f"{base}/sinks/{{name}}", "", "localcloud.sinks.delete", delete_sink),
     ]
-
-
-class LoggingState:
-    def __init__(self, audit: AuditLog, sinks: Sinks) -> None:
-        self.audit = audit
-        self.sinks = sinks
 
 
 # ---- entries.list -----------------------------------------------------------------------------

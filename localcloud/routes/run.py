@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
+from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends import run_knative as kn
 from localcloud.backends.run import (
     JOB,
@@ -22,7 +23,6 @@ from localcloud.backends.run import (
     RunBackend,
     Target,
     Write,
-    OUTPUT_ONLY_FIELDS,
     check_location,
     check_name,
     invalid,
@@ -34,7 +34,7 @@ from localcloud.routes.vpcaccess import LOCATIONS, paginate
 from localcloud.routing import AuditInfo, Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 SERVICE_NAME = "run.googleapis.com"
 # gcloud prefixes the endpoint's host with the region: REGION-run.localcloud, REGION-127.0.0.1 ...
@@ -48,15 +48,8 @@ _SINGULAR = {SERVICE: "Service", JOB: "Job"}
 _PLURAL = {SERVICE: "Services", JOB: "Jobs"}
 
 
-def backend_of(app: "LocalCloud") -> RunBackend:
-    backend = app.world.backends.get("run")
-    if backend is None:
-        backend = app.world.backends["run"] = RunBackend(app.world, app.operations)
-    return backend
-
-
-def routes(app: "LocalCloud") -> list[Route]:
-    backend = backend_of(app)
+def routes(app: "Services") -> list[Route]:
+    backend = app.run
     return [*_v2_routes(app, backend), *_v1_routes(app, backend)]
 
 
@@ -80,12 +73,12 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
                      method_name=f"google.cloud.run.{version}.{_PLURAL[kind]}.{rpc}{_SINGULAR[kind]}",
                      resource_name=name, resource_type=resource_type, resource_labels=labels, operation=op)
     if op is not None:
-        op.audit, op.call = info, call
+        op.audit, op.origin = info, origin_of_call(call, info)
     return info
 
 
 # ---- v2 -----------------------------------------------------------------------------------------------
-def _v2_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
+def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
     def fail_with(call: Call):
         return app.faults.operation_fails(call.method_id, call.principal)
 
@@ -126,9 +119,9 @@ def _v2_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
                 op, record = backend.create(write, fail_with=fail_with(call), validate_only=_flag(call, "validateOnly"))
                 verb = "create"
             else:
-                fields = _masked(existing["resource"], body, call.query.get("updateMask"))
-                write = Write(t, fields, existing.get("sidecar") or {}, label, call.principal,
-                              force_new_revision=_flag(call, "forceNewRevision"))
+                write = Write(t, body, existing.get("sidecar") or {}, label, call.principal,
+                              force_new_revision=_flag(call, "forceNewRevision"),
+                              update_mask=call.query.get("updateMask"))
                 op, record = backend.update(write, fail_with=fail_with(call), etag=body.get("etag"),
                                             validate_only=_flag(call, "validateOnly"))
                 verb = "update"
@@ -256,33 +249,6 @@ def _validated(t: Target, record: dict[str, Any]) -> dict[str, Any]:
             "response": {"@type": TYPE_URL[t.kind], **record["resource"]}}
 
 
-def _masked(existing: dict[str, Any], body: dict[str, Any], mask: str | None) -> dict[str, Any]:
-    """The user fields after an update: the whole body, or with ``updateMask`` only the named paths."""
-    if not mask:
-        return body
-    fields = {k: v for k, v in existing.items() if k not in OUTPUT_ONLY_FIELDS}
-    for path in filter(None, (p.strip() for p in mask.split(","))):
-        parts = [_camel(p) for p in path.split(".")]
-        source: Any = body
-        for part in parts:
-            source = source.get(part) if isinstance(source, dict) else None
-        holder = fields
-        for part in parts[:-1]:
-            holder = holder.setdefault(part, {})
-            if not isinstance(holder, dict):
-                raise invalid(f"update_mask path '{path}' does not name a message field.")
-        if source is None:
-            holder.pop(parts[-1], None)
-        else:
-            holder[parts[-1]] = source
-    return fields
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
 def _snake(name: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
 
@@ -301,7 +267,7 @@ def _duration(value: Any, default: float) -> float:
 
 
 # ---- v1 (Knative) ---------------------------------------------------------------------------------
-def _v1_routes(app: "LocalCloud", backend: RunBackend) -> list[Route]:
+def _v1_routes(app: "Services", backend: RunBackend) -> list[Route]:
     def fail_with(call: Call):
         return app.faults.operation_fails(call.method_id, call.principal)
 

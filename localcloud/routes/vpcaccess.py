@@ -10,6 +10,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
+from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends.vpcaccess import (
     API_VERSIONS,
     VpcAccessBackend,
@@ -20,7 +21,7 @@ from localcloud.backends.vpcaccess import (
 from localcloud.routing import AuditInfo, Call, Result, Route
 
 if TYPE_CHECKING:
-    from localcloud.server import LocalCloud
+    from localcloud.services import Services
 
 SERVICE_NAME = "vpcaccess.googleapis.com"
 # UNCONFIRMED: the resource.type of vpcaccess audit entries, chosen once in egress-guard's registry.
@@ -33,22 +34,15 @@ LOCATIONS = ("europe-west1", "europe-west2", "europe-west3", "europe-west4", "us
 DEFAULT_PAGE_SIZE = 500
 
 
-def backend_of(app: "LocalCloud") -> VpcAccessBackend:
-    backend = app.world.backends.get("vpcaccess")
-    if backend is None:
-        backend = app.world.backends["vpcaccess"] = VpcAccessBackend(app.world, app.operations)
-    return backend
-
-
-def routes(app: "LocalCloud") -> list[Route]:
-    backend = backend_of(app)
+def routes(app: "Services") -> list[Route]:
+    backend = app.vpcaccess
     out: list[Route] = []
     for version in API_VERSIONS:
         out.extend(_version_routes(app, backend, version))
     return out
 
 
-def _version_routes(app: "LocalCloud", backend: VpcAccessBackend, version: str) -> list[Route]:
+def _version_routes(app: "Services", backend: VpcAccessBackend, version: str) -> list[Route]:
     api = f"vpcaccess.{version}"
     base = f"/vpcaccess/{version}/projects/{{project}}/locations"
     conn = f"{base}/{{location}}/connectors"
@@ -61,7 +55,7 @@ def _version_routes(app: "LocalCloud", backend: VpcAccessBackend, version: str) 
             resource_name=f"projects/{p}/locations/{r}/connectors/{name}", resource_type=AUDIT_RESOURCE_TYPE,
             resource_labels={"project_id": p, "location": r, "connector_name": name}, operation=op)
         if op is not None:
-            op.audit, op.call = info, call
+            op.audit, op.origin = info, origin_of_call(call, info)
         return info
 
     def create(call: Call) -> Result:

@@ -17,8 +17,10 @@ from egress_guard.events import TRIGGER_METHODS
 from localcloud.auditlog import sinks as sinks_module
 from localcloud.auditlog import filter as logging_filter
 from localcloud.auditlog.sinks import Sink, SinkConfig, audit_cloudevent, pubsub_message
-from localcloud.auditlog.writer import (ACTIVITY_LOG_ID, AuditLog, GFE_USER_AGENT_SUFFIX, InsertIds, METHODS,
-                                        rfc3339_micros, rfc3339_nanos)
+from localcloud.auditlog.calls import origin_of_call, record_of_call
+from localcloud.auditlog.methods import METHODS
+from localcloud.auditlog.writer import (ACTIVITY_LOG_ID, AuditLog, GFE_USER_AGENT_SUFFIX, InsertIds, rfc3339_micros,
+                                        rfc3339_nanos)
 from localcloud.errors import ApiError, already_exists, not_found
 from localcloud.identities import PROJECT, REGION
 from localcloud.operations import Operation
@@ -51,6 +53,11 @@ def call(api: str, method_id: str, path: str, body: Any = None, query: dict[str,
                 body=body, principal=principal, user_agent=UA, enums_as_int=False, caller_ip=CALLER, host=host)
 
 
+def log_call(audit: AuditLog, c: Call, r: Route, result: Result | None, error: ApiError | None) -> None:
+    """What the HTTP layer does after a mutating call: its typed record to the audit hook."""
+    audit.on_call(record_of_call(c, r, result, error))
+
+
 def compute_operation(name: str = "operation-1732021993132-62743cba4d27a-d29b55ba-2cd69d6a") -> Operation:
     body = {"kind": "compute#operation", "id": "4491931805423146320", "name": name, "operationType": "insert",
             "targetLink": f"https://www.googleapis.com/compute/v1/projects/{P}/global/firewalls/allow-web",
@@ -79,8 +86,8 @@ FIREWALL_BODY = {"name": "allow-web", "network": f"projects/{P}/global/networks/
 def insert_firewall(audit: AuditLog, op: Operation) -> None:
     c = call("compute.v1", "compute.firewalls.insert", f"/compute/v1/projects/{P}/global/firewalls", FIREWALL_BODY)
     info = firewall_info(op)
-    op.audit, op.call = info, c
-    audit.on_call(c, route("compute.v1", "compute.firewalls.insert"), Result(op.snapshot(), audit=info), None)
+    op.audit, op.origin = info, origin_of_call(c, info)
+    log_call(audit, c, route("compute.v1", "compute.firewalls.insert"), Result(op.snapshot(), audit=info), None)
 
 
 def finish(op: Operation, **changes: Any) -> None:
@@ -152,12 +159,12 @@ def test_operation_finished_before_its_call_was_logged_still_writes_first_then_l
     op = compute_operation()
     c = call("compute.v1", "compute.firewalls.insert", f"/compute/v1/projects/{P}/global/firewalls", FIREWALL_BODY)
     info = firewall_info(op)
-    op.audit, op.call = info, c
+    op.audit, op.origin = info, origin_of_call(c, info)
     snapshot = op.snapshot()
     finish(op)
     audit.on_operation_done(op)  # the ticker thread won the race
     assert audit.entries() == []
-    audit.on_call(c, route("compute.v1", "compute.firewalls.insert"), Result(snapshot, audit=info), None)
+    log_call(audit, c, route("compute.v1", "compute.firewalls.insert"), Result(snapshot, audit=info), None)
     first, last = audit.entries()
     assert first["operation"].get("first") and last["operation"].get("last")
     assert first["protoPayload"]["response"]["status"] == "RUNNING"
@@ -211,7 +218,7 @@ def test_compute_operation_that_fails_logs_an_error_last_entry():
 def test_failed_call_writes_one_error_entry_with_status(error, code):
     audit = AuditLog()
     c = call("compute.v1", "compute.firewalls.insert", f"/compute/v1/projects/{P}/global/firewalls", FIREWALL_BODY)
-    audit.on_call(c, route("compute.v1", "compute.firewalls.insert"), None, error)
+    log_call(audit, c, route("compute.v1", "compute.firewalls.insert"), None, error)
     (entry,) = audit.entries()
     payload = entry["protoPayload"]
     assert entry["severity"] == "ERROR"
@@ -230,7 +237,7 @@ def test_run_v1_failure_matches_the_real_failure_sample():
              f"/run/apis/serving.knative.dev/v1/namespaces/{P}/services/cloud-run-slack-bot", service,
              host=f"{R}-run.localcloud:8790")
     error = ApiError(409, "Conflict for resource 'cloud-run-slack-bot'", status="ABORTED")
-    audit.on_call(c, route("run.v1", "run.namespaces.services.replaceService"), None, error)
+    log_call(audit, c, route("run.v1", "run.namespaces.services.replaceService"), None, error)
     (entry,) = audit.entries()
     assert keys(entry) == keys(real)
     assert keys(entry["protoPayload"]) == keys(real["protoPayload"])
@@ -255,8 +262,8 @@ def test_run_v1_replace_service_matches_the_real_success_sample():
                      f"namespaces/{P}/services/cloud-run-slack-bot", "cloud_run_revision",
                      {"configuration_name": "", "location": R, "project_id": P, "revision_name": "",
                       "service_name": "cloud-run-slack-bot"})
-    audit.on_call(c, route("run.v1", "run.namespaces.services.replaceService"), Result(response_service, audit=info),
-                  None)
+    log_call(audit, c, route("run.v1", "run.namespaces.services.replaceService"), Result(response_service, audit=info),
+             None)
     (entry,) = audit.entries()
     payload = entry["protoPayload"]
     assert keys(entry) == keys(real)
@@ -279,7 +286,7 @@ def test_run_v1_create_names_the_service_from_metadata():
     body = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {}}
     c = call("run.v1", "run.namespaces.services.create", f"/run/apis/serving.knative.dev/v1/namespaces/{P}/services",
              body, host=f"{R}-run.localcloud:8790")
-    audit.on_call(c, route("run.v1", "run.namespaces.services.create"), None, already_exists("web"))
+    log_call(audit, c, route("run.v1", "run.namespaces.services.create"), None, already_exists("web"))
     (entry,) = audit.entries()
     assert entry["protoPayload"]["methodName"] == "google.cloud.run.v1.Services.CreateService"
     assert entry["protoPayload"]["resourceName"] == f"namespaces/{P}/services/web"
@@ -289,7 +296,7 @@ def test_run_v1_create_names_the_service_from_metadata():
 def test_job_run_is_data_access_and_writes_no_activity_entry():
     audit = AuditLog()
     c = call("run.v2", "run.projects.locations.jobs.run", f"/run/v2/projects/{P}/locations/{R}/jobs/j1:run", {})
-    audit.on_call(c, route("run.v2", "run.projects.locations.jobs.run"), Result({}), None)
+    log_call(audit, c, route("run.v2", "run.projects.locations.jobs.run"), Result({}), None)
     assert audit.entries() == []
 
 
@@ -307,9 +314,9 @@ def test_connector_create_writes_first_and_last_with_the_connector():
     info = AuditInfo("vpcaccess.googleapis.com", "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",
                      f"projects/{P}/locations/{R}/connectors/conn1", "vpc_access_connector",
                      {"project_id": P, "location": R, "connector_name": "conn1"}, operation=op)
-    op.audit, op.call = info, c
-    audit.on_call(c, route("vpcaccess.v1", "vpcaccess.projects.locations.connectors.create"),
-                  Result({"name": name, "metadata": {}, "done": False}, audit=info), None)
+    op.audit, op.origin = info, origin_of_call(c, info)
+    log_call(audit, c, route("vpcaccess.v1", "vpcaccess.projects.locations.connectors.create"),
+             Result({"name": name, "metadata": {}, "done": False}, audit=info), None)
     finish(op)
     audit.on_operation_done(op)
     first, last = audit.entries()
@@ -329,7 +336,7 @@ def test_run_v2_update_logs_the_update_request():
     audit = AuditLog()
     c = call("run.v2", "run.projects.locations.services.patch", f"/run/v2/projects/{P}/locations/{R}/services/web",
              {"template": {"vpcAccess": {"egress": "ALL_TRAFFIC"}}}, query={"allowMissing": "true"})
-    audit.on_call(c, route("run.v2", "run.projects.locations.services.patch"), None, not_found("web"))
+    log_call(audit, c, route("run.v2", "run.projects.locations.services.patch"), None, not_found("web"))
     (entry,) = audit.entries()
     assert entry["protoPayload"]["methodName"] == "google.cloud.run.v2.Services.UpdateService"
     assert entry["protoPayload"]["request"] == {
@@ -356,16 +363,16 @@ def all_kinds_of_entries() -> list[dict[str, Any]]:
                      f"projects/{P}/locations/{R}/services/web", "cloud_run_revision",
                      {"configuration_name": "", "location": R, "project_id": P, "revision_name": "",
                       "service_name": "web"}, operation=op2)
-    op2.audit, op2.call = info, c
-    audit.on_call(c, route("run.v2", "run.projects.locations.services.create"),
-                  Result({"name": name, "done": False}, audit=info), None)
+    op2.audit, op2.origin = info, origin_of_call(c, info)
+    log_call(audit, c, route("run.v2", "run.projects.locations.services.create"),
+             Result({"name": name, "done": False}, audit=info), None)
     finish(op2)
     audit.on_operation_done(op2)
     c = call("vpcaccess.v1", "vpcaccess.projects.locations.connectors.create",
              f"/vpcaccess/v1/projects/{P}/locations/{R}/connectors", {"network": "default"},
              query={"connectorId": "conn1"})
-    audit.on_call(c, route("vpcaccess.v1", "vpcaccess.projects.locations.connectors.create"), None,
-                  already_exists("conn1"))
+    log_call(audit, c, route("vpcaccess.v1", "vpcaccess.projects.locations.connectors.create"), None,
+             already_exists("conn1"))
     return audit.entries()
 
 
@@ -395,7 +402,7 @@ def test_ring_keeps_the_newest_entries_in_write_order():
     audit = AuditLog(capacity=3)
     for i in range(5):
         c = call("compute.v1", "compute.firewalls.delete", f"/compute/v1/projects/{P}/global/firewalls/fw-{i}")
-        audit.on_call(c, route("compute.v1", "compute.firewalls.delete"), None, not_found(f"fw-{i}"))
+        log_call(audit, c, route("compute.v1", "compute.firewalls.delete"), None, not_found(f"fw-{i}"))
     stored = audit.stored()
     assert [s.entry["protoPayload"]["resourceName"].rsplit("/", 1)[1] for s in stored] == ["fw-2", "fw-3", "fw-4"]
     assert [s.seq for s in stored] == sorted(s.seq for s in stored)
@@ -405,7 +412,7 @@ def test_timestamps_never_go_backwards_and_insert_ids_are_unique():
     audit = AuditLog(clock_ns=lambda: 1_700_000_000_000_000_000)  # a stuck clock
     for _ in range(50):
         c = call("compute.v1", "compute.routers.patch", f"/compute/v1/projects/{P}/regions/{R}/routers/r1", {})
-        audit.on_call(c, route("compute.v1", "compute.routers.patch"), None, not_found("r1"))
+        log_call(audit, c, route("compute.v1", "compute.routers.patch"), None, not_found("r1"))
     stored = audit.stored()
     assert len({s.timestamp_ns for s in stored}) == 50
     assert [s.timestamp_ns for s in stored] == sorted(s.timestamp_ns for s in stored)
@@ -421,13 +428,14 @@ def test_listeners_see_entries_in_order_and_a_failing_listener_breaks_nothing():
     audit.add_listener(lambda entry: seen.append(entry["insertId"]))
     for i in range(3):
         c = call("compute.v1", "compute.firewalls.delete", f"/compute/v1/projects/{P}/global/firewalls/fw-{i}")
-        audit.on_call(c, route("compute.v1", "compute.firewalls.delete"), None, not_found("x"))
+        log_call(audit, c, route("compute.v1", "compute.firewalls.delete"), None, not_found("x"))
     assert seen == [e["insertId"] for e in audit.entries()]
 
 
 def test_the_hook_never_raises_into_the_api_call():
     audit = AuditLog()
-    audit.on_call(object(), object(), None, None)  # nonsense in: logged, not raised
+    assert record_of_call(object(), object(), None, None) is None  # nonsense in: logged, not raised
+    audit.on_call(object())
     audit.on_operation_done(object())
     audit.reset()
     assert audit.entries() == []
@@ -452,7 +460,7 @@ def stored_entries(n: int) -> list:
     for i in range(n):
         project = P if i % 2 == 0 else "other-project"
         c = call("compute.v1", "compute.firewalls.delete", f"/compute/v1/projects/{project}/global/firewalls/fw-{i}")
-        audit.on_call(c, route("compute.v1", "compute.firewalls.delete"), None, not_found("x"))
+        log_call(audit, c, route("compute.v1", "compute.firewalls.delete"), None, not_found("x"))
     return audit.stored()
 
 

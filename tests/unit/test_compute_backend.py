@@ -484,3 +484,32 @@ def test_pagination_tokens_are_opaque_and_checked():
         raises(400, ListQuery.parse, bad)
     newest, _ = ListQuery.parse({"orderBy": "creationTimestamp desc"}).page(RESOURCES)
     assert [r["name"] for r in newest] == ["aet-c", "fw-b", "fw-a"]
+
+
+def test_internal_firewall_writes_are_logged_as_the_agent_from_inside_google():
+    """Google's own writes (the aet-* rules) reach the audit log as operation first and last entries by
+    the service agent, with callerIp "private" and the logged request's pluralised field names."""
+    from localcloud.services import Services
+
+    world = World()
+    compute = Services.build(world).compute
+    net(compute)
+    agent = "service-1@gcp-sa-vpcaccess.iam.gserviceaccount.com"
+    compute.firewall_insert_internal(P, {"name": "aet-euwest2-conn-hcfw", "network": "net-a",
+                                         "allowed": [{"IPProtocol": "tcp", "ports": ["667"]}]}, agent)
+    world.backends["operations"].tick()
+    compute.firewall_delete_internal(P, "aet-euwest2-conn-hcfw", agent)
+    world.backends["operations"].tick()
+    entries = world.audit.entries()
+    marks = [(e["protoPayload"]["methodName"], "first" if e["operation"].get("first") else "last") for e in entries]
+    assert marks == [("v1.compute.firewalls.insert", "first"), ("v1.compute.firewalls.insert", "last"),
+                     ("v1.compute.firewalls.delete", "first"), ("v1.compute.firewalls.delete", "last")]
+    first = entries[0]
+    assert first["protoPayload"]["authenticationInfo"] == {"principalEmail": agent}
+    assert first["protoPayload"]["requestMetadata"]["callerIp"] == "private"
+    assert first["protoPayload"]["request"]["alloweds"] == [{"IPProtocol": "tcp", "ports": ["667"]}]
+    assert first["protoPayload"]["resourceName"] == f"projects/{P}/global/firewalls/aet-euwest2-conn-hcfw"
+    assert first["resource"]["type"] == "gce_firewall_rule"
+    assert first["protoPayload"]["resourceLocation"] == {"currentLocations": ["global"]}
+    assert entries[0]["operation"]["id"] == entries[1]["operation"]["id"]
+    assert all(e["protoPayload"]["authenticationInfo"]["principalEmail"] == agent for e in entries)
