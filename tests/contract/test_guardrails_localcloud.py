@@ -54,7 +54,9 @@ firewall:
 """)
 
 # ---------------------------------------------------------------------------------------------
-# The fewest API calls each scenario needs, per method, with the reason for each.
+# The fewest API calls each scenario needs (argued from Google's API surface, not from this code:
+# docs/minimums.md, facts F1-F9), per method, with the reason for each. The test holds the code to
+# used <= argued; where egress-guard is above today, ABOVE_ARGUED names the excess and why.
 # ---------------------------------------------------------------------------------------------
 CONNECTOR_GET = "vpcaccess.projects.locations.connectors.get"
 CONNECTOR_LIST = "vpcaccess.projects.locations.connectors.list"
@@ -91,7 +93,7 @@ MINIMUM: dict[str, Minimum] = {
     },
     "firewalls: connector created, disable auto rules": {
         **READ_CONNECTOR,
-        FIREWALLS_LIST: (2, "the rules, then the re-read that confirms the managed rules before disabling"),
+        FIREWALLS_LIST: (1, "the rules; the inserts' waits returned DONE, which confirms them (F7)"),
         FIREWALLS_INSERT: (2, "the managed allow and deny rules"),
         FIREWALLS_PATCH: (2, "disabled: true on aet-*-sbntfw and aet-*-tagfw"),
         GLOBAL_WAIT: (4, "one per write"),
@@ -114,8 +116,8 @@ MINIMUM: dict[str, Minimum] = {
     },
     "nat: job (v2) through a covered connector": {
         JOB_GET: (1, "re-read the job: labels, connector, egress"),
-        **READ_CONNECTOR,
-        ROUTERS_LIST: (1, "the NAT that covers it; no write"),
+        CONNECTOR_GET: (1, "the job's connector: its subnet's name"),
+        ROUTERS_LIST: (1, "a LIST NAT names the subnet: covered, no subnet read, no write"),
     },
     "nat: job (v1, gcloud) through an uncovered connector": {
         JOB_GET: (1, "re-read the job through the v2 API"),
@@ -174,28 +176,48 @@ MINIMUM: dict[str, Minimum] = {
         GLOBAL_WAIT: (1, "wait for the write"),
     },
     "duplicates: 10 concurrent + first + last, ensure_nat": {
-        CONNECTOR_GET: (12, "every delivery re-reads the connector"),
-        SUBNET_GET: (12, "... and its subnet"),
-        ROUTERS_LIST: (12, "... and the routers (the per-network lock makes the later ones see the NAT)"),
+        **READ_CONNECTOR,
+        ROUTERS_LIST: (1, "the first handling reads the routers"),
         ROUTERS_INSERT: (1, "one delivery writes"),
-        REGION_WAIT: (1, "wait for that write"),
+        REGION_WAIT: (1, "wait for that write; the 11 repeats of the decided change: no call (F9)"),
     },
     "duplicates: 10 concurrent + first + last, replace_connector_firewalls": {
-        CONNECTOR_GET: (12, "every delivery re-reads the connector"),
-        SUBNET_GET: (12, "... and its subnet"),
-        FIREWALLS_LIST: (12, "... and the rules (the per-connector lock makes the later ones see them)"),
+        **READ_CONNECTOR,
+        FIREWALLS_LIST: (1, "the first handling reads the rules"),
         FIREWALLS_INSERT: (2, "one delivery writes allow and deny"),
-        GLOBAL_WAIT: (2, "wait for those writes"),
+        GLOBAL_WAIT: (2, "wait for those writes; the 11 repeats of the decided change: no call (F9)"),
     },
     "bad entries (corrupted, foreign, failed, bad name, stale, own principal)": {},
     "firewalls: first entry / infrastructure rule": {},
 }
 
+# Where egress-guard makes more calls than argued: the excess per method and why (docs/minimums.md,
+# "Where egress-guard is above"). The test fails if the calls grow beyond argued + this; each row
+# goes when the code reaches the argued figure.
+ABOVE_ARGUED: dict[str, Minimum] = {
+    "firewalls: connector created, disable auto rules": {
+        FIREWALLS_LIST: (1, "a re-read confirms the managed rules after their inserts' waits returned DONE"),
+    },
+    "nat: job (v2) through a covered connector": {
+        SUBNET_GET: (1, "the subnet is read before the routers, though a LIST NAT naming it covers it"),
+    },
+    "duplicates: 10 concurrent + first + last, ensure_nat": {
+        CONNECTOR_GET: (11, "every repeat re-reads the connector: decided changes are not remembered"),
+        SUBNET_GET: (11, "every repeat re-reads the subnet"),
+        ROUTERS_LIST: (11, "every repeat re-reads the routers (the per-network lock makes it see the NAT)"),
+    },
+    "duplicates: 10 concurrent + first + last, replace_connector_firewalls": {
+        CONNECTOR_GET: (11, "every repeat re-reads the connector: decided changes are not remembered"),
+        SUBNET_GET: (11, "every repeat re-reads the subnet"),
+        FIREWALLS_LIST: (11, "every repeat re-reads the rules (the per-connector lock makes it see them)"),
+    },
+}
+
 
 class Budget:
-    """Compares a guardrail's calls with the scenario's minimum and keeps the rows for the summary."""
+    """Compares a guardrail's calls with the scenario's argued minimum and keeps the rows for the summary."""
 
-    rows: list[tuple[str, str, int, int, str]] = []
+    rows: list[tuple[str, str, int, int, int, str]] = []
 
     def __init__(self, localcloud) -> None:
         self.localcloud = localcloud
@@ -211,19 +233,24 @@ class Budget:
         return counts
 
     def check(self, scenario: str, *principals: str) -> dict[str, int]:
+        """used <= argued (+ the documented excess, ABOVE_ARGUED) for every method; prints used vs argued."""
         made = self.calls(*principals)
-        minimum = MINIMUM[scenario]
-        wanted = {method: count for method, (count, _) in minimum.items()}
-        lines = [f"{scenario}:"]
-        for method in sorted(set(made) | set(wanted)):
-            reason = minimum.get(method, (0, "not needed"))[1]
-            lines.append(f"    {method:48} made {made.get(method, 0):>3}  minimum {wanted.get(method, 0):>3}  {reason}")
-            Budget.rows.append((scenario, method, made.get(method, 0), wanted.get(method, 0), reason))
-        if not made and not wanted:
+        argued, above = MINIMUM[scenario], ABOVE_ARGUED.get(scenario, {})
+        lines = [f"{scenario}: used {sum(made.values())}, argued {sum(c for c, _ in argued.values())}"]
+        over = []
+        for method in sorted(set(made) | set(argued) | set(above)):
+            used, minimum = made.get(method, 0), argued.get(method, (0, ""))[0]
+            excess, why = above.get(method, (0, ""))
+            reason = argued.get(method, (0, "not needed"))[1] + (f"; above: {why}" if excess else "")
+            lines.append(f"    {method:48} used {used:>3}  argued {minimum:>3}  {reason}")
+            Budget.rows.append((scenario, method, used, minimum, excess, reason))
+            if used > minimum + excess:
+                over.append(method)
+        if not made and not argued:
             lines.append("    (no API call)")
-            Budget.rows.append((scenario, "-", 0, 0, "acknowledged without any call"))
+            Budget.rows.append((scenario, "-", 0, 0, 0, "acknowledged without any call"))
         print("\n".join(lines))
-        assert made == wanted, "\n".join(lines)
+        assert not over, f"above the argued minimum (docs/minimums.md) in {over}:\n" + "\n".join(lines)
         return made
 
 
@@ -236,14 +263,14 @@ def _print_call_table(request) -> Iterator[None]:
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():  # shown on the terminal, not in captured output
         reporter.write_line("")
-        reporter.write_line("API calls per scenario (made / minimum):")
+        reporter.write_line("API calls per scenario (used / argued, docs/minimums.md):")
         current = None
-        for scenario, method, made, minimum, reason in Budget.rows:
+        for scenario, method, used, argued, excess, reason in Budget.rows:
             if scenario != current:
                 reporter.write_line(f"  {scenario}")
                 current = scenario
-            flag = "" if made == minimum else "   <-- differs"
-            reporter.write_line(f"    {method:48} {made:>3} / {minimum:<3} {reason}{flag}")
+            flag = "" if used <= argued else f"   <-- above argued by {used - argued} (ABOVE_ARGUED allows {excess})"
+            reporter.write_line(f"    {method:48} {used:>3} / {argued:<3} {reason}{flag}")
 
 
 # ---------------------------------------------------------------------------------------------
