@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class Watcher:
         self._key = key
         self._cond = threading.Condition()
         self._by_id: dict[str, list[Received]] = defaultdict(list)
+        self._all: list[Received] = []
         self._future = subscriber.subscribe(subscription, callback=self._on_message)
 
     def _on_message(self, message: Any) -> None:
@@ -61,8 +62,20 @@ class Watcher:
         received = Received(insert_id, message.publish_time.timestamp(), body)
         with self._cond:
             self._by_id[insert_id].append(received)
+            self._all.append(received)
             self._cond.notify_all()
         message.ack()
+
+    def wait_until(self, done: Callable[[list[Received]], bool], timeout: float = FINDING_TIMEOUT_S) -> list[Received]:
+        """Every message seen, once ``done(messages)`` holds (or ``timeout`` passes first)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not done(self._all):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return list(self._all)
 
     def wait(self, insert_id: str, count: int, timeout: float = FINDING_TIMEOUT_S) -> list[Received]:
         """The messages for ``insert_id`` once there are ``count`` (fewer if ``timeout`` passes first)."""
@@ -124,7 +137,7 @@ class LocalStack:
         os.environ["PUBSUB_EMULATOR_HOST"] = self.env["PUBSUB_EMULATOR_HOST"]
         self.url = self.env["LOCALCLOUD_URL"]
         self.control = LocalCloudControl(self.url, timeout=30.0)
-        self.control.request("DELETE", f"sinks/{AUDIT_SINK}")  # the benchmark publishes each entry itself
+        self.detach_sink()  # the benchmark publishes each entry itself
         self.profile(None)
         self.user = User(self.url)
         self.principals = {name: spec["sa"] for name, spec in FUNCTIONS.items()}
@@ -135,16 +148,69 @@ class LocalStack:
         self.audit = Watcher(self._subscriber, path(PROJECT, f"{AUDIT_TOPIC}-watch"), lambda b: b["insertId"])
         self.findings = Watcher(self._subscriber, path(PROJECT, f"{FINDINGS_TOPIC}-watch"),
                                 lambda b: b["trigger"]["insertId"])
+        self.slack_url = self.stack.url("slack")
 
     # -- localcloud behaviour
 
-    def profile(self, latency_ms: float | None, operation_delay_s: float = 0.0) -> None:
+    def profile(self, latency_ms: float | None, operation_delay_s: float = 0.0,
+                connector_ready_s: float | None = None) -> None:
         """Zero latency (None), or ``latency_ms`` added to every API call and operations that take
-        ``operation_delay_s``."""
+        ``operation_delay_s``; a connector READY after ``connector_ready_s`` when given (else as
+        any operation)."""
         self.control.clear_faults()
         if latency_ms:
             self.control.set_faults([{"methods": "*", "latency_ms": latency_ms}])
-        self.control.config(**{key: operation_delay_s for key in ZERO_PROFILE})
+        delays = {key: operation_delay_s for key in ZERO_PROFILE}
+        if connector_ready_s is not None:
+            delays["connector_ready_delay_s"] = connector_ready_s
+        self.control.config(**delays)
+
+    # -- the audit sink and the push subscriptions, as deployed
+
+    def attach_sink(self) -> None:
+        """The audit sink with the filter rendered from infra/, as ``make up`` wires it."""
+        from localcloud.infra_sink import sink_filter_from_terraform
+        from localcloud.stack import AUDIT_TOPIC, PROJECT
+
+        self.control.request("POST", "sinks", {
+            "name": AUDIT_SINK, "filter": sink_filter_from_terraform(ROOT / "infra"),
+            "destination": f"pubsub.googleapis.com/projects/{PROJECT}/topics/{AUDIT_TOPIC}"})
+
+    def detach_sink(self) -> None:
+        """Nothing reaches the guardrails unless the benchmark publishes it (idempotent)."""
+        sinks = self.control.request("GET", "sinks")
+        names = [s.get("name") for s in (sinks.get("sinks", []) if isinstance(sinks, dict) else sinks)]
+        if AUDIT_SINK in names:
+            self.control.request("DELETE", f"sinks/{AUDIT_SINK}")
+
+    def retry_policy(self, minimum_backoff_s: float, maximum_backoff_s: float) -> None:
+        """Give every function's push subscription this redelivery backoff (the deployment's)."""
+        from google.protobuf import duration_pb2, field_mask_pb2
+        from google.pubsub_v1.types import RetryPolicy, Subscription
+
+        from localcloud.stack import FUNCTIONS, PROJECT
+
+        policy = RetryPolicy(minimum_backoff=duration_pb2.Duration(seconds=int(minimum_backoff_s)),
+                             maximum_backoff=duration_pb2.Duration(seconds=int(maximum_backoff_s)))
+        for name in FUNCTIONS:
+            subscription = Subscription(name=self._subscriber.subscription_path(PROJECT, f"{name}-push"),
+                                        retry_policy=policy)
+            self._subscriber.update_subscription(
+                subscription=subscription, update_mask=field_mask_pb2.FieldMask(paths=["retry_policy"]))
+
+    def function_log(self, name: str) -> list[dict[str, Any]]:
+        """The JSON lines function ``name`` has written (its stdout, as Cloud Logging would read it)."""
+        lines = []
+        path = self.stack.log_dir / f"{name}.log"
+        if not path.exists():
+            return lines
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:
+                    continue
+        return lines
 
     # -- audit entries
 

@@ -1,21 +1,26 @@
-"""``egress-guard sweep`` as the estate grows: API calls and seconds for 10, 100, 1,000 and 5,000
-connectors, spread over a fixed number of regions.
+"""``egress-guard sweep`` on a realistic estate, as the process a user runs: seconds, peak RSS, API calls.
 
-The estate is seeded straight into an in-process localcloud through its backends (the same code
-that serves the API: the connector's ``aet-*`` rules are made by the VPC Access backend as at
-Google), without HTTP and without audit entries, so seeding 5,000 connectors takes seconds, not
-the minutes 15,000 API calls and their operations would. Then the real ``egress-guard sweep`` runs
-in this process against localcloud's URL, through the real clients, in dry-run: every connector
-gets a plan and nothing is written, so the calls counted are the read strategy, the part that must
-grow with regions and pages rather than with resources. Its calls are counted in localcloud's call
-log (only the sweep calls the API here); its seconds are the wall time of the command, with the
-client libraries already imported (their import is a cold-start cost, measured in ``cold_start``).
+The estate (``seed``), in one project, connectors spread over 5 regions, 50 to a network, each on its
+own /28 subnet with the six ``aet-*`` rules VPC Access makes (the broad ones for all):
+
+- Cloud Run: every 10th connector carries an all-traffic service, every 10th (offset 5) an
+  all-traffic job, every 20th (offset 3) a private-ranges-only service; every 20th connector's
+  network also gets a /28 subnet for a Direct VPC all-traffic service;
+- routers: of each network's regions, a third have a router whose LIST NAT covers half of the
+  network's subnets there, a third a router without NAT, a third no router;
+- managed rules (the enforce-db policy's allow and deny) for half of the connectors.
+
+It is seeded straight into an in-process localcloud through its backends (the code that serves the
+API), without HTTP and without audit entries, so seeding 10,000 connectors takes seconds. Then
+``egress-guard sweep --project P --json`` (and ``--dry-run``) runs as its own process, the console
+script a user runs, imports included: ``wall_s`` is spawn to exit, ``rss_mib`` the process's peak
+resident set (``os.wait4``), ``calls`` localcloud's call log (only the sweep calls it). Dry-run
+first, then enforce (writes included) on the same estate.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import threading
@@ -28,10 +33,11 @@ from localcloud.identities import service_account
 PROJECT = "egb-sweep"
 # A fixed set of regions (issue 6: "1,000 connectors over 5 regions").
 REGIONS = ("europe-west2", "europe-west1", "us-central1", "us-east1", "asia-northeast1")
-SIZES = (10, 100, 1000, 5000)
+SIZES = (100, 1000, 10000)
+MODES = ("dry-run", "enforce")
+POLICY = "examples/policy/enforce-db.yaml"
 CONNECTORS_PER_NETWORK = 50
 SWEEP_PRINCIPAL = service_account("egress-guard-sweep", PROJECT)
-GOAL_CONNECTORS, GOAL_SECONDS = 1000, 5.0
 
 
 def sweep_available() -> str | None:
@@ -51,8 +57,11 @@ def sweep_available() -> str | None:
 @contextlib.contextmanager
 def localcloud() -> Iterator[tuple[Any, str]]:
     """An in-process localcloud on a free loopback port: (app, url); stopped on exit."""
+    import logging
+
     from localcloud.server import serve
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request on the bench's stderr
     server = serve("127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, name="bench-localcloud", daemon=True)
     thread.start()
@@ -77,74 +86,162 @@ def subnet_range(index: int) -> str:
 
 
 def seed(app: Any, connectors: int, regions: Sequence[str] = REGIONS) -> dict[str, Any]:
-    """``connectors`` READY subnet connectors, round-robin over ``regions``, 50 to a network, each on
-    its own /28 subnet, with the six ``aet-*`` rules VPC Access makes; no NAT, no managed rule."""
+    """The realistic estate of the module docstring, ``connectors`` READY connectors."""
+    from localcloud.backends.run import JOB, SERVICE, Target, Write
+
     world = app.world
-    compute, vpcaccess = world.backends["compute"], world.backends["vpcaccess"]
+    compute, vpcaccess, run = world.backends["compute"], world.backends["vpcaccess"], world.backends["run"]
     networks = max(1, -(-connectors // CONNECTORS_PER_NETWORK))
     started = time.perf_counter()
-    world.config.update({"connector_ready_delay_s": 0.0})
+    world.config.update({"connector_ready_delay_s": 0.0, "run_operation_delay_s": 0.0})
     # Without the operations backend, Compute writes the rules Google's service makes without an audit
     # entry and its operation (the "bare backend" path): seeding leaves no trace in the audit log.
     operations = world.backends.pop("operations")
+    placed: dict[tuple[int, str], list[int]] = {}  # (network, region) -> connector indexes
     try:
         for k in range(networks):
             compute.network_insert(PROJECT, {"name": f"net-{k}", "autoCreateSubnetworks": False}).apply()
         for i in range(connectors):
-            region, name = regions[i % len(regions)], f"conn-{i}"
-            network = f"projects/{PROJECT}/global/networks/net-{i % networks}"
-            compute.subnetwork_insert(PROJECT, region, {"name": name, "network": network,
+            region, name, k = regions[i % len(regions)], f"conn-{i}", i % networks
+            placed.setdefault((k, region), []).append(i)
+            compute.subnetwork_insert(PROJECT, region, {"name": name, "network": _network(k),
                                                         "ipCidrRange": subnet_range(i)}).apply()
             spec = vpcaccess.parse_create(PROJECT, region, name, {"subnet": {"name": name},
                                                                   "minInstances": 2, "maxInstances": 3})
             vpcaccess.create(spec, api_version="v1", fail_with=None)
         operations.tick()  # every connector's create is due at once: READY, with its aet-* rules
+        workloads = _seed_workloads(compute, run, connectors, networks, regions, Target, Write, SERVICE, JOB)
+        routers = _seed_routers(compute, placed)
+        managed = _seed_managed_rules(compute, connectors, networks, regions)
+        operations.tick()  # the services' and jobs' reconciliation
     finally:
         world.backends["operations"] = operations
     operations.reset()  # the seeding's operations are done; keep them out of every later tick
     with world.lock:
         counts = {kind: len(table) for kind, table in world.tables.items() if table}
     return {"seconds": round(time.perf_counter() - started, 2), "networks": networks, "regions": len(regions),
-            "resources": counts}
+            "workloads": workloads, "routers": routers, "managed_rules": managed, "resources": counts}
 
 
-# --------------------------------------------------------------------------- the sweep
+def _network(k: int) -> str:
+    return f"projects/{PROJECT}/global/networks/net-{k}"
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def _seed_workloads(compute: Any, run: Any, connectors: int, networks: int, regions: Sequence[str], Target: Any,
+                    Write: Any, SERVICE: str, JOB: str) -> dict[str, int]:
+    counts = {"services_on_connectors": 0, "jobs_on_connectors": 0, "private_ranges_services": 0,
+              "direct_vpc_services": 0}
+
+    def create(kind: str, region: str, name: str, vpc_access: dict[str, Any]) -> None:
+        container = {"image": "us-docker.pkg.dev/cloudrun/container/hello"}
+        if kind == SERVICE:
+            body = {"template": {"containers": [container], "vpcAccess": vpc_access}}
+        else:
+            body = {"template": {"template": {"containers": [container], "vpcAccess": vpc_access}}}
+        run.create(Write(Target(kind, PROJECT, region, name), body, {}, "", "developer@example.com"), fail_with=None)
+
+    for i in range(connectors):
+        region = regions[i % len(regions)]
+        connector = f"projects/{PROJECT}/locations/{region}/connectors/conn-{i}"
+        if i % 10 == 0:
+            create(SERVICE, region, f"svc-{i}", {"connector": connector, "egress": "ALL_TRAFFIC"})
+            counts["services_on_connectors"] += 1
+        if i % 10 == 5:
+            create(JOB, region, f"job-{i}", {"connector": connector, "egress": "ALL_TRAFFIC"})
+            counts["jobs_on_connectors"] += 1
+        if i % 20 == 3:
+            create(SERVICE, region, f"private-{i}", {"connector": connector, "egress": "PRIVATE_RANGES_ONLY"})
+            counts["private_ranges_services"] += 1
+        if i % 20 == 7:
+            k, subnet = i % networks, f"dvpc-{i}"
+            compute.subnetwork_insert(PROJECT, region, {"name": subnet, "network": _network(k),
+                                                        "ipCidrRange": subnet_range(connectors + i)}).apply()
+            create(SERVICE, region, f"direct-{i}", {
+                "networkInterfaces": [{"network": f"net-{k}", "subnetwork": subnet}], "egress": "ALL_TRAFFIC"})
+            counts["direct_vpc_services"] += 1
+    return counts
 
 
-def run_sweep(app: Any, url: str) -> dict[str, Any]:
-    """``egress-guard sweep --project P --dry-run --json`` in this process; calls, seconds, its output."""
-    from egress_guard.cli import main as cli_main
+def _seed_routers(compute: Any, placed: dict[tuple[int, str], list[int]]) -> dict[str, int]:
+    """A third of each network's regions: a router whose LIST NAT covers half the subnets there; a
+    third: a router without NAT; a third: nothing."""
+    counts = {"with_nat": 0, "without_nat": 0, "subnets_covered": 0}
+    for n, ((k, region), indexes) in enumerate(sorted(placed.items())):
+        if n % 3 == 2:
+            continue
+        body: dict[str, Any] = {"name": f"user-router-{k}", "network": _network(k)}
+        if n % 3 == 0:
+            covered = indexes[::2]
+            body["nats"] = [{"name": "user-nat", "natIpAllocateOption": "AUTO_ONLY",
+                             "sourceSubnetworkIpRangesToNat": "LIST_OF_SUBNETWORKS",
+                             "subnetworks": [{"name": f"projects/{PROJECT}/regions/{region}/subnetworks/conn-{i}",
+                                              "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]} for i in covered]}]
+            counts["with_nat"] += 1
+            counts["subnets_covered"] += len(covered)
+        else:
+            counts["without_nat"] += 1
+        compute.router_insert(PROJECT, region, body).apply()
+    return counts
 
-    env = {"LOCALCLOUD_URL": url, "GOOGLE_CLOUD_PROJECT": PROJECT, "EGRESS_GUARD_PRINCIPAL": SWEEP_PRINCIPAL,
-           "EGRESS_GUARD_SELF_PRINCIPALS": SWEEP_PRINCIPAL}
+
+def _seed_managed_rules(compute: Any, connectors: int, networks: int, regions: Sequence[str]) -> int:
+    """egress-guard's managed rules (enforce-db policy) for every other connector."""
+    from egress_guard.guardrails.connector_firewalls import desired_rules
+    from egress_guard.names import parse_connector, parse_network
+    from egress_guard.policy import load_policy
+
+    from .harness import ROOT
+
+    policy = load_policy(str(ROOT / POLICY)).firewall
+    made = 0
+    for i in range(0, connectors, 2):
+        region = regions[i % len(regions)]
+        connector = parse_connector(f"projects/{PROJECT}/locations/{region}/connectors/conn-{i}", field="bench")
+        network = parse_network(_network(i % networks), field="bench")
+        for rule in desired_rules(connector, network, policy):
+            compute.firewall_insert(PROJECT, dict(rule.body)).apply()
+            made += 1
+    return made
+
+
+# --------------------------------------------------------------------------- the sweep, as a process
+
+
+def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
+    """``egress-guard sweep --project P --json [--dry-run]`` as its own process: wall, peak RSS, calls."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from .harness import ROOT
+
+    script = Path(sys.executable).parent / "egress-guard"
+    env = {**os.environ, "LOCALCLOUD_URL": url, "GOOGLE_CLOUD_PROJECT": PROJECT,
+           "EGRESS_GUARD_PRINCIPAL": SWEEP_PRINCIPAL, "EGRESS_GUARD_SELF_PRINCIPALS": SWEEP_PRINCIPAL,
+           "EGRESS_GUARD_POLICY": str(ROOT / POLICY)}
+    argv = [str(script), "sweep", "--project", PROJECT, "--json"] + (["--dry-run"] if mode == "dry-run" else [])
     app.calls.reset()
-    out, err = io.StringIO(), io.StringIO()
-    with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        status = cli_main(["sweep", "--project", PROJECT, "--dry-run", "--json"])
-        seconds = time.perf_counter() - started
+        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        findings = findings_by_outcome(out.read().decode(errors="replace"))
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
     calls = app.calls.snapshot(0)
-    # localcloud's own time answering (server side): the rest of ``seconds`` is the sweep's Python.
     api_s = sum(float(c.get("duration_ms", 0.0)) for c in calls["calls"]) / 1000
-    result: dict[str, Any] = {"calls": calls["total"], "seconds": round(seconds, 3), "api_server_s": round(api_s, 3),
-                              "exit_status": status, "calls_by_method": dict(sorted(calls["counts"].items()))}
-    result["findings"] = findings_by_outcome(out.getvalue())
-    if status != 0:
-        result["stderr_tail"] = err.getvalue()[-1000:]
+    writes = sum(1 for c in calls["calls"] if c.get("mutating"))
+    result: dict[str, Any] = {"wall_s": round(wall, 3), "rss_mib": round(usage.ru_maxrss / 1024, 1),
+                              "calls": calls["total"], "writes": writes, "api_server_s": round(api_s, 3),
+                              "exit_status": process.returncode,
+                              "calls_by_method": dict(sorted(calls["counts"].items())),
+                              "findings": findings}
+    if process.returncode not in (0, 1):
+        result["stderr_tail"] = stderr[-1000:]
     return result
 
 
@@ -161,36 +258,30 @@ def findings_by_outcome(json_lines: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _warm_imports() -> None:
-    """The client libraries the sweep uses, imported before anything is timed (see module doc)."""
-    from google.cloud import compute_v1, run_v2, vpcaccess_v1  # noqa: F401
-
-
 def run(sizes: Sequence[int] = SIZES, progress: Callable[[str], None] = lambda line: None
         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The rows ``[{"connectors": n, "calls": c, "seconds": s, ...}]`` and how they were made. While
-    ``egress-guard sweep`` does not exist the estates are still seeded (and timed), with calls and
-    seconds None and the reason in the setup."""
+    """``sweep_realistic``: rows ``{connectors, mode, wall_s, rss_mib, calls, ...}``, and how they were made."""
     missing = sweep_available()
     rows: list[dict[str, Any]] = []
+    seeds: dict[int, Any] = {}
     with localcloud() as (app, url):
-        if missing is None:
-            _warm_imports()
         for size in sizes:
             reset(app)
-            progress(f"sweep: seeding {size} connectors over {len(REGIONS)} regions")
-            row: dict[str, Any] = {"connectors": size, "calls": None, "seconds": None}
-            row["seed"] = seed(app, size)
-            if missing is None:
-                progress(f"sweep: egress-guard sweep --dry-run over {size} connectors")
-                try:
-                    row.update(run_sweep(app, url))
-                except Exception as exc:  # reported, never raised: the other sizes still run
-                    row["error"] = f"{type(exc).__name__}: {exc}"
-            rows.append(row)
-    setup: dict[str, Any] = {"project": PROJECT, "regions": list(REGIONS), "mode": "dry-run",
-                             "connectors_per_network": CONNECTORS_PER_NETWORK,
-                             "command": f"egress-guard sweep --project {PROJECT} --dry-run --json"}
+            progress(f"sweep: seeding a realistic estate of {size:,} connectors over {len(REGIONS)} regions")
+            seeds[size] = seed(app, size)
+            for mode in MODES:
+                row: dict[str, Any] = {"connectors": size, "mode": mode, "wall_s": None, "rss_mib": None,
+                                       "calls": None}
+                if missing is None:
+                    progress(f"sweep: egress-guard sweep ({mode}) over {size:,} connectors, as a process")
+                    try:
+                        row.update(run_sweep(app, url, mode))
+                    except Exception as exc:  # reported, never raised: the other sizes still run
+                        row["error"] = f"{type(exc).__name__}: {exc}"
+                rows.append(row)
+    setup: dict[str, Any] = {"project": PROJECT, "regions": list(REGIONS), "policy": POLICY,
+                             "connectors_per_network": CONNECTORS_PER_NETWORK, "seeded": seeds,
+                             "command": f"egress-guard sweep --project {PROJECT} --json [--dry-run] (own process)"}
     if missing is not None:
         setup["not_measured"] = missing
     return rows, setup

@@ -8,6 +8,7 @@ Every write waits for its operation, so what it made exists (READY) when it retu
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 REGION = "europe-west2"
@@ -75,6 +76,15 @@ class User:
                                              connector=v1.Connector(subnet=v1.Connector.Subnet(name=subnet),
                                                                     min_instances=2, max_instances=3))
         op.result(timeout=TIMEOUT_S)
+
+    def start_connector(self, project: str, name: str, subnet: str, region: str = REGION) -> float:
+        """Send CreateConnector and return at once (the connector is CREATING); the epoch time the call was made."""
+        v1 = self._vpcaccess_v1
+        sent = time.time()
+        self.vpcaccess.create_connector(parent=f"projects/{project}/locations/{region}", connector_id=name,
+                                        connector=v1.Connector(subnet=v1.Connector.Subnet(name=subnet),
+                                                               min_instances=2, max_instances=3))
+        return sent
 
     def _vpc_access(self, project: str, connector: str, all_traffic: bool, region: str) -> Any:
         egresses = self._run_v2.VpcAccess.VpcEgress
