@@ -38,7 +38,8 @@ from .harness import LocalStack, select
 CONNECTOR_CREATE = "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector"
 GUARDRAILS = ("ensure_nat", "replace_connector_firewalls")
 DEFAULT_CONNECTOR_READY_S = 20.0  # Google takes a minute or two; shorter keeps the run short, the path is the same
-STAGGER_S = 1.0
+STAGGER_S = 5.0  # about one remediation under the realistic profile: one local instance per function, so
+# overlapping events would queue in it, where Cloud Functions starts more instances (max_instances)
 SETTLE_TIMEOUT_S = 240.0  # only stops a hang; an event not settled is reported as such
 ARGUED_CALLS_PER_EVENT = 13  # docs/minimums.md, "The real path"
 
