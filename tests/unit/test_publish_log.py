@@ -102,3 +102,19 @@ def test_setup_logging_is_idempotent_and_writes_cloud_logging_json(log_stream: i
     assert first[LABELS_KEY] == {"guardrail": "ensure_nat"} and first["attempt"] == 2
     assert "trace" not in json.dumps(first)
     assert second["severity"] == "INFO" and second["connector"] == "conn-a"
+
+
+def test_finding_json_carries_every_field_and_round_trips_with_changes() -> None:
+    import dataclasses
+
+    from egress_guard.findings import Change
+
+    finding = dataclasses.replace(a_finding(), changes=(
+        Change("compute.routers.patch", "projects/p/regions/r/routers/x", {"nats": [{"name": "a"}]}, {"nats": []}),),
+        links=("https://console.cloud.google.com/x",))
+    body = finding.to_dict()
+    fields_written = {f.name for f in dataclasses.fields(Finding)} | {"severity"}
+    assert set(body) == fields_written  # a new field cannot be left out of the written-out form
+    assert body["changes"] == [{"action": "compute.routers.patch", "resource": "projects/p/regions/r/routers/x",
+                                "before": {"nats": [{"name": "a"}]}, "after": {"nats": []}}]
+    assert Finding.from_json(finding.to_json()) == finding
