@@ -20,11 +20,13 @@ RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 
 # Whether VPC Access and Cloud Run v2 write an ``operation.last`` entry after the
 # ``operation.first`` one (docs/gcp-facts.md §3.3). Unknown, so every entry of a long-running
-# create is handled alike and whichever arrives must be enough: the guardrail re-reads the
-# resource and acts on what it needs as soon as that is known (Cloud Run's template and a
-# connector's network and subnet or range are there from the create call on: ensure_nat acts while
-# they are CREATING). What exists only later (a connector's aet-* rules, at READY) makes the
-# guardrail raise TransientError while the resource is not READY, and the platform redelivers
-# until it is. Both converge with one entry; with two, the second finds the work done and reports
-# compliant (same finding id: notify_slack posts it once).
-NOT_READY_IS_TRANSIENT = True
+# create is handled alike and the first must be enough: each guardrail re-reads the resource and
+# acts on what it needs as soon as that is known, which for both is the create call. Cloud Run's
+# template, a connector's network and subnet or range, and a connector's network tag
+# (``vpc-connector-REGION-NAME``, from its name) exist from the create call on, so ensure_nat adds
+# the NAT and replace_connector_firewalls adds the managed rules while the connector is CREATING,
+# before its VMs run: nothing waits for READY, nor for Pub/Sub's redelivery backoff (10 s to 600 s).
+# Only disabling the broad ``aet-*`` rules (``auto_rules: disable``) needs them to exist; their own
+# Compute insert entries (``operation.last`` confirmed for Compute) bring that. A later entry of the
+# same change finds the work done (compliant, same finding id: notify_slack posts it once).
+WAITS_FOR_LAST_ENTRY = False

@@ -52,7 +52,8 @@ from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
 
-# UNCONFIRMED: see assumptions.NOT_READY_IS_TRANSIENT (read by the guardrails).
+# UNCONFIRMED: whether a long-running create writes an operation.last entry; nothing waits for one
+# (assumptions.WAITS_FOR_LAST_ENTRY).
 
 # Replay and backfill run on entries of any age: the age cut-off only exists to end retry storms.
 NO_AGE_LIMIT = timedelta.max

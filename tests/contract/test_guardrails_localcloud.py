@@ -195,9 +195,6 @@ MINIMUM: dict[str, Minimum] = {
 # "Where egress-guard is above"). The test fails if the calls grow beyond argued + this; each row
 # goes when the code reaches the argued figure.
 ABOVE_ARGUED: dict[str, Minimum] = {
-    "firewalls: connector created, disable auto rules": {
-        FIREWALLS_LIST: (1, "a re-read confirms the managed rules after their inserts' waits returned DONE"),
-    },
     "nat: job (v2) through a covered connector": {
         SUBNET_GET: (1, "the subnet is read before the routers, though a LIST NAT naming it covers it"),
     },
@@ -469,7 +466,7 @@ def test_subnet_connector_gets_one_router_one_nat_and_the_managed_rules(subnet_c
     assert len(aet_before) == 6
 
 
-def test_disable_auto_rules_after_the_managed_rules_are_confirmed(subnet_connector, guardrails, localcloud, budget):
+def test_disable_auto_rules_after_the_managed_rules_are_made(subnet_connector, guardrails, localcloud, budget):
     budget.start()
     (finding,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
     budget.check("firewalls: connector created, disable auto rules", FW_SA)
@@ -482,7 +479,8 @@ def test_disable_auto_rules_after_the_managed_rules_are_confirmed(subnet_connect
     assert all(c.before["priority"] == 1000 and not c.before.get("disabled") for c in patches)  # undo by hand
     calls = [c["method_id"] for c in localcloud.calls(principal=FW_SA)["calls"]]
     first_patch = calls.index(FIREWALLS_PATCH)
-    assert calls.index(FIREWALLS_LIST, calls.index(FIREWALLS_INSERT)) < first_patch  # confirmed by a re-read first
+    # Make-before-break: both managed rules inserted and waited for (DONE) before any broad rule goes.
+    assert calls[:first_patch].count(FIREWALLS_INSERT) == 2 and calls[:first_patch].count(GLOBAL_WAIT) == 2
 
 
 def test_implicit_broad_rules_the_managed_rules_still_do_the_job(user, guardrails, localcloud, budget):
@@ -703,17 +701,21 @@ def test_duplicates_and_concurrency_end_in_one_router_one_nat_two_rules(subnet_c
     assert len(managed(rules)) == 2
 
 
-def test_creating_connector_nat_acts_firewalls_retry_until_ready(user, guardrails, localcloud):
+def test_creating_connector_both_guardrails_act_before_ready(user, guardrails, localcloud):
+    """The first entry is enough: the NAT needs the subnet and the managed rules the connector's
+    tag (from its name), both known while CREATING; nothing waits for READY or for a redelivery."""
     localcloud.config(connector_ready_delay_s=30.0)
     user.network()
     user.subnet("sub28", "10.0.1.0/28")
     user.connector("conn-a", subnet="sub28", wait=False)
     entry = one(localcloud, CONNECTOR_CREATE, first=True)
-    with pytest.raises(TransientError, match="not READY"):
-        guardrails.firewalls(entry)
-    (finding,) = guardrails.nat(entry)  # NAT needs only the subnet, known while CREATING
-    assert finding.outcome is Outcome.REMEDIATED
-    assert managed(state(localcloud)[1]) == {}
+    (fw_finding,) = guardrails.firewalls(entry)
+    (finding,) = guardrails.nat(entry)
+    assert finding.outcome is Outcome.REMEDIATED and fw_finding.outcome is Outcome.REMEDIATED
+    assert "is CREATING" in fw_finding.reason
+    assert set(managed(state(localcloud)[1])) == {"egress-guard-conn-a-euw2-allow0", "egress-guard-conn-a-euw2-deny"}
+    connector = user.vpcaccess.get_connector(name=f"projects/{P}/locations/{R}/connectors/conn-a")
+    assert connector.state.name == "CREATING"  # the rules exist before the connector's VMs run
 
 
 def test_bad_entries_are_acknowledged_without_any_api_call(subnet_connector, guardrails, localcloud, budget):

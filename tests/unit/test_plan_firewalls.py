@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from egress_guard.errors import TransientError
+from egress_guard.errors import EgressGuardError
 from egress_guard.estate import FirewallRule, firewall_from_json
 from egress_guard.events import thaw
 from egress_guard.findings import Mode, Outcome, Trigger
@@ -331,24 +331,32 @@ def fake_clients(journal: list[str], listing: list[FirewallRule]) -> Any:
 def test_apply_firewalls_makes_before_it_breaks():
     plan = plan_firewalls(CONN, NET, google_aet_rules(), DISABLE)
     journal: list[str] = []
-    confirmed = google_aet_rules() + managed_in_place(DISABLE)
-    applied = apply_firewalls(fake_clients(journal, confirmed), plan, NET, timeout=5,
-                              desired=desired_rules(CONN, NET, DISABLE.firewall))
+    applied = apply_firewalls(fake_clients(journal, []), plan, NET, timeout=5)
     assert journal == [
         "insert egress-guard-conn-a-euw2-allow0", "wait op-1",
-        "insert egress-guard-conn-a-euw2-deny", "wait op-3",
-        "list",  # the managed rules are confirmed by a re-read ...
+        "insert egress-guard-conn-a-euw2-deny", "wait op-3",  # both managed rules DONE (no re-read: the wait says so)
         "patch aet-europewest2-conn--a-sbntfw", "patch aet-europewest2-conn--a-tagfw",  # ... before any auto rule goes
-        "wait op-6", "wait op-7",
+        "wait op-5", "wait op-6",
     ]
     assert [c.action for c in applied] == ["compute.firewalls.insert"] * 2 + ["compute.firewalls.patch"] * 2
 
 
-def test_apply_firewalls_keeps_the_broad_rules_when_the_managed_rules_are_not_confirmed():
+class FailingOperations(FakeOperations):
+    """The deny rule's insert ends in error (quota, a conflicting rule): its wait raises."""
+
+    def wait(self, *, project, operation, timeout):
+        from google.cloud import compute_v1
+
+        self.journal.append(f"wait {operation}")
+        failed = operation == "op-3"
+        return compute_v1.Operation(name=operation, status=compute_v1.Operation.Status.DONE, error=compute_v1.Error(
+            errors=[compute_v1.Errors(code="QUOTA_EXCEEDED", message="no quota")]) if failed else None)
+
+
+def test_apply_firewalls_keeps_the_broad_rules_when_a_managed_rule_was_not_made():
     plan = plan_firewalls(CONN, NET, google_aet_rules(), DISABLE)
     journal: list[str] = []
-    not_there = google_aet_rules()  # the re-read does not show the managed rules
-    with pytest.raises(TransientError, match="stay enabled"):
-        apply_firewalls(fake_clients(journal, not_there), plan, NET, timeout=5,
-                        desired=desired_rules(CONN, NET, DISABLE.firewall))
-    assert not any(entry.startswith("patch") for entry in journal)
+    clients = SimpleNamespace(firewalls=FakeFirewalls(journal, []), global_operations=FailingOperations(journal))
+    with pytest.raises(EgressGuardError):
+        apply_firewalls(clients, plan, NET, timeout=5)
+    assert journal[-1] == "wait op-3" and not any(entry.startswith("patch") for entry in journal)

@@ -14,8 +14,8 @@ unique network tag ``vpc-connector-REGION-NAME``:
 
 Make-before-break: the allow rules are inserted and waited for before the deny (stage order),
 egress allows before the egress deny; with ``auto_rules: disable`` the ``aet-*-sbntfw``/``-tagfw``
-rules are patched ``disabled: true`` only after a re-read confirms every managed rule exists as
-wanted, and each change records the rule's previous body. The priority-100 ``aet-*`` rules
+rules are patched ``disabled: true`` only after every managed rule's insert was waited for and
+ended DONE without error, and each change records the rule's previous body. The priority-100 ``aet-*`` rules
 (``hcfw``, ``rsgfw``, ``earfw``, ``egrfw``) are never touched. Only rules egress-guard created (name
 prefix *and* ``managed-by: egress-guard`` description) are ever updated or deleted.
 
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import estate
 from ..egress import NoEgressPoint, connector_point
-from ..errors import InvalidName, NothingToDo, NotOurEvent, PermanentError, TransientError
+from ..errors import InvalidName, NothingToDo, NotOurEvent, PermanentError
 from ..estate import FirewallRule
 from ..events import AuditEvent, EventKind, thaw
 from ..findings import Change, Finding, Mode, Trigger
@@ -55,7 +55,6 @@ from ..names import (
 )
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import FirewallPolicy, Policy, group_ports
-from ..assumptions import NOT_READY_IS_TRANSIENT
 from ..converge import MAX_ATTEMPTS, converge
 from ..errors import Conflict
 from . import _compute
@@ -75,7 +74,7 @@ AUTO_SUFFIXES = INFRA_AUTO_SUFFIXES + BROAD_AUTO_SUFFIXES
 
 # Stages: each is applied and waited for before the next starts (make-before-break).
 STAGE_INGRESS_ALLOW, STAGE_INGRESS_DENY, STAGE_EGRESS_ALLOW, STAGE_EGRESS_DENY = 0, 1, 2, 3
-STAGE_DISABLE_AUTO = 4  # only after a re-read confirms the managed rules
+STAGE_DISABLE_AUTO = 4  # only after the managed rules' writes ended DONE
 STAGE_REMOVE_STALE = 5  # managed rules the policy no longer wants, last
 
 # --------------------------------------------------------------------------- region codes
@@ -391,15 +390,15 @@ def _implicit_note(connector: ConnectorName, live: Mapping[str, FirewallRule]) -
 
 
 def apply_firewalls(clients: "Clients", plan: Plan, network: NetworkName, *, timeout: float,
-                    desired: Sequence[DesiredRule], applied: list[Change] | None = None) -> list[Change]:
-    """Apply the plan stage by stage, waiting for each; confirm the managed rules by a re-read
-    before any automatic rule is disabled. Returns the changes made, also appended to ``applied``
-    as they complete, so that a ``Conflict`` (re-read and replan) loses none of them."""
+                    applied: list[Change] | None = None) -> list[Change]:
+    """Apply the plan stage by stage, waiting for each. Make-before-break: an automatic rule is
+    disabled only in the last stages, after every managed rule's insert was waited for and its
+    operation ended DONE without error (a failed one raises here, and nothing later starts); that
+    wait is the confirmation, a re-read would add a call and no certainty. Returns the changes made,
+    also appended to ``applied`` as they complete, so that a ``Conflict`` (re-read and replan)
+    loses none of them."""
     made: list[Change] = applied if applied is not None else []
-    wrote_managed = False
     for stage, changes in plan.stages():
-        if stage == STAGE_DISABLE_AUTO and wrote_managed:
-            _confirm(clients, network, desired)
         started, conflict = [], None
         for change in changes:
             try:
@@ -415,7 +414,6 @@ def apply_firewalls(clients: "Clients", plan: Plan, network: NetworkName, *, tim
                 conflict = conflict or exc
                 continue
             made.append(change.to_change())
-            wrote_managed = wrote_managed or stage < STAGE_DISABLE_AUTO
         if conflict is not None:
             raise conflict
     return made
@@ -438,15 +436,6 @@ def _start_one(clients: "Clients", change: PlannedChange, network: NetworkName) 
         return _compute.start(change.action, change.resource, clients.firewalls.patch, project=project,
                               firewall=rule, firewall_resource=body)
     raise PermanentError(f"replace_connector_firewalls cannot apply {change.action}")
-
-
-def _confirm(clients: "Clients", network: NetworkName, desired: Sequence[DesiredRule]) -> None:
-    """Make-before-break: every managed rule must be there, as wanted, before an automatic rule goes."""
-    live = {r.name: r for r in estate.firewalls_of(clients, network)}
-    missing = [d.name for d in desired if d.name not in live or not same_rule(live[d.name].body, d.body)]
-    if missing:
-        raise TransientError(f"managed rule(s) {', '.join(missing)} are not in place after being written; the broad "
-                             "automatic rules stay enabled; will retry")
 
 
 def _json(body: Mapping[str, Any] | None) -> str:
@@ -519,22 +508,22 @@ class ReplaceConnectorFirewalls:
                                  "to guard. Managed rules of a deleted connector are left for a person to delete.")
         if connector.state in ("ERROR", "DELETING"):
             raise NothingToDo(f"connector {name.relative} is {connector.state}; nothing to guard")
-        if not connector.ready and NOT_READY_IS_TRANSIENT:  # see assumptions.NOT_READY_IS_TRANSIENT
-            raise TransientError(f"connector {name.relative} is {connector.state}, not READY yet: its aet-* rules do "
-                                 "not exist yet; will retry")
+        if not connector.ready:  # CREATING or UPDATING: act now (assumptions.WAITS_FOR_LAST_ENTRY)
+            context = (f"{context} " if context else "") + (
+                f"Connector {name.name} is {connector.state}: its managed rules are made now, before its VMs run; "
+                "its aet-* rules come with READY, and their own audit entries bring any disabling.")
         try:
             point = connector_point(connector, lambda subnet: estate.read_subnetwork(ctx.clients, subnet))
         except NoEgressPoint as exc:
             raise NoEgressPoint(f"{name.relative}: {exc.reason}; nothing to guard") from exc
         network = point.network
-        desired = desired_rules(name, network, policy.firewall)
         timeout = ctx.settings.operation_timeout_seconds
         with _LOCKS.hold(f"firewalls/{name.relative}"):
             done = converge(
                 read=lambda: estate.firewalls_of(ctx.clients, network),
                 plan=lambda rules: plan_firewalls(name, network, rules, policy, context=context),
                 apply=lambda plan, applied: apply_firewalls(ctx.clients, plan, network, timeout=timeout,
-                                                            desired=desired, applied=applied),
+                                                            applied=applied),
                 enforce=mode is Mode.ENFORCE,
                 kept_changing=f"replace_connector_firewalls: the rules of network {network.name} kept changing "
                               f"during {MAX_ATTEMPTS} attempts; will retry")

@@ -181,13 +181,12 @@ class Sweep:
             return self._failed(FIREWALLS, name.ref, point,
                                 PermanentError(f"the firewall rules of project {network.project} could not be read"))
         try:
-            desired = firewalls_guardrail.desired_rules(name, network, self.policy.firewall)
             done = converge(
                 first=lambda: self._rule_index(inventory, network).rules_for(name, network),
                 read=lambda: estate.firewalls_of(self.clients, network),
                 plan=lambda rules: firewalls_guardrail.plan_firewalls(name, network, rules, self.policy),
                 apply=lambda plan, applied: firewalls_guardrail.apply_firewalls(
-                    self.clients, plan, network, timeout=self.timeout, desired=desired, applied=applied),
+                    self.clients, plan, network, timeout=self.timeout, applied=applied),
                 enforce=self.mode(FIREWALLS) is Mode.ENFORCE,
                 kept_changing=f"the rules of network {network.name} kept changing during {MAX_ATTEMPTS} attempts")
         except EgressGuardError as exc:
