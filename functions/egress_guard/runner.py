@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ from .errors import (
     TransientError,
     classify_api_error,
 )
+from .decided import DecidedChanges, change_key
 from .events import AuditEvent, parse_event, screen
 from .findings import Finding, Mode, Outcome
 from .log import fields, setup_logging
@@ -80,6 +81,7 @@ class Context:
     clients: Clients
     publish: Callable[[Finding], object]  # FindingPublisher.publish, or a collector (replay, tests)
     max_age: timedelta
+    decided: DecidedChanges = field(default_factory=DecidedChanges)  # this instance's decided changes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, policy: Policy | None = None,
@@ -145,6 +147,23 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
         return []
 
     mode = ctx.mode_for(guardrail.name)
+    change = change_key(guardrail.name, mode, event)
+    with ctx.decided.hold(change):  # a concurrent repeat waits for this delivery, then finds it decided
+        decided_by = ctx.decided.decided_by(change)
+        if decided_by is not None:
+            what = f"operation {event.operation_id}" if event.operation_id else f"entry {event.insert_id}"
+            _acknowledge(guardrail.name, event, PermanentError(
+                f"a repeat of {what}, which this instance already decided (delivery of entry {decided_by}) and "
+                "whose findings it published; a later change writes its own entry"), started)
+            return []
+        findings = _decide(event, guardrail, ctx, mode, started)
+        if findings and all(f.outcome is not Outcome.FAILED for f in findings):  # "failed" asks for a redelivery
+            ctx.decided.remember(change, event.insert_id)
+        return findings
+
+
+def _decide(event: AuditEvent, guardrail: Guardrail, ctx: Context, mode: Mode, started: float) -> list[Finding]:
+    """Run the guardrail on a parsed, screened event and publish its findings (see ``handle``)."""
     try:
         exempt = ctx.policy.exemptions.reason_for(project=event.project)
         if exempt:
