@@ -41,7 +41,7 @@ DEFAULT_CONNECTOR_READY_S = 20.0  # Google takes a minute or two; shorter keeps 
 STAGGER_S = 5.0  # about one remediation under the realistic profile: one local instance per function, so
 # overlapping events would queue in it, where Cloud Functions starts more instances (max_instances)
 SETTLE_TIMEOUT_S = 240.0  # only stops a hang; an event not settled is reported as such
-ARGUED_CALLS_PER_EVENT = 13  # docs/minimums.md, "The real path"
+ARGUED_CALLS_PER_EVENT = 12  # docs/minimums.md, "The real path"
 
 
 @dataclass
