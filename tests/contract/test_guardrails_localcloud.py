@@ -61,6 +61,7 @@ firewall:
 CONNECTOR_GET = "vpcaccess.projects.locations.connectors.get"
 CONNECTOR_LIST = "vpcaccess.projects.locations.connectors.list"
 SUBNET_GET = "compute.subnetworks.get"
+SUBNET_LIST = "compute.subnetworks.list"
 ROUTERS_LIST = "compute.routers.list"
 ROUTERS_INSERT = "compute.routers.insert"
 ROUTERS_PATCH = "compute.routers.patch"
@@ -145,14 +146,21 @@ MINIMUM: dict[str, Minimum] = {
     },
     "nat drift: NAT removed (routers.update)": {
         CONNECTOR_LIST: (1, "the connectors of the router's region"),
-        SUBNET_GET: (1, "the subnet connector's network"),
+        SUBNET_LIST: (1, "their subnets' networks: one list of the region for one connector or many"),
         ROUTERS_LIST: (1, "the router, now without NAT"),
         ROUTERS_PATCH: (1, "put the NAT back"),
         REGION_WAIT: (1, "wait for the write"),
     },
+    "nat drift: NAT removed, three connectors in the region": {
+        CONNECTOR_LIST: (1, "the connectors of the router's region"),
+        SUBNET_LIST: (1, "their subnets, one list: flat in the number of connectors"),
+        ROUTERS_LIST: (1, "the router, now without NAT"),
+        ROUTERS_PATCH: (1, "put the NAT back with the three subnets in one write"),
+        REGION_WAIT: (1, "wait for the write"),
+    },
     "nat drift: router deleted": {
         CONNECTOR_LIST: (1, "the connectors of the router's region"),
-        SUBNET_GET: (1, "the subnet connector's network"),
+        SUBNET_LIST: (1, "their subnets' networks: one list of the region for one connector or many"),
         ROUTERS_LIST: (1, "no router any more"),
         ROUTERS_INSERT: (1, "router and NAT again"),
         REGION_WAIT: (1, "wait for the write"),
@@ -612,6 +620,26 @@ def test_nat_removed_by_a_user_comes_back(subnet_connector, user, guardrails, lo
     assert finding.outcome is Outcome.REMEDIATED and finding.resource.type == "vpcaccess.connector"
     assert "was changed" in finding.reason
     assert [n["name"] for n in state(localcloud)[0][f"egress-guard-{R}"]["nats"]] == [f"egress-guard-nat-{R}"]
+
+
+def test_nat_removed_with_three_connectors_costs_what_one_costs(user, guardrails, localcloud, budget):
+    user.network()
+    for i in range(3):
+        user.subnet(f"sub{i}", f"10.0.{i}.0/28")
+        user.connector(f"conn-{i}", subnet=f"sub{i}")
+    for i in range(3):
+        guardrails.nat(one(localcloud, CONNECTOR_CREATE, first=True, resource=f"/conn-{i}"))
+    router = user.routers.get(project=P, region=R, router=f"egress-guard-{R}")
+    bare = compute_v1.Router(name=router.name, network=router.network, description=router.description)
+    op = user.routers.update(project=P, region=R, router=router.name, router_resource=bare)
+    user.region_ops.wait(project=P, region=R, operation=op.name, timeout=TIMEOUT)
+    budget.start()
+    findings = guardrails.nat(one(localcloud, "v1.compute.routers.update", last=True))
+    budget.check("nat drift: NAT removed, three connectors in the region", NAT_SA)
+    assert sorted(f.resource.name.rsplit("/", 1)[1] for f in findings) == ["conn-0", "conn-1", "conn-2"]
+    assert all(f.outcome is Outcome.REMEDIATED and "was changed" in f.reason for f in findings)
+    (nat,) = state(localcloud)[0][f"egress-guard-{R}"]["nats"]
+    assert sorted(s["name"].rsplit("/", 1)[1] for s in nat["subnetworks"]) == ["sub0", "sub1", "sub2"]
 
 
 def test_router_deleted_by_a_user_comes_back(subnet_connector, user, guardrails, localcloud, budget):

@@ -42,16 +42,17 @@ instance added a moment earlier; ``egress-guard sweep`` (or the next event) puts
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import estate
 from ..egress import ACTIVE_CONNECTOR_STATES, Egress, EgressPoint, NoEgressPoint, connector_point, workload_point
 from ..errors import NothingToDo, NotOurEvent, PermanentError
-from ..estate import Router, Workload
+from ..estate import Router, Subnetwork, Workload
 from ..events import AuditEvent, EventKind, thaw
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
-from ..names import ConnectorName, RouterName, RunJobName, RunServiceName
+from ..names import ConnectorName, RouterName, RunJobName, RunServiceName, SubnetworkName
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
 from ..converge import MAX_ATTEMPTS, converge
@@ -418,22 +419,43 @@ class EnsureNat:
     def _for_router_change(self, router: RouterName, event: AuditEvent, ctx: "Context",
                            mode: Mode) -> list[Finding]:
         """Drift: a router was patched, updated or deleted; every connector of the region is re-checked
-        (a removed NAT comes back), range connectors first so that an ALL_SUBNETWORKS_* NAT they need is
-        not blocked by a LIST NAT made for a subnet connector a moment earlier."""
+        (a removed NAT comes back). The region is read in bulk and planned together, as the sweep
+        plans it (``converge_nat_region``: range connectors first, one write per router), so the calls
+        do not grow with the connectors: connectors.list, one subnetworks.list (only when a subnet
+        connector is there), routers.list, and one write per router (docs/minimums.md)."""
+        from ..sweep.fold import NatSubject, converge_nat_region  # the sweep's fold imports this module
+
         verb = event.method_name.rsplit(".", 1)[-1]
         drift = f"Router {router.name} was {'deleted' if verb == 'delete' else 'changed'} ({event.method_name})."
-        findings = []
         connectors = estate.list_connectors(ctx.clients, router.project, router.region)
-        active = [c for c in connectors if c.state in ACTIVE_CONNECTOR_STATES]
-        for connector in sorted(active, key=lambda c: (c.subnet is not None, c.name.name)):
-            if ctx.policy.exemptions.reason_for(connector=connector.name):
-                continue
+        active = [c for c in connectors if c.state in ACTIVE_CONNECTOR_STATES
+                  and not ctx.policy.exemptions.reason_for(connector=c.name)]
+        listed: dict[str, Subnetwork] | None = None
+
+        def subnet_of(name: SubnetworkName) -> Subnetwork | None:
+            nonlocal listed
+            if (name.project, name.region) != (router.project, router.region):  # a Shared VPC host's subnet
+                return estate.read_subnetwork(ctx.clients, name)
+            if listed is None:
+                listed = estate.subnetworks_of(ctx.clients, router.project, router.region)
+            return listed.get(name.relative)
+
+        subjects = []
+        for connector in active:
             try:
-                point = connector_point(connector, _live_subnets(ctx))
+                subjects.append(NatSubject(connector.name.ref, connector_point(connector, subnet_of)))
             except NoEgressPoint:
                 continue  # its subnet is gone: nothing can send traffic from it
-            findings.append(self._ensure(connector.name.ref, point, event.trigger, ctx, mode, drift=drift))
-        return findings
+        if not subjects:
+            return []
+        networks = sorted({nat_lock_key(s.point) for s in subjects})
+        with contextlib.ExitStack() as held:  # every network of the region, in one order (no deadlock)
+            for key in networks:
+                held.enter_context(_LOCKS.hold(key))
+            decided = converge_nat_region(ctx.clients, router.project, router.region, subjects, ctx.policy,
+                                          timeout=ctx.settings.operation_timeout_seconds,
+                                          enforce=mode is Mode.ENFORCE, drift=drift)
+        return [_finding(decision.plan, mode, event.trigger, applied) for decision, applied in decided]
 
     # -- read, plan, act, replan
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import estate
 from ..egress import EgressPoint, NoEgressPoint, connector_point
@@ -24,10 +24,15 @@ from ..findings import ResourceRef
 from ..guardrails.ensure_nat import GUARDRAIL_NAME as NAT
 from ..guardrails.ensure_nat import covering, plan_nat, workload_subject
 from ..names import SubnetworkName
+from ..converge import MAX_ATTEMPTS, converge
+from ..findings import Change
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import Policy
 from .inventory import Inventory
 from .report import Row, skipped
+
+if TYPE_CHECKING:
+    from ..clients import Clients
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,8 @@ class RegionPlan(NamedTuple):
         return bool(self.writes)
 
 
-def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], policy: Policy) -> RegionPlan:
+def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], policy: Policy, *,
+                    drift: str = "") -> RegionPlan:
     """Plan the NAT subjects of one project and region from its routers (pure).
 
     Each subject is planned with ``plan_nat`` against the routers as the writes planned before it
@@ -121,7 +127,7 @@ def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], p
     writes: dict[str, PlannedChange] = {}
     planned: list[tuple[NatSubject, Plan, str | None]] = []
     for subject in ordered:
-        plan = plan_nat(subject.ref, subject.point, virtual, policy)
+        plan = plan_nat(subject.ref, subject.point, virtual, policy, drift=drift)
         if plan.needs_change:
             (change,) = plan.changes  # the planner makes one router write per plan
             writes[change.resource] = _merge(writes.get(change.resource), change)
@@ -142,7 +148,7 @@ def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], p
             continue
         write = writes[router]
         reason = plan.reason if plan.needs_change else (
-            f"{subject.point.describe()} and no NAT covers it yet; the sweep's write to router "
+            f"{drift + ' ' if drift else ''}{subject.point.describe()} and no NAT covers it yet; the write to router "
             f"{write.short_name} covers it: {write.reason}.")
         decisions.append(NatDecision(subject, change_plan(
             subject.ref, project=plan.project, region=plan.region, network=plan.network, reason=reason,
@@ -167,3 +173,37 @@ def _fold(routers: tuple[Router, ...], change: PlannedChange) -> tuple[Router, .
         return routers + (estate.router_from_json(thaw(change.after), project=project, region=region),)
     return tuple(estate.router_from_json({**thaw(r.body), **thaw(change.after)}, project=project, region=region)
                  if r.relative == change.resource else r for r in routers)
+
+
+def converge_nat_region(clients: "Clients", project: str, region: str, subjects: Sequence[NatSubject],
+                        policy: Policy, *, timeout: float, enforce: bool, drift: str = "",
+                        first: Callable[[], Sequence[Router]] | None = None) -> list[tuple[NatDecision, list[Change]]]:
+    """Plan the NAT subjects of one project and region together and make one write per router
+    (``converge``: a conflict re-reads the region's routers and plans again); each decision with the
+    changes made for it. The sweep (first state: its inventory) and ensure_nat's drift handler (a
+    router changed: every connector of the region) both decide a region this way."""
+    from ..guardrails.ensure_nat import apply_nat
+
+    needed: dict[str, str | None] = {}  # subject -> the router write it needed when first planned
+
+    def plan(routers: Sequence[Router]) -> RegionPlan:
+        planned = plan_nat_region(subjects, routers, policy, drift=drift)
+        if not needed:
+            needed.update({d.subject.ref.name: d.router for d in planned.decisions})
+        return planned
+
+    def apply(planned: RegionPlan, applied: list[Change]) -> None:
+        for resource, write in planned.writes.items():
+            one = change_plan(ResourceRef("compute.router", resource), project=project, region=region,
+                              network="", reason=write.reason, changes=[write])
+            apply_nat(clients, one, timeout=timeout, applied=applied)
+
+    done = converge(first=first, read=lambda: estate.routers_of(clients, project, region), plan=plan, apply=apply,
+                    enforce=enforce,
+                    kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} attempts")
+    decided = []
+    for decision in done.plan.decisions:
+        # A write made before a conflict still counts: the replan then finds the subject covered.
+        router = decision.router or needed.get(decision.subject.ref.name)
+        decided.append((decision, [c for c in done.applied if c.resource == router]))
+    return decided

@@ -25,9 +25,9 @@ from ..guardrails import connector_firewalls as firewalls_guardrail
 from ..guardrails import ensure_nat as nat_guardrail
 from ..guardrails.connector_firewalls import RuleIndex, planner_reads
 from ..names import NetworkName, RunJobName, RunServiceName
-from ..plan import Plan, change_plan
+from ..plan import Plan
 from ..policy import Policy
-from .fold import NatSubject, RegionPlan, inventory_point, nat_subjects, plan_nat_region
+from .fold import NatSubject, converge_nat_region, inventory_point, nat_subjects
 from .inventory import HttpCalls, Inventory, Reads
 from .progress import NoProgress, Progress
 from .report import Row, SweepReport, skipped
@@ -136,35 +136,13 @@ class Sweep:
         if project in inventory.failed_projects:
             error = PermanentError(f"the routers of project {project} could not be read")
             return [self._advance(self._failed(NAT, s.ref, s.point, error)) for s in subjects]
-        first: dict[str, str | None] = {}  # subject -> the router write it needed when first planned
-
-        def plan(routers: Sequence[estate.Router]) -> RegionPlan:
-            planned = plan_nat_region(subjects, routers, self.policy)
-            if not first:
-                first.update({d.subject.ref.name: d.router for d in planned.decisions})
-            return planned
-
-        def apply(planned: RegionPlan, applied: list[Change]) -> None:
-            for resource, write in planned.writes.items():
-                one = change_plan(ResourceRef("compute.router", resource), project=project, region=region,
-                                  network="", reason=write.reason, changes=[write])
-                nat_guardrail.apply_nat(self.clients, one, timeout=self.timeout, applied=applied)
-
         try:
-            done = converge(first=lambda: inventory.routers_of(project, region),
-                            read=lambda: estate.routers_of(self.clients, project, region),
-                            plan=plan, apply=apply, enforce=self.mode(NAT) is Mode.ENFORCE,
-                            kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} "
-                                          "attempts")
+            decided = converge_nat_region(self.clients, project, region, subjects, self.policy, timeout=self.timeout,
+                                          enforce=self.mode(NAT) is Mode.ENFORCE,
+                                          first=lambda: inventory.routers_of(project, region))
         except EgressGuardError as exc:
             return [self._advance(self._failed(NAT, s.ref, s.point, exc)) for s in subjects]
-        rows = []
-        for decision in done.plan.decisions:
-            # A write made before a conflict still counts: the replan then finds the subject covered.
-            router = decision.router or first.get(decision.subject.ref.name)
-            applied = [c for c in done.applied if c.resource == router]
-            rows.append(self._advance(self._row(NAT, decision.plan, applied)))
-        return rows
+        return [self._advance(self._row(NAT, decision.plan, applied)) for decision, applied in decided]
 
     # -- replace_connector_firewalls: one connector at a time
 

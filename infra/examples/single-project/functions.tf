@@ -20,6 +20,7 @@ locals {
         "compute.routers.list",         # find the routers (and NATs) of the region
         "compute.routers.update",       # add the NAT to an existing router (routers.patch)
         "compute.subnetworks.get",      # read the connector's or Direct VPC interface's subnet
+        "compute.subnetworks.list",     # drift: the subnets of a changed router's region, one list
         "run.jobs.get",                 # re-read the Cloud Run job the audit entry names
         "run.services.get",             # re-read the Cloud Run service the audit entry names
         "vpcaccess.connectors.get",     # read the connector: network, region, subnet or range
