@@ -1,6 +1,7 @@
 """The one pipeline every guardrail function runs (design §1):
 
     parse_event -> screen (own principal, failed call, stale) -> not for this guardrail
+    -> a repeat of a change this instance already decided (``decided.py``: acknowledged, no call)
     -> project exemption -> guardrail.run (read live state, plan, act, more exemptions)
     -> publish each Finding (one structured log line per decision)
 
@@ -152,7 +153,7 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
         decided_by = ctx.decided.decided_by(change)
         if decided_by is not None:
             what = f"operation {event.operation_id}" if event.operation_id else f"entry {event.insert_id}"
-            _acknowledge(guardrail.name, event, PermanentError(
+            _acknowledge(guardrail.name, event, NothingToDo(
                 f"a repeat of {what}, which this instance already decided (delivery of entry {decided_by}) and "
                 "whose findings it published; a later change writes its own entry"), started)
             return []

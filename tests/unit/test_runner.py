@@ -133,3 +133,27 @@ def test_handle_uses_the_guardrails_mode():
     ctx, _ = context(parse_policy_text("nat: {mode: dry-run}"))
     (finding,) = handle(entry(), FakeGuardrail(), ctx)
     assert finding.mode is Mode.DRY_RUN
+
+
+def test_a_repeat_of_a_decided_change_is_acknowledged_without_running_the_guardrail(caplog):
+    ctx, published = context()
+    guardrail = FakeGuardrail()
+    first = entry()
+    last = entry(insertId="another-entry", operation={**first["operation"], "first": False, "last": True})
+    assert len(handle(first, guardrail, ctx)) == 1
+    with caplog.at_level("INFO", logger="egress_guard.runner"):
+        assert handle(first, guardrail, ctx) == [] and handle(last, guardrail, ctx) == []
+    assert guardrail.runs == 1 and len(published) == 1
+    assert sum("a repeat of operation" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_change_that_failed_or_raised_is_not_remembered():
+    ctx, _ = context()
+    flaky = FakeGuardrail(TransientError("later"))
+    with pytest.raises(TransientError):
+        handle(entry(), flaky, ctx)
+    refused = FakeGuardrail(PermanentError("HTTP 403", code=403))
+    handle(entry(), refused, ctx)  # a failed finding asks a person to redeliver: the redelivery runs
+    handle(entry(), refused, ctx)
+    healthy = FakeGuardrail()
+    assert len(handle(entry(), healthy, ctx)) == 1 and refused.runs == 2 and healthy.runs == 1
