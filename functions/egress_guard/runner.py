@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -82,11 +82,13 @@ class Context:
     clients: Clients
     publish: Callable[[Finding], object]  # FindingPublisher.publish, or a collector (replay, tests)
     max_age: timedelta
-    decided: DecidedChanges = field(default_factory=DecidedChanges)  # this instance's decided changes
+    # A function instance's decided changes (None: replay and backfill, where every entry is a request).
+    decided: DecidedChanges | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, policy: Policy | None = None,
-                 publish: Callable[[Finding], object] | None = None, clients: Clients | None = None) -> "Context":
+                 publish: Callable[[Finding], object] | None = None, clients: Clients | None = None,
+                 remember_decisions: bool = False) -> "Context":
         """Settings from the environment, the policy file, the clients and the publisher.
 
         Raises ``ConfigError`` (naming the variable or policy key) on a bad deployment: the cold
@@ -100,7 +102,8 @@ class Context:
         if publish is None:
             publish = LazyPublisher(clients)
         return cls(settings=settings, policy=policy, clients=clients, publish=publish,
-                   max_age=settings.max_event_age(policy))
+                   max_age=settings.max_event_age(policy),
+                   decided=DecidedChanges() if remember_decisions else None)
 
     def mode_for(self, guardrail: str) -> Mode:
         return self.policy.mode_for(guardrail)
@@ -148,6 +151,8 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
         return []
 
     mode = ctx.mode_for(guardrail.name)
+    if ctx.decided is None:  # replay, backfill: every entry given is a decision asked for
+        return _decide(event, guardrail, ctx, mode, started)
     change = change_key(guardrail.name, mode, event)
     with ctx.decided.hold(change):  # a concurrent repeat waits for this delivery, then finds it decided
         decided_by = ctx.decided.decided_by(change)

@@ -14,7 +14,7 @@ from egress_guard.guardrails.ensure_nat import GUARDRAIL
 from egress_guard.runner import Context, handle
 
 # Built once per instance; a bad setting or policy fails the cold start with a message naming it.
-CONTEXT = Context.from_env()
+CONTEXT = Context.from_env(remember_decisions=True)  # a repeat of a decided change costs no call
 
 
 @functions_framework.cloud_event

@@ -361,7 +361,7 @@ class Guardrails:
     def _new_context(self, principal: str, policy: Policy) -> Context:
         env = {"LOCALCLOUD_URL": self.url, "GOOGLE_CLOUD_PROJECT": P, "EGRESS_GUARD_PRINCIPAL": principal,
                "EGRESS_GUARD_SELF_PRINCIPALS": f"{NAT_SA},{FW_SA}", "EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS": "20"}
-        return Context.from_env(env, policy=policy, publish=self._publish)
+        return Context.from_env(env, policy=policy, publish=self._publish, remember_decisions=True)
 
     def nat(self, entry: Any, policy: Policy = Policy()) -> list[Finding]:
         return handle(entry, NAT, self.context(NAT_SA, policy))

@@ -12,6 +12,7 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from egress_guard.config import Settings
+from egress_guard.decided import DecidedChanges
 from egress_guard.errors import NothingToDo, PermanentError, TransientError
 from egress_guard.findings import Finding, Mode, Outcome
 from egress_guard.plan import Plan, Verdict
@@ -53,7 +54,7 @@ def context(policy: Policy = Policy(), max_age: timedelta = timedelta(minutes=10
     published: list[Finding] = []
     settings = Settings(project="eg-demo-project", self_principals=frozenset({SELF}))
     return Context(settings=settings, policy=policy, clients=None, publish=published.append,  # type: ignore[arg-type]
-                   max_age=max_age), published
+                   max_age=max_age, decided=DecidedChanges()), published
 
 
 def test_handle_runs_the_guardrail_and_publishes_its_findings():
@@ -157,3 +158,13 @@ def test_a_change_that_failed_or_raised_is_not_remembered():
     handle(entry(), refused, ctx)
     healthy = FakeGuardrail()
     assert len(handle(entry(), healthy, ctx)) == 1 and refused.runs == 2 and healthy.runs == 1
+
+
+def test_without_remembered_decisions_every_entry_is_decided_again():
+    """replay and backfill: each entry given is a decision asked for."""
+    ctx, published = context()
+    ctx.decided = None
+    guardrail = FakeGuardrail()
+    handle(entry(), guardrail, ctx)
+    handle(entry(), guardrail, ctx)
+    assert guardrail.runs == 2 and len(published) == 2
