@@ -197,7 +197,7 @@ def test_sweep_decides_services_and_jobs_like_the_guardrail(user, localcloud_url
     assert "subnet net-a" in direct.reason
 
 
-def test_sweep_skips_a_connector_still_creating_for_the_firewalls(user, localcloud_url, localcloud):
+def test_sweep_decides_a_connector_still_creating_as_the_guardrails_do(user, localcloud_url, localcloud):
     user.network()
     user.subnet("sub28", "10.0.1.0/28")
     localcloud.config(connector_ready_delay_s=30.0)
@@ -205,9 +205,10 @@ def test_sweep_skips_a_connector_still_creating_for_the_firewalls(user, localclo
 
     report = run(localcloud_url)
 
-    assert rows(report, FW) == {"conn-a": SKIPPED}
-    assert rows(report, NAT) == {"conn-a": "remediated"}  # its subnet is known from the create: NAT now
-    assert not any(r.finding for r in report.rows if r.outcome == SKIPPED)
+    # Both need only what the create call fixed: the subnet (NAT), the name and network (managed rules).
+    assert rows(report, FW) == {"conn-a": "planned"}  # this policy's firewall mode is dry-run
+    assert rows(report, NAT) == {"conn-a": "remediated"}
+    assert not any(r.outcome == SKIPPED for r in report.rows)
 
 
 def test_sweep_replans_after_a_conflict_on_the_router_write(user, localcloud_url, localcloud):

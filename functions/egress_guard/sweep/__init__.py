@@ -36,7 +36,8 @@ in three steps:
    - ensure_nat: every connector that can carry traffic (READY, CREATING, UPDATING; policy
      ``nat.on_connector_create``), every Cloud Run service and job (``workload_plan`` settles those
      that need no NAT: no VPC, private ranges only, exempt);
-   - replace_connector_firewalls: every READY connector (its ``aet-*`` rules exist only then).
+   - replace_connector_firewalls: every connector that can carry traffic, CREATING included, as the
+     guardrail decides it (its managed rules need its name and network, not its ``aet-*`` rules).
 
    The NAT subjects of one project and region are planned in order (range connectors first, as
    ensure_nat's drift handler does, so an ``ALL_SUBNETWORKS_*`` NAT they need is not blocked by a

@@ -148,10 +148,7 @@ class Sweep:
 
     def _firewalls(self, connector: Connector, inventory: Inventory) -> Row:
         name = connector.name
-        if connector.state != "READY":
-            return skipped(name.ref, FIREWALLS, f"connector is {connector.state}, not READY: its aet-* rules do not "
-                                                "exist yet; sweep again once it is READY")
-        point = inventory_point(connector, inventory)
+        point = inventory_point(connector, inventory)  # a connector in ERROR or DELETING: skipped with the reason
         if isinstance(point, str):
             return skipped(name.ref, FIREWALLS, point)
         network = point.network
