@@ -18,7 +18,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Callable
 import requests
 
 from localcloud.identities import FUNCTION_ACCOUNTS, PROJECT, REGION
+from localcloud.ports import free_port, lost_its_port, port_free
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".local"
@@ -50,19 +50,11 @@ DEFAULT_PORTS = {"localcloud": 8790, "slack": 8791, "pubsub": 8085,
 START_TIMEOUT_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+PORT_ATTEMPTS = 3  # a server that finds its port taken is started again on another
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
+class PortTaken(RuntimeError):
+    """A server exited while starting because another program bound its port first."""
 
 
 @dataclass
@@ -74,6 +66,7 @@ class Stack:
     fixed_ports: bool = True  # tests pass False: every port is picked free
     ports: dict[str, int] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    _log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
 
     # ---- paths --------------------------------------------------------------------------
     @property
@@ -98,13 +91,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
         try:
-            self._start_pubsub()
-            self._start_localcloud()
-            self._start_slack()
-            env = self.environment()
+            self._start_on_a_free_port("pubsub", self._start_pubsub)
+            self._start_on_a_free_port("localcloud", self._start_localcloud)
+            self._start_on_a_free_port("slack", self._start_slack)
             if self.guardrails:
                 for name in FUNCTIONS:
-                    self._start_function(name, env)
+                    self._start_on_a_free_port(name, lambda name=name: self._start_function(name, self.environment()))
+            env = self.environment()
             self._wire(env)
             self._write_env(env)
         except BaseException:
@@ -183,10 +176,25 @@ class Stack:
         for name, default in DEFAULT_PORTS.items():
             if name in self.ports:
                 continue
-            self.ports[name] = default if self.fixed_ports and _port_free(default) else _free_port()
+            self.ports[name] = default if self.fixed_ports and port_free(default) else free_port()
+
+    def _start_on_a_free_port(self, name: str, start: Callable[[], None]) -> None:
+        """Start a server; if another program took its port meanwhile, start it on a fresh one.
+        Nothing has been told the port yet (env, subscriptions and .local/env are written after
+        every server answers), so moving it is safe."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return start()
+            except PortTaken as exc:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                taken, self.ports[name] = self.ports[name], free_port()
+                self.log(f"{name}: port {taken} was taken ({exc}); trying {self.ports[name]}")
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log_file = open(self.log_dir / f"{name}.log", "ab")
+        log_path = self.log_dir / f"{name}.log"
+        self._log_offsets[name] = log_path.stat().st_size if log_path.exists() else 0
+        log_file = open(log_path, "ab")
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **(env or {})}, cwd=ROOT, start_new_session=True)
         (self.pid_dir / f"{name}.pid").write_text(str(proc.pid))
@@ -196,8 +204,11 @@ class Stack:
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:
             if proc.poll() is not None:
-                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode} while starting:\n{tail}")
+                with open(self.log_dir / f"{name}.log", "rb") as log:  # this start's output only
+                    log.seek(self._log_offsets.get(name, 0))
+                    tail = log.read().decode(errors="replace")[-2000:]
+                kind = PortTaken if lost_its_port(tail) else RuntimeError
+                raise kind(f"{name} exited with {proc.returncode} while starting:\n{tail}")
             try:
                 if ready():
                     self.log(f"{name} ready on port {self.ports.get(name, '?')} (pid {proc.pid})")

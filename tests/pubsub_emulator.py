@@ -19,7 +19,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,16 +31,11 @@ from typing import Iterator
 import pytest
 
 from localcloud.identities import PROJECT
+from localcloud.ports import free_port
 
 EMULATOR_PROJECT = PROJECT
 STARTUP_TIMEOUT_S = 60.0  # the JVM takes a few seconds; a cold machine more
 STOP_GRACE_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PubSubEmulator:
