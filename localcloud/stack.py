@@ -36,6 +36,7 @@ DEFAULT_STATE_DIR = ROOT / ".local"
 AUDIT_TOPIC = "egress-guard-audit"
 FINDINGS_TOPIC = "egress-guard-findings"
 DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
+DEAD_LETTER_INBOX = "egress-guard-dead-letter-inbox"
 
 # The functions, the topic each is pushed from, and the service account each runs as (identities.py).
 FUNCTIONS = {
@@ -274,16 +275,55 @@ class Stack:
                     "dead_letter_policy": {"dead_letter_topic": publisher.topic_path(self.project, DEAD_LETTER_TOPIC),
                                            "max_delivery_attempts": 10},
                 })
+        # The dead-letter inbox infra's notifications module creates (doctor counts what waits there).
+        subscriber.create_subscription(name=subscriber.subscription_path(self.project, DEAD_LETTER_INBOX),
+                                       topic=publisher.topic_path(self.project, DEAD_LETTER_TOPIC))
         from localcloud.infra_sink import sink_filter_from_terraform
 
         sink = {"name": "egress-guard-audit", "filter": sink_filter_from_terraform(ROOT / "infra"),
-                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}"}
-        response = requests.post(self.url("localcloud") + "/_localcloud/sinks", json=sink, timeout=10)
+                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}",
+                "parent": f"projects/{self.project}"}
+        created = self._control("POST", "sinks", sink, "the audit sink")
+        # log-routing's google_pubsub_topic_iam_member.sink_writer: the writer identity may publish.
+        # (through localcloud: the Pub/Sub emulator answers IAM calls with 501)
+        audit_topic = publisher.topic_path(self.project, AUDIT_TOPIC)
+        grant = {"policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": [created["writer_identity"]]}]}}
+        response = requests.post(f"{self.url('localcloud')}/pubsub/v1/{audit_topic}:setIamPolicy", json=grant, timeout=10)
         if response.status_code >= 400:
-            raise RuntimeError(f"localcloud refused the audit sink: {response.status_code} {response.text}")
+            raise RuntimeError(f"localcloud refused the sink writer's grant: {response.status_code} {response.text}")
         self.log(f"audit sink wired: {len(sink['filter'])} characters of filter from infra/ -> {AUDIT_TOPIC}")
+        self._deploy_identities()
         (self.state_dir / "stack.json").write_text(json.dumps({"ports": self.ports, "guardrails": self.guardrails,
                                                                 "policy": self.policy}, indent=2))
+
+    def _control(self, method: str, path: str, body: dict, what: str) -> dict:
+        response = requests.request(method, f"{self.url('localcloud')}/_localcloud/{path}", json=body, timeout=10)
+        if response.status_code >= 400:
+            raise RuntimeError(f"localcloud refused {what}: {response.status_code} {response.text}")
+        return response.json()
+
+    def _deploy_identities(self) -> None:
+        """What ``terraform apply`` of infra/examples/single-project creates besides topics and the
+        sink: each function's custom role (its permissions read from infra/) granted to its service
+        account on the project, and the Slack webhook secret with one version."""
+        from egress_guard.doctor import expected
+        from localcloud.infra_sink import functions_from_terraform
+
+        deployed = functions_from_terraform(ROOT / "infra", project_id=self.project)
+        for spec in expected.FUNCTIONS:
+            permissions = deployed[spec.key]["permissions"]
+            if not permissions:  # notify_slack calls no Google API: no role (serviceaccount.tf)
+                continue
+            role = f"projects/{self.project}/roles/{spec.role_id()}"
+            self._control("PUT", "iam/roles", {"name": role, "permissions": permissions,
+                                               "title": f"egress-guard {spec.name()}"}, f"the role {role}")
+            self._control("POST", "iam/bindings", {"resource": f"projects/{self.project}", "role": role,
+                                                   "member": f"serviceAccount:{spec.service_account(self.project)}"},
+                          f"the binding of {role}")
+        secret = expected.Names().slack_secret
+        self._control("POST", "secrets", {"project": self.project, "secret": secret, "versions": 1},
+                      f"the secret {secret}")
+        self.log(f"identities wired: custom roles and bindings from infra/, secret {secret}")
 
 
 def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:
