@@ -75,8 +75,11 @@ def judge_assumptions(entries: Sequence[Mapping[str, Any]],
 
 # ---- export -----------------------------------------------------------------------------------------
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# A project number: 6 to 19 digits where Google writes one (projects/NUMBER, project_id labels, ...).
-_PROJECT_NUMBER = re.compile(r"(?<=projects/)\d{6,19}(?=\b)|(?<=service-)\d{6,19}(?=@)")
+# A project number where Google writes one: projects/NUMBER, a Cloud Run v1 namespace, a service
+# agent (service-NUMBER@), or a whole value of 10 to 13 digits (project numbers are 12 digits today;
+# resource ids, 19 digits, are left alone).
+_PROJECT_NUMBER = re.compile(r"(?<=projects/)\d{6,19}\b|(?<=namespaces/)\d{6,19}\b|(?<=service-)\d{6,19}(?=@)"
+                             r"|^\d{10,13}$")
 
 
 class Placeholders:

@@ -330,8 +330,12 @@ def sweep_checks(r: Readings) -> Iterator[Check]:
     if s.problems:
         yield unknown(SWEEP, title, *s.problems)
     elif s.changes:
-        yield fail(SWEEP, f"{len(s.changes)} decision(s) would change something today",
-                   f"egress-guard sweep --project {s.project}", *s.changes)
+        yield fail(SWEEP, f"{len(s.changes)} decision(s) of an enforcing guardrail would change something today",
+                   f"egress-guard sweep --project {s.project}", *s.changes,
+                   *(f"(policy dry-run, planned only) {line}" for line in s.planned_only))
+    elif s.planned_only:
+        yield ok(SWEEP, "nothing an enforcing guardrail would change today",
+                 *(f"(policy dry-run, planned only) {line}" for line in s.planned_only))
     else:
         yield ok(SWEEP, title, f"{s.decided} decision(s), all compliant")
 

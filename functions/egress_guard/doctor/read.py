@@ -113,13 +113,11 @@ class Reader:
         name = f"{scope.resource}/sinks/{self.names.sink}"
 
         def get() -> Sink:
-            from google.cloud.logging_v2.sink import Sink as LoggingSink
-
-            found = LoggingSink(self.names.sink, parent=scope.resource, client=self.clients.logging)
-            found.reload()
-            return Sink(name=name, filter=found.filter_ or "", destination=found.destination or "",
-                        writer_identity=found.writer_identity or "",
-                        include_children=bool((getattr(found, "_properties", None) or {}).get("includeChildren")))
+            # The sinks API's JSON, not logging_v2.Sink, which drops includeChildren.
+            found = self.clients.logging.sinks_api.sink_get(name)
+            return Sink(name=name, filter=found.get("filter", ""), destination=found.get("destination", ""),
+                        writer_identity=found.get("writerIdentity", ""),
+                        include_children=bool(found.get("includeChildren")))
         return attempt(f"logging.sinks.get {name}", get)
 
     def host_project(self, scope: Scope, sink: Read[Sink]) -> Read[str]:
@@ -272,13 +270,15 @@ class Reader:
     def sweep(self, project: str) -> Read[SweepSummary]:
         from ..cli import forced_dry_run
         from ..errors import EgressGuardError
+        from ..findings import Mode
         from ..policy import Policy, load_policy
         from ..sweep import Sweep
         from ..sweep.report import SKIPPED, changes_text, short_resource
 
         try:
             path = self.policy_path or self.clients.settings.policy_path
-            policy = forced_dry_run(load_policy(path) if path else Policy())
+            deployed = load_policy(path) if path else Policy()
+            policy = forced_dry_run(deployed)
         except EgressGuardError as exc:
             return Unreadable(f"the policy does not load: {exc}")
         try:
@@ -287,9 +287,12 @@ class Reader:
         except EgressGuardError as exc:
             return Unreadable(f"sweep: {exc}")
         decided = [row for row in report.rows if row.outcome != SKIPPED]
-        changing = tuple(f"{row.guardrail} {short_resource(row.resource)}: {changes_text(row.changes)}"
-                         for row in decided if row.changes)
-        return SweepSummary(project, changing, len(decided), tuple(report.problems))
+        def line(row: Any) -> str:
+            return f"{row.guardrail} {short_resource(row.resource)}: {changes_text(row.changes)}"
+        enforced = {row.guardrail: deployed.mode_for(row.guardrail) == Mode.ENFORCE for row in decided}
+        return SweepSummary(project, tuple(line(r) for r in decided if r.changes and enforced[r.guardrail]),
+                            tuple(line(r) for r in decided if r.changes and not enforced[r.guardrail]),
+                            len(decided), tuple(report.problems))
 
     # ---- the audit log --------------------------------------------------------------------------------
     def audit_entries(self, scope: Scope) -> Read[AuditEntries]:

@@ -113,7 +113,8 @@ class PolicyFile:
 @dataclass(frozen=True)
 class SweepSummary:
     project: str
-    changes: tuple[str, ...]  # one line per planned decision that changes something
+    changes: tuple[str, ...]  # one line per decision that changes something, its guardrail enforcing
+    planned_only: tuple[str, ...]  # the same for guardrails the policy keeps in dry-run (by design)
     decided: int  # decisions made (changing or not)
     problems: tuple[str, ...]
 
