@@ -257,15 +257,15 @@ def role_checks(r: Readings, spec: expected.FunctionSpec, host: str) -> Iterator
         create = (f"gcloud iam roles create {spec.role_id(r.prefix)} {where} "
                   f"--permissions={','.join(sorted(wanted))}")
         yield unreadable(FUNCTIONS, title, role, create)
-        return
-    if role.deleted:
+    elif role.deleted:
         yield fail(FUNCTIONS, title, f"gcloud iam roles undelete {spec.role_id(r.prefix)} {where}", "the role is deleted")
-        return
-    missing, extra = sorted(wanted - role.permissions), sorted(role.permissions - wanted)
-    if missing or extra:
-        yield fail(FUNCTIONS, title, exact, *(f"missing {p}" for p in missing), *(f"extra {p} (least privilege)" for p in extra))
     else:
-        yield ok(FUNCTIONS, title)
+        missing, extra = sorted(wanted - role.permissions), sorted(role.permissions - wanted)
+        if missing or extra:
+            yield fail(FUNCTIONS, title, exact, *(f"missing {p}" for p in missing),
+                       *(f"extra {p} (least privilege)" for p in extra))
+        else:
+            yield ok(FUNCTIONS, title)
     member = f"serviceAccount:{spec.service_account(host)}"
     title = f"the role is granted to {spec.service_account_id} on {r.scope.resource}"
     grant = {"project": f"gcloud projects add-iam-policy-binding {r.scope.id}",

@@ -102,7 +102,10 @@ class Reader:
             readings.update(self.pubsub(host))
             readings["functions"] = self.functions(host)
             readings["secret"] = self.secret(host)
-            readings["sweep"] = self.sweep(host) if self.run_sweep and scope.kind == "project" else None
+            if scope.kind != "project":
+                readings["sweep"] = None
+            else:
+                readings["sweep"] = self.sweep(host) if self.run_sweep else Unreadable("not run (--no-sweep)")
         if isinstance(readings["role_parent"], str):
             readings["roles"] = {spec.key: self.role(f"{readings['role_parent']}/roles/{spec.role_id(self.prefix)}")
                                  for spec in expected.FUNCTIONS}
