@@ -489,7 +489,7 @@ class RunBackend:
 
         A full name may name another project: Shared VPC puts the connector in the host project and
         Google documents ``--vpc-connector=projects/HOST_PROJECT_ID/locations/REGION/connectors/NAME``
-        for services and jobs of a service project (docs/gcp-facts.md §13). The region must still be
+        for services and jobs of a service project (docs/gcp-facts.md §12.1). The region must still be
         the workload's. A short name means the workload's own project."""
         m = _CONNECTOR_PATH.fullmatch(value)
         if m:
