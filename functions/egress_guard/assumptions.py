@@ -31,6 +31,17 @@ RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 # same change finds the work done (compliant, same finding id: notify_slack posts it once).
 WAITS_FOR_LAST_ENTRY = False
 
+# Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
+# function's underlying Cloud Run service (docs/gcp-facts.md §12.3: UNCONFIRMED; Google says only that
+# its service agent performs administrative actions during the deploy, and no sample was found).
+# Chosen: no. The Functions entry (confirmed) is what ensure_nat acts on; a Cloud Run entry for a
+# service labelled ``goog-managed-by: cloudfunctions`` is acknowledged without acting whatever this
+# says, so if Google does write one nothing is decided twice. localcloud writes that entry only when
+# this is True (its ``functions_write_run_entry`` setting, which the tests turn on to cover both).
+FUNCTIONS_V2_WRITE_RUN_ENTRY = False
+# The label Cloud Functions puts on a 2nd gen function's Cloud Run service ([3P], docs/gcp-facts.md §12.3).
+FUNCTIONS_MANAGED_LABEL = ("goog-managed-by", "cloudfunctions")
+
 # Cloud Run v1 job methodNames: not in Google's audit catalog; CreateJob was seen only in an API
 # ErrorInfo, ReplaceJob is inferred from the Services naming (docs/gcp-facts.md §3.1). events.TRIGGERS
 # marks exactly these ``confirmed=False``.
