@@ -328,6 +328,44 @@ class Stack:
         self._control("POST", "secrets", {"project": self.project, "secret": secret, "versions": 1},
                       f"the secret {secret}")
         self.log(f"identities wired: custom roles and bindings from infra/, secret {secret}")
+        if self.guardrails:
+            self._deploy_functions(deployed)
+
+    def _deploy_functions(self, deployed: dict) -> None:
+        """Each function's Cloud Functions v2 record, created through localcloud's functions API as
+        infra/modules/guardrail-function declares it (the processes serving them run beside it), and
+        waited for until ACTIVE."""
+        from egress_guard.doctor import expected
+
+        names = expected.Names()
+        parent = f"{self.url('localcloud')}/cloudfunctions/v2/projects/{self.project}/locations/{REGION}/functions"
+        principals = ",".join(expected.self_principals(self.project))
+        for spec in expected.FUNCTIONS:
+            account = spec.service_account(self.project)
+            environment = {"EGRESS_GUARD_PROJECT": self.project, "EGRESS_GUARD_SELF_PRINCIPALS": principals}
+            if deployed[spec.key]["publishes_findings"]:
+                environment["EGRESS_GUARD_FINDINGS_TOPIC"] = f"projects/{self.project}/topics/{names.findings_topic}"
+            body = {
+                "description": deployed[spec.key]["description"],
+                "buildConfig": {"runtime": "python312", "entryPoint": deployed[spec.key]["entry_point"]},
+                "serviceConfig": {"serviceAccountEmail": account, "ingressSettings": "ALLOW_INTERNAL_ONLY",
+                                  "allTrafficOnLatestRevision": True, "maxInstanceRequestConcurrency": 1,
+                                  "environmentVariables": environment},
+                "eventTrigger": {"triggerRegion": REGION, "eventType": "google.cloud.pubsub.topic.v1.messagePublished",
+                                 "pubsubTopic": f"projects/{self.project}/topics/{names.trigger_topic(spec)}",
+                                 "retryPolicy": "RETRY_POLICY_RETRY", "serviceAccountEmail": account},
+            }
+            response = requests.post(parent, params={"functionId": spec.name()}, json=body, timeout=10)
+            if response.status_code >= 400:
+                raise RuntimeError(f"localcloud refused the function {spec.name()}: {response.status_code} {response.text}")
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            listed = requests.get(parent, timeout=10).json().get("functions", [])
+            if len(listed) == len(expected.FUNCTIONS) and all(f.get("state") == "ACTIVE" for f in listed):
+                self.log(f"functions deployed: {', '.join(f['name'].rsplit('/', 1)[-1] for f in listed)}")
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the functions' records did not become ACTIVE in localcloud")
 
 
 def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:

@@ -144,6 +144,32 @@ def _operation_producer(entry: dict[str, _Any]) -> bool | None:
     return operation.get("producer") == _service(entry)
 
 
+def _labels_of(value: _Any) -> dict[str, _Any]:
+    """Every ``labels`` map in a request or response body (Cloud Run v1 metadata, v2 top level)."""
+    found: dict[str, _Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "labels" and isinstance(item, dict):
+                found.update(item)
+            else:
+                found.update(_labels_of(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.update(_labels_of(item))
+    return found
+
+
+def _function_service_entry(entry: dict[str, _Any]) -> bool | None:
+    # A Cloud Run entry for a function's own service shows that Google writes one: the claim "no" is
+    # refuted. Its absence proves nothing (the window may hold no deploy), so nothing confirms it.
+    if _service(entry) != _RUN_SERVICE:
+        return None
+    key, value = FUNCTIONS_MANAGED_LABEL
+    payload = _payload(entry)
+    labels = {**_labels_of(payload.get("request")), **_labels_of(payload.get("response"))}
+    return False if labels.get(key) == value else None
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("vpcaccess_resource_type", "VPCACCESS_RESOURCE_TYPE", VPCACCESS_RESOURCE_TYPE,
                f"connector audit entries have resource.type {VPCACCESS_RESOURCE_TYPE!r}", "docs/gcp-facts.md §3.2",
@@ -169,4 +195,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("run_v1_job_resource_name", "RUN_V1_JOB_RESOURCE_NAME", RUN_V1_JOB_RESOURCE_NAME,
                "Cloud Run v1 job entries name namespaces/P/jobs/J", "docs/gcp-facts.md §3.2",
                _resource_name_matches(RUN_V1_JOB_RESOURCE_NAME, lambda e: _is_run_job(e) and ".v1." in _method(e))),
+    Assumption("functions_write_no_run_entry", "FUNCTIONS_V2_WRITE_RUN_ENTRY", FUNCTIONS_V2_WRITE_RUN_ENTRY,
+               "a 2nd gen function deploy writes no Cloud Run entry for the function's own service",
+               "docs/gcp-facts.md §12.3", _function_service_entry),
 )

@@ -12,8 +12,8 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
 | publisher, subscriber           | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 | topic_iam                       | google-cloud-pubsub's GAPIC ``PublisherClient`` (REST): topics' IAM policies | ``{URL}/pubsub`` (the emulator has no IAM) |
-| functions                       | google-cloud-functions ``functions_v2`` (REST) | ``{URL}/functions``  |
-| projects, folders, organizations | google-cloud-resource-manager ``resourcemanager_v3`` (REST) | ``{URL}/resourcemanager`` |
+| functions                       | google-api-python-client ``cloudfunctions`` v2 (discovery) | ``{URL}/cloudfunctions/`` |
+| projects, folders, organizations | google-cloud-resource-manager ``resourcemanager_v3`` (REST) | ``{URL}/cloudresourcemanager`` |
 | secrets                         | google-cloud-secret-manager ``secretmanager_v1`` (REST) | ``{URL}/secretmanager`` |
 | iam                             | google-api-python-client ``iam`` v1 (discovery; google-cloud-iam has no REST transport) | ``{URL}/iam/`` |
 
@@ -185,19 +185,17 @@ class Clients:
 
     @cached_property
     def functions(self) -> Any:
-        from google.cloud import functions_v2
-
-        with self._lock:
-            return functions_v2.FunctionServiceClient(credentials=self._credentials, transport="rest",
-                                                      client_options=self._options("/functions"),
-                                                      client_info=self._client_info())
+        """Cloud Functions v2 (``cloudfunctions.projects.locations.functions.get``, ...) through the
+        discovery client: google-cloud-functions would shadow the Functions Framework's
+        ``google.cloud.functions`` module (and lacks the Direct VPC fields)."""
+        return self._discovery("cloudfunctions", "v2")
 
     def _resource_manager(self, class_name: str) -> Any:
         from google.cloud import resourcemanager_v3
 
         with self._lock:
             return getattr(resourcemanager_v3, class_name)(credentials=self._credentials, transport="rest",
-                                                           client_options=self._options("/resourcemanager"),
+                                                           client_options=self._options("/cloudresourcemanager"),
                                                            client_info=self._client_info())
 
     @cached_property
@@ -223,18 +221,24 @@ class Clients:
 
     @cached_property
     def iam(self) -> Any:
-        """The IAM v1 API (``iam.projects.roles.get``, ...) through google-api-python-client's static
-        discovery document; ``HttpError`` on failure (``api.is_api_error`` knows it)."""
+        """The IAM v1 API (``iam.projects.roles.get``, ...) through the discovery client:
+        google-cloud-iam's IAMClient has no REST transport."""
+        return self._discovery("iam", "v1")
+
+    def _discovery(self, api: str, version: str) -> Any:
+        """A google-api-python-client service from its static discovery document; it raises
+        ``googleapiclient.errors.HttpError``."""
         from googleapiclient import discovery
 
-        options = {"api_endpoint": f"{self.settings.localcloud_url}/iam/"} if self.settings.localcloud_url else None
+        options = ({"api_endpoint": f"{self.settings.localcloud_url}/{api}/"} if self.settings.localcloud_url
+                   else None)
         credentials = self._credentials
         if credentials is None:
             import google.auth
 
             credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         with self._lock:
-            return discovery.build("iam", "v1", credentials=credentials, client_options=options,
+            return discovery.build(api, version, credentials=credentials, client_options=options,
                                    static_discovery=True, cache_discovery=False)
 
     @cached_property

@@ -3,7 +3,7 @@
 
 GET  /iam/v1/{projects|organizations}/ID/roles/ROLE              iam.*.roles.get
 GET  /iam/v1/{projects|organizations}/ID/roles[?view=FULL]        iam.*.roles.list
-POST /resourcemanager/v3/{projects|folders|organizations}/ID:getIamPolicy
+POST /cloudresourcemanager/v3/{projects|folders|organizations}/ID:getIamPolicy
 GET  /pubsub/v1/projects/P/topics/T:getIamPolicy, POST ...:setIamPolicy   (the Pub/Sub emulator has no IAM)
 PUT  /_localcloud/iam/roles       {name, permissions, title?, description?, deleted?}  create or replace a role
 POST /_localcloud/iam/bindings    {resource, role, member}   add a binding (DELETE removes it)
@@ -65,7 +65,7 @@ def routes(app: "Services") -> list[Route]:
         out += [Route("GET", f"/iam/v1/{kind}/{{parent}}/roles/{{role}}", "iam.v1", f"iam.{kind}.roles.get", get_role),
                 Route("GET", f"/iam/v1/{kind}/{{parent}}/roles", "iam.v1", f"iam.{kind}.roles.list", list_roles)]
     for kind in ("projects", "folders", "organizations"):
-        out.append(Route("POST", f"/resourcemanager/v3/{kind}/{{id}}:getIamPolicy", "cloudresourcemanager.v3",
+        out.append(Route("POST", f"/cloudresourcemanager/v3/{kind}/{{id}}:getIamPolicy", "cloudresourcemanager.v3",
                          f"cloudresourcemanager.{kind}.getIamPolicy", get_policy))
     return out
 

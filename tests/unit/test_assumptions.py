@@ -79,6 +79,14 @@ def test_assumptions_v1_job_entry_confirms_the_method_name():
     assert found["run_job_resource_type"] == CONFIRMED
 
 
+def test_assumptions_a_function_services_run_entry_refutes_no_run_entry():
+    service = entry("run-google.cloud.run.v2.Services.CreateService.json")
+    assert verdicts([service])["functions_write_no_run_entry"] == "not seen"
+    managed = copy.deepcopy(service)
+    managed["protoPayload"]["request"].setdefault("service", {}).setdefault("labels", {})["goog-managed-by"] = "cloudfunctions"
+    assert verdicts([managed])["functions_write_no_run_entry"] == REFUTED
+
+
 def test_assumptions_compute_entries_say_nothing_about_them():
     assert set(verdicts([entry("compute-v1.compute.firewalls.insert.json")]).values()) == {NOT_SEEN}
 

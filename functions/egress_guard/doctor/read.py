@@ -196,20 +196,28 @@ class Reader:
 
     # ---- functions and IAM --------------------------------------------------------------------------
     def functions(self, host: str) -> dict[str, Read[Function]]:
-        parent = f"projects/{host}/locations/-"
-        listed = attempt(f"cloudfunctions.functions.list {parent}",
-                         lambda: list(self.clients.functions.list_functions(parent=parent)))
+        parent = f"projects/{host}/locations/-"  # every region at once
+
+        def list_all() -> list[dict[str, Any]]:
+            api, found, token = self.clients.functions.projects().locations().functions(), [], None
+            while True:
+                page = api.list(parent=parent, pageToken=token).execute(num_retries=1)
+                found += page.get("functions", [])
+                token = page.get("nextPageToken")
+                if not token:
+                    return found
+        listed = attempt(f"cloudfunctions.functions.list {parent}", list_all)
         if isinstance(listed, Unreadable):
             return {spec.key: listed for spec in expected.FUNCTIONS}
-        by_name = {f.name.rsplit("/", 1)[-1]: f for f in listed}
+        by_name = {f.get("name", "").rsplit("/", 1)[-1]: f for f in listed}
         out: dict[str, Read[Function]] = {}
         for spec in expected.FUNCTIONS:
             found = by_name.get(spec.name(self.prefix))
             if found is None:
                 out[spec.key] = Unreadable(f"no function {spec.name(self.prefix)} in any region of {host}", 404)
             else:
-                out[spec.key] = Function(found.name, found.state.name,
-                                         found.service_config.service_account_email if found.service_config else "")
+                out[spec.key] = Function(found["name"], str(found.get("state", "STATE_UNSPECIFIED")),
+                                         (found.get("serviceConfig") or {}).get("serviceAccountEmail", ""))
         return out
 
     def role_parent(self, scope: Scope, host: Read[str]) -> Read[str]:
