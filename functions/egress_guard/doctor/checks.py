@@ -130,7 +130,7 @@ def normalised(text: str) -> str:
 def filter_diff(actual: str, wanted: str) -> list[str]:
     """A line diff of two filters, one clause or method per line, so a typo stands out."""
     def lines(text: str) -> list[str]:
-        return [part.strip() for part in re.split(r"\s+(AND|OR)\s+|\(|\)", normalised(text)) if part and part.strip()]
+        return [part.strip() for part in re.split(r"\s+(?:AND|OR)\s+|\(|\)", normalised(text)) if part and part.strip()]
     return [line for line in difflib.unified_diff(lines(actual), lines(wanted), "deployed", "expected", n=1,
                                                   lineterm="")]
 
