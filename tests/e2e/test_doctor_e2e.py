@@ -182,3 +182,30 @@ def test_doctor_organization_scope_reads_the_org_sink_roles_and_grants(stack):
     finally:
         stack.control.request("DELETE", f"sinks/{NAMES.sink}")
         stack.control.request("POST", "sinks", {k: sink[k] for k in ("name", "filter", "destination", "parent")})
+
+
+def test_doctor_judges_the_assumptions_on_real_entries_and_exports_them_anonymised(stack, tmp_path):
+    """Last in the module (it leaves a connector and a job): a user's connector and v2 job write the
+    audit entries doctor then reads; each verdict cites the entry, and the export hides the user."""
+    from tests.contract.test_guardrails_localcloud import User
+
+    user = User(stack.url)
+    user.network()
+    user.subnet("conn-28", "10.10.0.0/28")
+    user.connector("conn-a", subnet="conn-28")
+    user.job("nightly", "conn-a")
+    written = {e["insertId"]: e for e in stack.control.request("GET", "entries")["entries"]}
+    code, report, _ = doctor(stack, "--project", stack.project, "--no-sweep", "--export", str(tmp_path))
+    verdicts = {a["constant"]: a for a in report["assumptions"]}
+    for constant in ("VPCACCESS_RESOURCE_TYPE", "VPCACCESS_RESOURCE_NAME", "WAITS_FOR_LAST_ENTRY",
+                     "OPERATION_PRODUCER_IS_SERVICE", "RUN_JOB_RESOURCE_TYPE", "RUN_V2_RESOURCE_NAME"):
+        cited = verdicts[constant]
+        assert cited["verdict"] == "confirmed", cited
+        assert written[cited["insertId"]]["timestamp"] == cited["timestamp"]
+    assert verdicts["RUN_V1_JOB_METHODS"]["verdict"] == "not seen"
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "assumptions.json" in files and any("CreateConnector" in name for name in files)
+    exported = " ".join(p.read_text() for p in tmp_path.iterdir())
+    assert "developer@example.com" not in exported and "principal-1@example.com" in exported
+    from localcloud.backends.vpcaccess import project_number
+    assert project_number(stack.project) not in exported
