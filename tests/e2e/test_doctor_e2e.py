@@ -49,7 +49,10 @@ def only_failure(stack: RunningStack) -> dict[str, Any]:
 
 
 def test_doctor_on_make_up_is_all_ok_with_the_assumption_table(stack):
+    before = stack.control.calls()["last_seq"]
     code, report, _ = doctor(stack, "--project", stack.project)
+    made = stack.control.calls(since=before)["calls"]
+    assert made and [c["method_id"] for c in made if c["mutating"]] == []  # read-only, sweep included
     assert by_status(report, "fail") == [] and by_status(report, "unknown") == []
     assert code == 0
     assert {a["constant"] for a in report["assumptions"]} >= {"VPCACCESS_RESOURCE_TYPE", "WAITS_FOR_LAST_ENTRY"}
