@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping, get_args
 
-API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2"]
+API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2", "cloudfunctions.v2",
+              "serviceusage.v1", "cloudresourcemanager.v1", "cloudbuild.v1", "iam.v1", "cloudresourcemanager.v3",
+              "secretmanager.v1", "pubsub.v1"]
 APIS: tuple[str, ...] = get_args(API)
 
 # The protobuf package behind each document: used to name message types in error texts and to
@@ -41,12 +43,21 @@ _PROTO_PACKAGE: Mapping[str, str] = {
     "run.v1": "google.cloud.run.v1",
     "run.v2": "google.cloud.run.v2",
     "logging.v2": "google.logging.v2",
+    "cloudfunctions.v2": "google.cloud.functions.v2",
+    "serviceusage.v1": "google.api.serviceusage.v1",
+    "cloudresourcemanager.v1": "google.cloudresourcemanager.v1",
+    "cloudbuild.v1": "google.devtools.cloudbuild.v1",
+    "iam.v1": "google.iam.admin.v1",
+    "cloudresourcemanager.v3": "google.cloud.resourcemanager.v3",
+    "secretmanager.v1": "google.cloud.secretmanager.v1",
+    "pubsub.v1": "google.pubsub.v1",
 }
 
 # Schema-name prefixes that discovery uses for messages from other protobuf packages.
 _FOREIGN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("GoogleCloudRunV2", "google.cloud.run.v2"),
     ("GoogleCloudRunV1", "google.cloud.run.v1"),
+    ("GoogleCloudFunctionsV2", "google.cloud.functions.v2"),
     ("GoogleDevtoolsCloudbuildV1", "google.devtools.cloudbuild.v1"),
     ("GoogleIamV1", "google.iam.v1"),
     ("GoogleLongrunning", "google.longrunning"),

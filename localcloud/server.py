@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 from localcloud import control, discovery
 from localcloud.auditlog.calls import record_of_call
 from localcloud.auditlog.record import AuditRecord
+from localcloud.backends.functions import UPLOAD_PATH as FUNCTIONS_UPLOAD_PATH
 from localcloud.errors import ApiError
 from localcloud.routing import Call, Result, Route, Router
 from localcloud.services import Services
@@ -70,6 +71,8 @@ class LocalCloud:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         if raw_path.startswith("/_localcloud/"):
             return self._dispatch_control(request, raw_path, query)
+        if raw_path.startswith(FUNCTIONS_UPLOAD_PATH) and request.method == "PUT":
+            return self._function_source_upload(request, raw_path)
         started = time.perf_counter()
         route: Route | None = None
         call: Call | None = None
@@ -168,6 +171,15 @@ class LocalCloud:
         if call.enums_as_int:
             body = discovery.encode_enums(route.api, schema, body)
         return body
+
+    def _function_source_upload(self, request: Request, raw_path: str) -> Response:
+        """The PUT of a function's source zip to the URL generateUploadUrl handed out: Cloud Storage's
+        signed URL for Google, answered 200 with an empty body as Cloud Storage answers a PUT."""
+        token = raw_path[len(FUNCTIONS_UPLOAD_PATH):]
+        if not self.services.functions.accept_upload(token, request.get_data(cache=False)):
+            return _json_response(403, ApiError(403, "The upload URL is not valid (localcloud never handed it out).",
+                                                reason="forbidden").body())
+        return Response("", status=200)
 
     # ---- control ----------------------------------------------------------------------------
     def _dispatch_control(self, request: Request, raw_path: str, query: dict[str, str]) -> Response:

@@ -15,7 +15,10 @@ from types import ModuleType
 from localcloud.auditlog.sinks import Sinks
 from localcloud.auditlog.writer import AuditLog
 from localcloud.backends.compute import ComputeBackend
+from localcloud.backends.functions import FunctionsBackend
+from localcloud.backends.iam import IamBackend
 from localcloud.backends.run import RunBackend
+from localcloud.backends.secretmanager import SecretManagerBackend
 from localcloud.backends.vpcaccess import VpcAccessBackend
 from localcloud.faults import CallLog, Faults
 from localcloud.operations import Operations
@@ -25,7 +28,7 @@ from localcloud.world import World
 # The services localcloud emulates, in the order their routes are tried; each is a module
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "logging")
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "platform", "logging", "iam", "secretmanager")
 
 
 @dataclass
@@ -50,7 +53,10 @@ class Services:
     compute: ComputeBackend
     vpcaccess: VpcAccessBackend
     run: RunBackend
+    functions: FunctionsBackend
     logging: LoggingState
+    iam: IamBackend
+    secretmanager: SecretManagerBackend
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -60,13 +66,16 @@ class Services:
         compute = world.backends["compute"] = ComputeBackend(world)
         vpcaccess = world.backends["vpcaccess"] = VpcAccessBackend(world, operations)
         run = world.backends["run"] = RunBackend(world, operations)
+        functions = world.backends["functions"] = FunctionsBackend(world, operations)
+        iam = world.backends["iam"] = IamBackend(world)
+        secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
         sinks = Sinks()
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
-        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, LoggingState(audit, sinks),
-                   modules)
+        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions,
+                   LoggingState(audit, sinks), iam, secretmanager, modules)
 
     def api_routes(self) -> list[Route]:
         return [route for module in self.modules for route in module.routes(self)]

@@ -36,6 +36,7 @@ DEFAULT_STATE_DIR = ROOT / ".local"
 AUDIT_TOPIC = "egress-guard-audit"
 FINDINGS_TOPIC = "egress-guard-findings"
 DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
+DEAD_LETTER_INBOX = "egress-guard-dead-letter-inbox"
 
 # The functions, the topic each is pushed from, and the service account each runs as (identities.py).
 FUNCTIONS = {
@@ -139,6 +140,10 @@ class Stack:
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{lc}/compute/v1/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS": f"{lc}/vpcaccess/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN": f"{lc}/run/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDFUNCTIONS": f"{lc}/cloudfunctions/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE": f"{lc}/serviceusage/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": f"{lc}/cloudresourcemanager/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD": f"{lc}/cloudbuild/",
             "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
             "CLOUDSDK_CORE_SHOULD_PROMPT_TO_ENABLE_API": "false",
             "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
@@ -274,16 +279,93 @@ class Stack:
                     "dead_letter_policy": {"dead_letter_topic": publisher.topic_path(self.project, DEAD_LETTER_TOPIC),
                                            "max_delivery_attempts": 10},
                 })
+        # The dead-letter inbox infra's notifications module creates (doctor counts what waits there).
+        subscriber.create_subscription(name=subscriber.subscription_path(self.project, DEAD_LETTER_INBOX),
+                                       topic=publisher.topic_path(self.project, DEAD_LETTER_TOPIC))
         from localcloud.infra_sink import sink_filter_from_terraform
 
         sink = {"name": "egress-guard-audit", "filter": sink_filter_from_terraform(ROOT / "infra"),
-                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}"}
-        response = requests.post(self.url("localcloud") + "/_localcloud/sinks", json=sink, timeout=10)
+                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}",
+                "parent": f"projects/{self.project}"}
+        created = self._control("POST", "sinks", sink, "the audit sink")
+        # log-routing's google_pubsub_topic_iam_member.sink_writer: the writer identity may publish.
+        # (through localcloud: the Pub/Sub emulator answers IAM calls with 501)
+        audit_topic = publisher.topic_path(self.project, AUDIT_TOPIC)
+        grant = {"policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": [created["writer_identity"]]}]}}
+        response = requests.post(f"{self.url('localcloud')}/pubsub/v1/{audit_topic}:setIamPolicy", json=grant, timeout=10)
         if response.status_code >= 400:
-            raise RuntimeError(f"localcloud refused the audit sink: {response.status_code} {response.text}")
+            raise RuntimeError(f"localcloud refused the sink writer's grant: {response.status_code} {response.text}")
         self.log(f"audit sink wired: {len(sink['filter'])} characters of filter from infra/ -> {AUDIT_TOPIC}")
+        self._deploy_identities()
         (self.state_dir / "stack.json").write_text(json.dumps({"ports": self.ports, "guardrails": self.guardrails,
                                                                 "policy": self.policy}, indent=2))
+
+    def _control(self, method: str, path: str, body: dict, what: str) -> dict:
+        response = requests.request(method, f"{self.url('localcloud')}/_localcloud/{path}", json=body, timeout=10)
+        if response.status_code >= 400:
+            raise RuntimeError(f"localcloud refused {what}: {response.status_code} {response.text}")
+        return response.json()
+
+    def _deploy_identities(self) -> None:
+        """What ``terraform apply`` of infra/examples/single-project creates besides topics and the
+        sink: each function's custom role (its permissions read from infra/) granted to its service
+        account on the project, and the Slack webhook secret with one version."""
+        from egress_guard.doctor import expected
+        from localcloud.infra_sink import functions_from_terraform
+
+        deployed = functions_from_terraform(ROOT / "infra", project_id=self.project)
+        for spec in expected.FUNCTIONS:
+            permissions = deployed[spec.key]["permissions"]
+            if not permissions:  # notify_slack calls no Google API: no role (serviceaccount.tf)
+                continue
+            role = f"projects/{self.project}/roles/{spec.role_id()}"
+            self._control("PUT", "iam/roles", {"name": role, "permissions": permissions,
+                                               "title": f"egress-guard {spec.name()}"}, f"the role {role}")
+            self._control("POST", "iam/bindings", {"resource": f"projects/{self.project}", "role": role,
+                                                   "member": f"serviceAccount:{spec.service_account(self.project)}"},
+                          f"the binding of {role}")
+        secret = expected.Names().slack_secret
+        self._control("POST", "secrets", {"project": self.project, "secret": secret, "versions": 1},
+                      f"the secret {secret}")
+        self.log(f"identities wired: custom roles and bindings from infra/, secret {secret}")
+        if self.guardrails:
+            self._deploy_functions(deployed)
+
+    def _deploy_functions(self, deployed: dict) -> None:
+        """Each function's Cloud Functions v2 record, created through localcloud's functions API as
+        infra/modules/guardrail-function declares it (the processes serving them run beside it), and
+        waited for until ACTIVE."""
+        from egress_guard.doctor import expected
+
+        names = expected.Names()
+        parent = f"{self.url('localcloud')}/cloudfunctions/v2/projects/{self.project}/locations/{REGION}/functions"
+        principals = ",".join(expected.self_principals(self.project))
+        for spec in expected.FUNCTIONS:
+            account = spec.service_account(self.project)
+            environment = {"EGRESS_GUARD_PROJECT": self.project, "EGRESS_GUARD_SELF_PRINCIPALS": principals}
+            if deployed[spec.key]["publishes_findings"]:
+                environment["EGRESS_GUARD_FINDINGS_TOPIC"] = f"projects/{self.project}/topics/{names.findings_topic}"
+            body = {
+                "description": deployed[spec.key]["description"],
+                "buildConfig": {"runtime": "python312", "entryPoint": deployed[spec.key]["entry_point"]},
+                "serviceConfig": {"serviceAccountEmail": account, "ingressSettings": "ALLOW_INTERNAL_ONLY",
+                                  "allTrafficOnLatestRevision": True, "maxInstanceRequestConcurrency": 1,
+                                  "environmentVariables": environment},
+                "eventTrigger": {"triggerRegion": REGION, "eventType": "google.cloud.pubsub.topic.v1.messagePublished",
+                                 "pubsubTopic": f"projects/{self.project}/topics/{names.trigger_topic(spec)}",
+                                 "retryPolicy": "RETRY_POLICY_RETRY", "serviceAccountEmail": account},
+            }
+            response = requests.post(parent, params={"functionId": spec.name()}, json=body, timeout=10)
+            if response.status_code >= 400:
+                raise RuntimeError(f"localcloud refused the function {spec.name()}: {response.status_code} {response.text}")
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            listed = requests.get(parent, timeout=10).json().get("functions", [])
+            if len(listed) == len(expected.FUNCTIONS) and all(f.get("state") == "ACTIVE" for f in listed):
+                self.log(f"functions deployed: {', '.join(f['name'].rsplit('/', 1)[-1] for f in listed)}")
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the functions' records did not become ACTIVE in localcloud")
 
 
 def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:

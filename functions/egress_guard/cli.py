@@ -31,6 +31,15 @@ Exit status: 0 when every decision was made, 1 when a read or a change failed, 2
 ``entries.list`` and replays each change once through the runner (``backfill.py``), oldest first:
 a progress line per change (stderr), a summary table at the end. Exit status as for replay.
 
+    egress-guard doctor --project P | --organization ORG | --folder F [--json] [--export DIR]
+
+``doctor`` checks a deployment end to end, read-only (``doctor/``): the audit sink (scope, filter
+against the trigger list, self-exclusion, writer identity), the topics and subscriptions, the
+dead letters waiting, each function, its service account and custom role, the policy, the Slack
+secret, a dry-run sweep; then it judges each UNCONFIRMED constant against the last 30 days of the
+scope's audit log. ``--export DIR`` writes those entries with principals and project numbers
+replaced. Exit status: 0 when nothing is ✗, 1 when something is, 2 for bad arguments.
+
 Subcommands are a table (``COMMANDS``).
 """
 
@@ -274,6 +283,64 @@ def _backfill(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+# --------------------------------------------------------------------------- doctor
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--project", help="the deployment's scope is this project")
+    where.add_argument("--organization", help="the deployment's scope is this organization (numeric id)")
+    where.add_argument("--folder", help="the deployment's scope is this folder (numeric id)")
+    parser.add_argument("--json", action="store_true", help="print the checks and assumptions as one JSON document")
+    parser.add_argument("--export", metavar="DIR", help="write the audit entries used, anonymised, to DIR")
+    parser.add_argument("--host-project", help="the project holding egress-guard's topics, functions and secret "
+                                               "(default: the sink's topic's project)")
+    parser.add_argument("--role-organization", help="folder scope: the organization holding the custom roles")
+    parser.add_argument("--name-prefix", default=None, help="infra's var.name_prefix (default: egress-guard)")
+    parser.add_argument("--policy", help="the policy file the functions use (default: EGRESS_GUARD_POLICY)")
+    parser.add_argument("--infra", help="infra/ of egress-guard, for its permission table (default: the "
+                                        "repository's)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the dry-run sweep")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .clients import Clients
+    from .config import Settings
+    from .doctor import Reader, Scope, diagnose, export_entries, expected, render
+    from .errors import InvalidName
+    from .names import validate_project
+
+    kind, value = next((k, getattr(args, k)) for k in ("project", "organization", "folder") if getattr(args, k))
+    try:
+        if kind == "project":
+            value = validate_project(value, "--project")
+        elif not value.isdigit():
+            raise InvalidName(f"--{kind} {value!r}: expected the numeric id (e.g. 123456789012)")
+        host = validate_project(args.host_project, "--host-project") if args.host_project else None
+    except InvalidName as exc:
+        print(f"egress-guard doctor: {exc}", file=sys.stderr)
+        return 2
+    _quiet_unless(False)
+    settings = Settings.from_env()
+    if not settings.project:  # the logging client needs a project; the scope's host is the natural one
+        settings = dataclasses.replace(settings, project=host or (value if kind == "project" else ""))
+    reader = Reader(Clients(settings), prefix=args.name_prefix or expected.NAME_PREFIX,
+                    infra=Path(args.infra) if args.infra else expected.DEFAULT_INFRA, policy_path=args.policy,
+                    host_project=host, role_organization=args.role_organization, sweep=not args.no_sweep)
+    scope = Scope(kind, value)
+    diagnosis = diagnose(reader, scope)
+    target = scope.resource
+    entries = diagnosis.readings.audit_entries
+    show = render.as_json if args.json else render.text
+    sys.stdout.write(show(diagnosis.checks, diagnosis.assumptions, entries, target))
+    if args.export:
+        written = export_entries(diagnosis, Path(args.export))
+        print(f"egress-guard doctor: wrote {len(written)} file(s) to {args.export}", file=sys.stderr)
+    return 1 if diagnosis.failed else 0
+
+
 # --------------------------------------------------------------------------- shared
 
 
@@ -325,6 +392,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),
+    "doctor": ("check a deployment end to end (read-only) and judge the UNCONFIRMED constants against the audit log",
+               _doctor_arguments, _doctor),
 }
 
 

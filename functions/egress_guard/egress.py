@@ -44,32 +44,58 @@ ACTIVE_CONNECTOR_STATES = frozenset({"READY", "CREATING", "UPDATING"})
 
 
 class Egress(str, enum.Enum):
-    """Which traffic of a Cloud Run workload goes through the VPC (only ALL_TRAFFIC reaches NAT)."""
+    """Which traffic of a serverless workload goes through the VPC (only ALL_TRAFFIC reaches NAT)."""
 
     ALL_TRAFFIC = "ALL_TRAFFIC"
     PRIVATE_RANGES_ONLY = "PRIVATE_RANGES_ONLY"
 
 
-# Cloud Run v2 ``VpcAccess.VpcEgress``: enum names, or numbers (what the REST clients hand back).
-# Absent or unspecified means PRIVATE_RANGES_ONLY, as the API documents.
-_EGRESS_VALUES: Mapping[object, Egress] = MappingProxyType({
-    "ALL_TRAFFIC": Egress.ALL_TRAFFIC,
-    "PRIVATE_RANGES_ONLY": Egress.PRIVATE_RANGES_ONLY,
-    "VPC_EGRESS_UNSPECIFIED": Egress.PRIVATE_RANGES_ONLY,
-    0: Egress.PRIVATE_RANGES_ONLY,
-    1: Egress.ALL_TRAFFIC,
-    2: Egress.PRIVATE_RANGES_ONLY,
+class EgressSetting(str, enum.Enum):
+    """Which API field holds the setting: each spells "all traffic" its own way and numbers its enum
+    its own way (docs/gcp-facts.md §12.6, from the discovery documents), so a number means nothing
+    without the field it came from."""
+
+    RUN = "Cloud Run v2 VpcAccess.egress"  # services, jobs, worker pools
+    RUN_ANNOTATION = "Cloud Run v1 annotation run.googleapis.com/vpc-access-egress"
+    FUNCTIONS_CONNECTOR = "Cloud Functions vpcConnectorEgressSettings"  # v1 CloudFunction, v2 ServiceConfig
+    FUNCTIONS_DIRECT_VPC = "Cloud Functions v2 ServiceConfig.directVpcEgress"
+    APP_ENGINE = "App Engine VpcAccessConnector.egressSetting"
+
+
+_ALL, _PRIVATE = Egress.ALL_TRAFFIC, Egress.PRIVATE_RANGES_ONLY
+# Every spelling of each setting, by enum name and by enum number (what a REST client hands back with
+# integers for enums). Unspecified or absent means private ranges only: each API documents that default.
+_SPELLINGS: Mapping[EgressSetting, Mapping[object, Egress]] = MappingProxyType({
+    EgressSetting.RUN: MappingProxyType({
+        "VPC_EGRESS_UNSPECIFIED": _PRIVATE, "ALL_TRAFFIC": _ALL, "PRIVATE_RANGES_ONLY": _PRIVATE,
+        0: _PRIVATE, 1: _ALL, 2: _PRIVATE}),
+    EgressSetting.RUN_ANNOTATION: MappingProxyType({
+        "all-traffic": _ALL, "all": _ALL, "private-ranges-only": _PRIVATE}),  # "all": deprecated (§5)
+    EgressSetting.FUNCTIONS_CONNECTOR: MappingProxyType({
+        "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED": _PRIVATE, "PRIVATE_RANGES_ONLY": _PRIVATE, "ALL_TRAFFIC": _ALL,
+        0: _PRIVATE, 1: _PRIVATE, 2: _ALL}),
+    EgressSetting.FUNCTIONS_DIRECT_VPC: MappingProxyType({
+        "DIRECT_VPC_EGRESS_UNSPECIFIED": _PRIVATE, "VPC_EGRESS_PRIVATE_RANGES_ONLY": _PRIVATE,
+        "VPC_EGRESS_ALL_TRAFFIC": _ALL, 0: _PRIVATE, 1: _PRIVATE, 2: _ALL}),
+    EgressSetting.APP_ENGINE: MappingProxyType({
+        "EGRESS_SETTING_UNSPECIFIED": _PRIVATE, "ALL_TRAFFIC": _ALL, "PRIVATE_IP_RANGES": _PRIVATE,
+        0: _PRIVATE, 1: _ALL, 2: _PRIVATE}),
 })
 
 
-def decode_egress(value: object, *, field: str = "template.vpcAccess.egress") -> Egress:
-    """A v2 ``VpcEgress`` (a proto enum, its number or its name) -> ``Egress``."""
+def decode_egress(value: object, *, setting: EgressSetting = EgressSetting.RUN,
+                  field: str = "template.vpcAccess.egress") -> Egress:
+    """Any API's egress setting (a proto enum, its number or its name) -> ``Egress``; the one place the
+    spellings are read. An unknown value is ``InvalidName`` (a permanent error: acknowledged, nothing
+    changed), never a guess."""
     if value is None or value == "":
         return Egress.PRIVATE_RANGES_ONLY
-    key = int(value) if isinstance(value, enum.IntEnum) else value
-    if isinstance(key, bool) or key not in _EGRESS_VALUES:
-        raise InvalidName(f"{field}: {str(value)[:40]!r} is not a VPC egress setting", field=field)
-    return _EGRESS_VALUES[key]
+    spellings = _SPELLINGS[setting]
+    if isinstance(value, enum.Enum):  # a proto-plus enum: its name is unambiguous, its number is not
+        value = value.name
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value not in spellings:
+        raise InvalidName(f"{field}: {str(value)[:40]!r} is not a {setting.value} value", field=field)
+    return spellings[value]
 
 
 @dataclass(frozen=True)

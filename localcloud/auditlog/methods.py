@@ -20,6 +20,7 @@ from egress_guard.assumptions import VPCACCESS_RESOURCE_TYPE  # noqa: E402
 COMPUTE = "compute.googleapis.com"
 VPCACCESS = "vpcaccess.googleapis.com"
 RUN = "run.googleapis.com"
+FUNCTIONS = "cloudfunctions.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,27 @@ def _run_specs() -> dict[tuple[str, str], MethodSpec]:
     return table
 
 
-METHODS: Mapping[tuple[str, str], MethodSpec] = {**_compute_specs(), **_vpcaccess_specs(), **_run_specs()}
+def _functions_specs() -> dict[tuple[str, str], MethodSpec]:
+    # Cloud Functions v2: FunctionService, long-running (docs/gcp-facts.md §12.3); resource.type
+    # cloud_function as the real 1st gen entry shows (§12.2).
+    package = "google.cloud.functions.v2"
+    table = {}
+    for method, (rpc, verb, response) in {"create": ("CreateFunction", "create", "Function"),
+                                          "patch": ("UpdateFunction", "update", "Function"),
+                                          "delete": ("DeleteFunction", "delete", None)}.items():
+        table[("cloudfunctions.v2", f"cloudfunctions.projects.locations.functions.{method}")] = MethodSpec(
+            FUNCTIONS, f"{package}.FunctionService.{rpc}", f"cloudfunctions.functions.{verb}", "lro",
+            f"type.googleapis.com/{package}.{rpc}Request",
+            f"type.googleapis.com/{package}.{response}" if response else "type.googleapis.com/google.protobuf.Empty",
+            "cloud_function", verb)
+    return table
 
-_SERVICE_BY_API_PREFIX = {"compute": COMPUTE, "vpcaccess": VPCACCESS, "run": RUN, "logging": "logging.googleapis.com"}
+
+METHODS: Mapping[tuple[str, str], MethodSpec] = {**_compute_specs(), **_vpcaccess_specs(), **_run_specs(),
+                                                 **_functions_specs()}
+
+_SERVICE_BY_API_PREFIX = {"compute": COMPUTE, "vpcaccess": VPCACCESS, "run": RUN, "cloudfunctions": FUNCTIONS,
+                          "logging": "logging.googleapis.com"}
 
 
 def method_spec(api: str, method_id: str) -> MethodSpec:

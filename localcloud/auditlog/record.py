@@ -134,6 +134,8 @@ def default_labels(spec: MethodSpec, project: str, location: str | None, segment
         return {"job_name": name, "location": location or "", "project_id": project}
     if spec.resource_type == VPCACCESS_RESOURCE_TYPE:
         return {"connector_name": name, "location": location or "", "project_id": project}
+    if spec.resource_type == "cloud_function":  # a real 1st gen entry's labels (docs/gcp-facts.md §12.2)
+        return {"function_name": name, "project_id": project, "region": location or ""}
     if spec.resource_type == "audited_resource":
         return {"method": spec.method_name, "project_id": project, "service": spec.service}
     labels = {"project_id": project}

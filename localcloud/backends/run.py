@@ -485,32 +485,43 @@ class RunBackend:
             vpc["egress"] = DEFAULT_EGRESS
 
     def _resolve_connector(self, t: Target, value: str, fail: Callable[[str], ApiError]) -> str:
-        """A connector reference -> its full name; it must exist, READY, in the same project/region."""
+        """A connector reference -> its full name; it must exist, READY, in the workload's region.
+
+        A full name may name another project: Shared VPC puts the connector in the host project and
+        Google documents ``--vpc-connector=projects/HOST_PROJECT_ID/locations/REGION/connectors/NAME``
+        for services and jobs of a service project (docs/gcp-facts.md §12.1). The region must still be
+        the workload's. A short name means the workload's own project."""
         m = _CONNECTOR_PATH.fullmatch(value)
         if m:
             project, region, name = m.groups()
-            if project not in (t.project, project_number(t.project)):
-                raise fail(f"VPC connector '{value}' must be in the {t.kind.lower()}'s project '{t.project}'.")
+            if project == project_number(t.project):
+                project = t.project
+            elif project.isdigit():  # a host project given by number: the project behind it, if known
+                project = self._connector_project_with_number(project) or project
             if region != t.region:
                 raise fail(f"VPC connector '{value}' is in region '{region}'; a connector must be in the same "
                            f"region as the {t.kind.lower()} ('{t.region}').")
         elif "/" not in value:
-            name = value
+            project, name = t.project, value
         else:
             raise fail(f"Invalid VPC connector '{value}': expected a connector name or "
                        "projects/PROJECT/locations/REGION/connectors/CONNECTOR.")
         if not _CONNECTOR_NAME.fullmatch(name):
             raise fail(f"Invalid VPC connector name '{name}'.")
         vpcaccess = self.world.backends.get("vpcaccess")
-        connector = vpcaccess.connector(t.project, t.region, name) if vpcaccess else None
-        full = f"projects/{t.project}/locations/{t.region}/connectors/{name}"
+        connector = vpcaccess.connector(project, t.region, name) if vpcaccess else None
+        full = f"projects/{project}/locations/{t.region}/connectors/{name}"
         if connector is None:
-            raise fail(f"VPC connector '{full}' does not exist in project '{t.project}' region '{t.region}', "
+            raise fail(f"VPC connector '{full}' does not exist in project '{project}' region '{t.region}', "
                        "or Cloud Run does not have permission to use it.")
         if connector.get("state") != "READY":
             raise fail(f"VPC connector '{full}' is not ready (state {connector.get('state')}).")
-        vpcaccess.mark_connected(t.project, t.region, name, t.project)
+        vpcaccess.mark_connected(project, t.region, name, t.project)
         return value if m else full
+
+    def _connector_project_with_number(self, number: str) -> str | None:
+        vpcaccess = self.world.backends.get("vpcaccess")
+        return vpcaccess.project_with_number(number) if vpcaccess else None
 
     def _new_revision(self, record: dict[str, Any], write: Write) -> None:
         t = write.target

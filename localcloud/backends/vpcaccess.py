@@ -314,6 +314,13 @@ class VpcAccessBackend:
             if found is not None and user_project not in found.setdefault("connectedProjects", []):
                 found["connectedProjects"].append(user_project)
 
+    def project_with_number(self, number: str) -> str | None:
+        """The project id behind a project number, among the projects that hold connectors (a Shared VPC
+        host named by number in a workload's connector reference)."""
+        with self.world.lock:
+            projects = {p for (p, _, _) in self.world.table(CONNECTORS)}
+        return next((p for p in sorted(projects) if project_number(p) == number), None)
+
     # -- reads --
     def get(self, project: str, region: str, name: str, api_version: str) -> dict[str, Any]:
         check_parent(project, region)

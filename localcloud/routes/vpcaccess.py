@@ -72,7 +72,12 @@ def _version_routes(app: "Services", backend: VpcAccessBackend, version: str) ->
         return Result(op.snapshot(), audit=audit(call, "Delete", op))
 
     def get(call: Call) -> Result:
-        return Result(backend.get(call.params["project"], call.params["location"], call.params["connector"], version))
+        # Google's names take a project number wherever they take an id; a Cloud Run workload's
+        # connector reference may carry one (the Shared VPC host's), and readers use it as found.
+        project = call.params["project"]
+        if project.isdigit():
+            project = backend.project_with_number(project) or project
+        return Result(backend.get(project, call.params["location"], call.params["connector"], version))
 
     def list_connectors(call: Call) -> Result:
         items = backend.list(call.params["project"], call.params["location"], version)

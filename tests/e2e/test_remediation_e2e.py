@@ -183,6 +183,34 @@ def test_drift_managed_rule_and_nat_come_back(stack_enforce: RunningStack):
     assert restored
 
 
+HOST = "eg-host-project"  # a Shared VPC host project; PROJECT is its service project here
+
+
+def test_shared_vpc_job_on_a_host_connector_is_covered_by_a_nat_in_the_host_project(stack_enforce: RunningStack):
+    """Issue 18: a job of the service project names the host's connector by its full path, as Google
+    documents for Shared VPC; localcloud accepts it, and ensure_nat looks for (and puts) the NAT in the
+    host project, where the network is."""
+    stack, seen = stack_enforce, []
+    stack.gcloud("compute", "networks", "create", "shared-net", "--subnet-mode=custom", f"--project={HOST}")
+    stack.gcloud("compute", "networks", "subnets", "create", "shared-28", "--network=shared-net",
+                 f"--region={REGION}", "--range=10.95.0.0/28", f"--project={HOST}")
+    stack.gcloud("compute", "networks", "vpc-access", "connectors", "create", "host-conn", f"--region={REGION}",
+                 "--subnet=shared-28", f"--project={HOST}")
+    connector = f"projects/{HOST}/locations/{REGION}/connectors/host-conn"
+    stack.gcloud("run", "jobs", "deploy", "svc-job", "--image=us-docker.pkg.dev/cloudrun/container/job",
+                 f"--region={REGION}", f"--vpc-connector={connector}", "--vpc-egress=all-traffic")
+    decided = eventually(lambda: [f for f in _findings_for(stack, seen, "svc-job") if f["guardrail"] == "ensure_nat"
+                                  and f["outcome"] in ("remediated", "compliant")], BOUND_S)
+    assert decided and decided[0]["project"] == HOST and "host-conn" in decided[0]["reason"], decided
+    routers = stack.gcloud_json("compute", "routers", "list", f"--project={HOST}")
+    print(f"\nShared VPC: {decided[0]['outcome']}: {decided[0]['reason']}")
+    print(f"gcloud compute routers list --project={HOST}: "
+          + json.dumps([{"name": r["name"], "nats": [n["name"] for n in r.get("nats", [])]} for r in routers]))
+    assert [s["name"].rsplit("/", 1)[-1] for r in routers for n in r["nats"] for s in n.get("subnetworks", [])] == [
+        "shared-28"]
+    assert not [r for r in _routers(stack, "shared-net")], "no router for it in the service project"
+
+
 def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> None:
     import os
 

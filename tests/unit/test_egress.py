@@ -1,5 +1,5 @@
 """egress: where traffic enters a VPC, with the lookups injected (live reads for a guardrail, the
-inventory for sweep), and the one decoder of Cloud Run's VPC egress setting."""
+inventory for sweep), and the one decoder of every API's VPC egress setting."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from egress_guard.egress import (
     NoEgressPoint,
     Via,
     connector_point,
+    EgressSetting,
     decode_egress,
     interface_point,
     workload_point,
 )
 from egress_guard.estate import Connector, Subnetwork, Workload
+from egress_guard.errors import InvalidName
 from egress_guard.names import ConnectorName, NetworkName, RunJobName, SubnetworkName
 
 P, HOST, R = "svc-project", "host-project", "europe-west2"
@@ -82,5 +84,63 @@ def test_decode_egress(value: object, egress: Egress):
 
 
 def test_decode_egress_refuses_what_it_does_not_know():
-    with pytest.raises(Exception, match="is not a VPC egress setting"):
+    with pytest.raises(Exception, match="is not a Cloud Run v2 VpcAccess.egress value"):
         decode_egress(7)
+    with pytest.raises(InvalidName, match="egressSetting: 'ALL' is not a App Engine"):
+        decode_egress("ALL", setting=EgressSetting.APP_ENGINE, field="egressSetting")
+    with pytest.raises(InvalidName):  # Cloud Run's spelling is not the Direct VPC field's
+        decode_egress("ALL_TRAFFIC", setting=EgressSetting.FUNCTIONS_DIRECT_VPC)
+    with pytest.raises(InvalidName):
+        decode_egress(True)
+
+
+# The three spellings of "all traffic" (docs/gcp-facts.md §12.6), and the default each field documents.
+@pytest.mark.parametrize("setting,all_traffic,private,unspecified", [
+    (EgressSetting.RUN, "ALL_TRAFFIC", "PRIVATE_RANGES_ONLY", "VPC_EGRESS_UNSPECIFIED"),
+    (EgressSetting.RUN_ANNOTATION, "all-traffic", "private-ranges-only", None),
+    (EgressSetting.FUNCTIONS_CONNECTOR, "ALL_TRAFFIC", "PRIVATE_RANGES_ONLY", "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED"),
+    (EgressSetting.FUNCTIONS_DIRECT_VPC, "VPC_EGRESS_ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY",
+     "DIRECT_VPC_EGRESS_UNSPECIFIED"),
+    (EgressSetting.APP_ENGINE, "ALL_TRAFFIC", "PRIVATE_IP_RANGES", "EGRESS_SETTING_UNSPECIFIED"),
+])
+def test_every_spelling_of_all_traffic_decodes_in_one_place(setting, all_traffic, private, unspecified):
+    assert decode_egress(all_traffic, setting=setting) is Egress.ALL_TRAFFIC
+    assert decode_egress(private, setting=setting) is Egress.PRIVATE_RANGES_ONLY
+    assert decode_egress(None, setting=setting) is Egress.PRIVATE_RANGES_ONLY
+    if unspecified:
+        assert decode_egress(unspecified, setting=setting) is Egress.PRIVATE_RANGES_ONLY
+
+
+# Each enum's numbers, as Google's discovery documents order the values (index = proto number).
+DISCOVERY_ENUMS = {
+    EgressSetting.RUN: ("run.v2.json", "GoogleCloudRunV2VpcAccess", "egress"),
+    EgressSetting.FUNCTIONS_CONNECTOR: ("cloudfunctions.v2.json", "ServiceConfig", "vpcConnectorEgressSettings"),
+    EgressSetting.FUNCTIONS_DIRECT_VPC: ("cloudfunctions.v2.json", "ServiceConfig", "directVpcEgress"),
+    EgressSetting.APP_ENGINE: ("appengine.v1.json", "VpcAccessConnector", "egressSetting"),
+}
+
+
+@pytest.mark.parametrize("setting", list(DISCOVERY_ENUMS))
+def test_enum_numbers_follow_the_discovery_documents(setting):
+    import json
+
+    import googleapiclient
+
+    from pathlib import Path
+
+    document, schema, prop = DISCOVERY_ENUMS[setting]
+    path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / document
+    values = json.loads(path.read_text())["schemas"][schema]["properties"][prop]["enum"]
+    for number, name in enumerate(values):
+        assert decode_egress(number, setting=setting) is decode_egress(name, setting=setting), (number, name)
+
+
+def test_functions_v1_egress_numbers_match_v2():
+    import json
+    from pathlib import Path
+
+    import googleapiclient
+
+    path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "cloudfunctions.v1.json"
+    values = json.loads(path.read_text())["schemas"]["CloudFunction"]["properties"]["vpcConnectorEgressSettings"]
+    assert values["enum"] == ["VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", "PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"]

@@ -1,0 +1,108 @@
+"""Cloud Functions v2 URL routes, under the ``/cloudfunctions`` prefix localcloud serves the API at.
+
+URL templates from the discovery document (``cloudfunctions.v2.json``). Handlers only convert
+between calls and the backend; the source upload URL that ``generateUploadUrl`` hands out is served
+by ``server.py`` (it takes a zip, not JSON).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from localcloud.auditlog.calls import origin_of_call
+from localcloud.backends.functions import (
+    FunctionsBackend,
+    RUNTIMES,
+    check_location,
+    function_name,
+)
+from localcloud.routing import AuditInfo, Call, Result, Route
+from localcloud.routes.vpcaccess import LOCATIONS, paginate
+
+if TYPE_CHECKING:
+    from localcloud.services import Services
+
+SERVICE_NAME = "cloudfunctions.googleapis.com"
+API = "cloudfunctions.v2"
+# resource.type of Cloud Functions audit entries: cloud_function, labels function_name, region
+# (a real 1st gen CreateFunction entry, docs/gcp-facts.md §12.2; the same type is assumed for 2nd gen).
+AUDIT_RESOURCE_TYPE = "cloud_function"
+
+
+def method_name(verb: str) -> str:
+    return f"google.cloud.functions.v2.FunctionService.{verb}Function"
+
+
+def routes(app: "Services") -> list[Route]:
+    backend: FunctionsBackend = app.functions
+    base = "/cloudfunctions/v2/projects/{project}/locations"
+    functions = f"{base}/{{location}}/functions"
+
+    def audit(call: Call, verb: str, op) -> AuditInfo:
+        p, r = call.params["project"], call.params["location"]
+        name = call.params.get("function") or call.query.get("functionId", "")
+        info = AuditInfo(
+            service_name=SERVICE_NAME, method_name=method_name(verb),
+            resource_name=function_name(p, r, name), resource_type=AUDIT_RESOURCE_TYPE,
+            resource_labels={"project_id": p, "region": r, "function_name": name}, operation=op)
+        if op is not None:
+            op.audit, op.origin = info, origin_of_call(call, info)
+        return info
+
+    def create(call: Call) -> Result:
+        p, r = call.params["project"], call.params["location"]
+        op = backend.create(p, r, call.query.get("functionId"), call.body or {},
+                            fail_with=app.faults.operation_fails(call.method_id, call.principal))
+        return Result(op.snapshot(), audit=audit(call, "Create", op))
+
+    def patch(call: Call) -> Result:
+        p, r, f = call.params["project"], call.params["location"], call.params["function"]
+        op = backend.update(p, r, f, call.body or {}, call.query.get("updateMask"),
+                            fail_with=app.faults.operation_fails(call.method_id, call.principal))
+        return Result(op.snapshot(), audit=audit(call, "Update", op))
+
+    def delete(call: Call) -> Result:
+        p, r, f = call.params["project"], call.params["location"], call.params["function"]
+        op = backend.delete(p, r, f, fail_with=app.faults.operation_fails(call.method_id, call.principal))
+        return Result(op.snapshot(), audit=audit(call, "Delete", op))
+
+    def get(call: Call) -> Result:
+        return Result(backend.get(call.params["project"], call.params["location"], call.params["function"]))
+
+    def list_functions(call: Call) -> Result:
+        page, token = paginate(backend.list(call.params["project"], call.params["location"]), call.query)
+        return Result({"functions": page, **({"nextPageToken": token} if token else {})})
+
+    def generate_upload_url(call: Call) -> Result:
+        host = call.host or "127.0.0.1"
+        base_url = host if host.startswith("http") else f"http://{host}"
+        return Result(backend.upload_url(call.params["project"], call.params["location"], base_url))
+
+    def get_operation(call: Call) -> Result:
+        p, r, o = call.params["project"], call.params["location"], call.params["operation"]
+        check_location(p, r)
+        return Result(backend.operation(f"projects/{p}/locations/{r}/operations/{o}").snapshot())
+
+    def list_runtimes(call: Call) -> Result:
+        check_location(call.params["project"], call.params["location"])
+        return Result({"runtimes": [{"name": name, "displayName": name, "environment": "GEN_2", "stage": "GA"}
+                                    for name in RUNTIMES]})
+
+    def list_locations(call: Call) -> Result:
+        p = call.params["project"]
+        check_location(p, "europe-west2")
+        locations = [{"name": f"projects/{p}/locations/{r}", "locationId": r} for r in LOCATIONS]
+        return Result({"locations": locations})
+
+    m = "cloudfunctions.projects.locations"
+    return [
+        Route("POST", f"{functions}:generateUploadUrl", API, f"{m}.functions.generateUploadUrl", generate_upload_url),
+        Route("POST", functions, API, f"{m}.functions.create", create, mutating=True),
+        Route("GET", functions, API, f"{m}.functions.list", list_functions),
+        Route("GET", f"{functions}/{{function}}", API, f"{m}.functions.get", get),
+        Route("PATCH", f"{functions}/{{function}}", API, f"{m}.functions.patch", patch, mutating=True),
+        Route("DELETE", f"{functions}/{{function}}", API, f"{m}.functions.delete", delete, mutating=True),
+        Route("GET", f"{base}/{{location}}/operations/{{operation}}", API, f"{m}.operations.get", get_operation),
+        Route("GET", f"{base}/{{location}}/runtimes", API, f"{m}.runtimes.list", list_runtimes),
+        Route("GET", base, API, f"{m}.list", list_locations),
+    ]
