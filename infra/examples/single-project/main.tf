@@ -25,6 +25,7 @@ locals {
     "eventarc.googleapis.com",         # the functions' Pub/Sub triggers
     "iam.googleapis.com",              # service accounts and custom roles
     "logging.googleapis.com",          # the audit-log sink
+    "monitoring.googleapis.com",       # the alert policies (var.alerts)
     "pubsub.googleapis.com",           # audit, findings and dead-letter topics
     "run.googleapis.com",              # the functions' services (and the workloads guarded)
     "secretmanager.googleapis.com",    # the Slack webhook
@@ -50,6 +51,20 @@ module "notifications" {
   slack_webhook_url         = var.slack_webhook_url
   slack_webhook_url_version = var.slack_webhook_url_version
   depends_on                = [google_project_service.apis]
+}
+
+# Watch the watcher (optional): alerts on dead letters and failing functions, sent to the
+# notification channels given; the runbook is in infra/README.md.
+module "monitoring" {
+  source                   = "../../modules/monitoring"
+  count                    = var.alerts.enabled ? 1 : 0
+  project_id               = var.project_id
+  name_prefix              = var.name_prefix
+  dead_letter_subscription = module.notifications.dead_letter_inbox
+  function_services        = [for f in module.functions : f.name]
+  notification_channels    = var.alerts.notification_channels
+  labels                   = var.labels
+  depends_on               = [google_project_service.apis]
 }
 
 module "log_routing" {

@@ -1,3 +1,8 @@
+output "alert_policies" {
+  description = "The alert policies (var.alerts): dead_letters and function_errors -> policy name; empty when alerts are off."
+  value       = var.alerts.enabled ? module.monitoring[0].alert_policies : {}
+}
+
 output "audit_topic" {
   description = "Topic the sink writes matching audit entries to (trigger of ensure_nat and replace_connector_firewalls)."
   value       = module.log_routing.topic_id

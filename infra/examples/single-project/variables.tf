@@ -1,3 +1,17 @@
+variable "alerts" {
+  description = "Alert policies on the dead-letter inbox and on failing functions (modules/monitoring), sent to these Cloud Monitoring notification channels (projects/P/notificationChannels/ID). Off by default."
+  type = object({
+    enabled               = optional(bool, false)
+    notification_channels = optional(list(string), [])
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = alltrue([for c in var.alerts.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each notification channel is projects/P/notificationChannels/ID."
+  }
+}
+
 variable "bundle_dir" {
   description = "Directory where `make package` wrote <function>.zip; relative paths start at this example."
   type        = string
