@@ -31,6 +31,14 @@ Exit status: 0 when every decision was made, 1 when a read or a change failed, 2
 ``entries.list`` and replays each change once through the runner (``backfill.py``), oldest first:
 a progress line per change (stderr), a summary table at the end. Exit status as for replay.
 
+    egress-guard dead-letters [--subscription S] [--redrive] [--json] [--limit N]
+
+``dead-letters`` lists what waits in the dead-letter inbox (default ``egress-guard-dead-letter-inbox``
+in the configured project) without taking it out; ``--redrive`` publishes each message again to the
+topic it came from and acknowledges it only once Pub/Sub accepted it (``deadletters.py``). Exit
+status: 0 when everything asked for was done, 1 when a message could not be redriven (it stays in
+the inbox), 2 for bad arguments.
+
 Subcommands are a table (``COMMANDS``).
 """
 
@@ -274,6 +282,54 @@ def _backfill(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+# --------------------------------------------------------------------------- dead-letters
+
+
+def _dead_letters_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscription", help="the dead-letter inbox: projects/P/subscriptions/S or S "
+                                               "(default: egress-guard-dead-letter-inbox)")
+    parser.add_argument("--redrive", action="store_true", help="publish each message again to the topic it came "
+                                                               "from; acknowledged only once published")
+    parser.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
+    parser.add_argument("--limit", type=int, default=None, help="read at most this many messages")
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from .clients import Clients
+    from .config import Settings
+    from .deadletters import DeadLetterInbox
+    from .errors import EgressGuardError
+
+    inbox = DeadLetterInbox.named(Clients(Settings.from_env()), args.subscription)  # ConfigError: exit 2
+    try:
+        letters = inbox.read(limit=args.limit)
+    except EgressGuardError as exc:
+        print(f"egress-guard dead-letters: cannot read {inbox.subscription}: {exc.reason}", file=sys.stderr)
+        return 1
+    for letter in letters:
+        if args.json:
+            print(json.dumps(letter.to_dict(), sort_keys=True), flush=True)
+        else:
+            source = letter.source_subscription.rsplit("/", 1)[-1] or "?"
+            print(f"{letter.message_id}  {letter.publish_time}  from {source} (attempt {letter.delivery_attempt})  "
+                  f"{letter.what}", flush=True)
+    if not args.redrive:
+        inbox.release(letters)
+        print(f"{len(letters)} message(s) in {inbox.subscription}; left in place", file=sys.stderr)
+        return 0
+    failed = 0
+    for outcome in inbox.redrive(letters):
+        letter = outcome.letter
+        if outcome.redriven:
+            note = f" ({outcome.error})" if outcome.error else ""
+            print(f"redriven {letter.message_id} -> {letter.topic}{note}", file=sys.stderr)
+        else:
+            failed += 1
+            print(f"kept {letter.message_id} in the inbox: {outcome.error}", file=sys.stderr)
+    print(f"{len(letters) - failed} of {len(letters)} message(s) redriven from {inbox.subscription}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 # --------------------------------------------------------------------------- shared
 
 
@@ -325,6 +381,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),
+    "dead-letters": ("list what waits in the dead-letter inbox (nothing is taken out); --redrive sends it back",
+                     _dead_letters_arguments, _dead_letters),
 }
 
 

@@ -10,7 +10,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
-| publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
+| publisher, subscriber           | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 
 The heavy libraries are imported inside the properties, so importing ``egress_guard`` (for
 example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, docs/peers.md §5).
@@ -153,6 +153,14 @@ class Clients:
 
         with self._lock:
             return pubsub_v1.PublisherClient()
+
+    @cached_property
+    def subscriber(self) -> "pubsub_v1.SubscriberClient":
+        # ``egress-guard dead-letters`` reads the dead-letter inbox with it; the functions never do.
+        from google.cloud import pubsub_v1
+
+        with self._lock:
+            return pubsub_v1.SubscriberClient()
 
     @cached_property
     def logging(self) -> "cloud_logging.Client":
