@@ -182,6 +182,22 @@ def test_sink_writer_may_publish_to_the_audit_topic_only():
         assert not resources(module_dir, kind), f"log-routing must not use {kind}"
 
 
+def test_each_slack_destination_is_its_own_secret_given_to_notify_slack():
+    from egress_guard.policy import webhook_variable
+
+    (secret,) = [body for name, body in resources(MODULES / "notifications", "google_secret_manager_secret").items()
+                 if name == "slack_destination"]
+    assert secret["for_each"] == "${toset(var.slack_destinations)}"
+    assert "-slack-webhook-${each.value}" in secret["secret_id"]
+    (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "functions"]
+    secrets = str(call["secret_environment_variables"])
+    # The default destination keeps the single-webhook variable; each team destination its own.
+    assert "module.notifications.slack_webhook_secret_id" in secrets
+    assert "module.notifications.slack_destination_secret_ids" in secrets
+    assert 'SLACK_WEBHOOK_URL_${upper(replace(name, "-", "_"))}' in secrets
+    assert webhook_variable("team-a") == "SLACK_WEBHOOK_URL_TEAM_A" and webhook_variable("default") == "SLACK_WEBHOOK_URL"
+
+
 def test_alerts_watch_the_dead_letter_inbox_and_function_errors():
     policies = resources(MODULES / "monitoring", "google_monitoring_alert_policy")
     assert set(policies) == {"dead_letters", "function_errors"}

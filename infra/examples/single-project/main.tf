@@ -50,6 +50,7 @@ module "notifications" {
   kms_key_name              = var.kms_key_name
   slack_webhook_url         = var.slack_webhook_url
   slack_webhook_url_version = var.slack_webhook_url_version
+  slack_destinations        = var.slack_destinations
   depends_on                = [google_project_service.apis]
 }
 
@@ -133,9 +134,12 @@ module "functions" {
     local.common_environment,
     each.value.publishes_findings ? { EGRESS_GUARD_FINDINGS_TOPIC = module.notifications.findings_topic_id } : {},
   )
-  secret_environment_variables = each.value.uses_slack ? {
-    SLACK_WEBHOOK_URL = { secret = module.notifications.slack_webhook_secret_id }
-  } : {}
+  # The default destination's webhook, and one per team destination of the policy's notify.routes.
+  secret_environment_variables = each.value.uses_slack ? merge(
+    { SLACK_WEBHOOK_URL = { secret = module.notifications.slack_webhook_secret_id } },
+    { for name, secret in module.notifications.slack_destination_secret_ids :
+    "SLACK_WEBHOOK_URL_${upper(replace(name, "-", "_"))}" => { secret = secret } },
+  ) : {}
   secret_volumes = local.policy_volumes
 
   min_instances = lookup(var.instances, each.key, { min = 0, max = 3 }).min

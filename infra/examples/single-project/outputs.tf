@@ -42,3 +42,8 @@ output "slack_webhook_secret" {
   description = "Secret Manager secret that holds the Slack webhook URL (add a version if Terraform did not)."
   value       = module.notifications.slack_webhook_secret_id
 }
+
+output "slack_destination_secrets" {
+  description = "Per team destination: the secret to add its webhook version to (gcloud secrets versions add)."
+  value       = module.notifications.slack_destination_secret_ids
+}

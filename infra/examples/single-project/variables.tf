@@ -147,6 +147,16 @@ variable "scope" {
   }
 }
 
+variable "slack_destinations" {
+  description = "The team destinations the policy's notify.routes name (besides default): one webhook secret each, given to notify_slack as SLACK_WEBHOOK_URL_<DESTINATION>."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for d in var.slack_destinations : can(regex("^[a-z][a-z0-9-]{0,29}$", d)) && d != "default"])
+    error_message = "Each destination is 1-30 lowercase letters, digits or hyphens, starting with a letter, and not \"default\"."
+  }
+}
+
 variable "slack_webhook_url" {
   description = "Optional Slack incoming-webhook URL, written to Secret Manager as a write-only value (never in the state). Needs slack_webhook_url_version >= 1. Leave null to add it with gcloud instead."
   type        = string

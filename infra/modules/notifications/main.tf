@@ -57,6 +57,25 @@ resource "google_secret_manager_secret" "slack_webhook" {
   }
 }
 
+# One secret per team destination of the policy's notify.routes (the default destination is the
+# secret above): notify_slack reads each as SLACK_WEBHOOK_URL_<DESTINATION>. Versions are added
+# by the team that owns the channel (`gcloud secrets versions add`), never through Terraform.
+resource "google_secret_manager_secret" "slack_destination" {
+  for_each  = toset(var.slack_destinations)
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-slack-webhook-${each.value}"
+  replication {
+    auto {
+      dynamic "customer_managed_encryption" {
+        for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+        content {
+          kms_key_name = customer_managed_encryption.value
+        }
+      }
+    }
+  }
+}
+
 # Only when asked: the URL goes through a write-only argument, so the state never holds it.
 resource "google_secret_manager_secret_version" "slack_webhook" {
   count                  = var.slack_webhook_url_version > 0 ? 1 : 0
