@@ -172,6 +172,8 @@ class Stack:
             "SLACK_RECEIVER_URL": self.url("slack"),
             "GOOGLE_CLOUD_PROJECT": self.project,
             "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{self.project}/topics/{FINDINGS_TOPIC}",
+            # Where `egress-guard undo FINDING_ID` looks findings up (infra: the findings archive).
+            "EGRESS_GUARD_FINDINGS_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{FINDINGS_TOPIC}-watch",
             "EGRESS_GUARD_SELF_PRINCIPALS": ",".join(f["sa"] for f in FUNCTIONS.values()),
         }
         for destination in self.slack_destinations:  # where each team's receiver listens

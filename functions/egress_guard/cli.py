@@ -39,6 +39,16 @@ topic it came from and acknowledges it only once Pub/Sub accepted it (``deadlett
 status: 0 when everything asked for was done, 1 when a message could not be redriven (it stays in
 the inbox), 2 for bad arguments.
 
+    egress-guard undo FINDING_ID | finding.json [--dry-run] [--subscription S] [--json]
+
+``undo`` puts back the ``before`` of every change a remediated finding records, after checking that
+each is still as the finding left it (``undo.py``); it refuses, changing nothing, when someone
+changed it since. FINDING_ID is looked up in the findings archive subscription
+(``EGRESS_GUARD_FINDINGS_SUBSCRIPTION``); a file holds the finding's JSON. The ``undone`` finding is
+published to the findings topic (notify_slack posts it) and printed. ``--dry-run`` prints what it
+would do. Exit status: 0 undone (or planned), 1 refused or failed part-way (what was done is
+printed), 2 for bad arguments or a finding that cannot be found.
+
 Subcommands are a table (``COMMANDS``).
 """
 
@@ -330,6 +340,69 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --------------------------------------------------------------------------- undo
+
+
+def _undo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("finding", metavar="FINDING_ID|FILE", help="a finding id (24 hex characters), looked up in "
+                                                                   "the findings archive subscription, or a file "
+                                                                   "holding the finding's JSON (- for stdin)")
+    parser.add_argument("--dry-run", action="store_true", help="print what undo would change; change nothing")
+    parser.add_argument("--subscription", help="the findings archive subscription (default: "
+                                               "EGRESS_GUARD_FINDINGS_SUBSCRIPTION, else egress-guard-findings-archive)")
+    parser.add_argument("--json", action="store_true", help="print the undone finding as JSON only")
+
+
+def _undo(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+    import re
+
+    from .errors import EgressGuardError
+    from .runner import Context
+    from .undo import NotUndoable, find_finding, findings_subscription, undo
+
+    context = Context.from_env(publish=lambda finding: None)
+    clients = context.clients
+    if re.fullmatch(r"[0-9a-f]{24}", args.finding) and not os.path.exists(args.finding):
+        subscription = findings_subscription(clients, args.subscription, os.environ)
+        try:
+            finding = find_finding(clients, subscription, args.finding)
+        except EgressGuardError as exc:
+            print(f"egress-guard undo: cannot read {subscription}: {exc.reason}", file=sys.stderr)
+            return 1
+        if finding is None:
+            print(f"egress-guard undo: no finding {args.finding} in {subscription} (older than its retention? give "
+                  "the finding's JSON as a file instead)", file=sys.stderr)
+            return 2
+    else:
+        try:
+            documents = list(read_deliveries(args.finding))
+            if len(documents) != 1:
+                raise ValueError(f"it holds {len(documents)} documents; undo takes one finding")
+            finding = Finding.from_dict(documents[0])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"egress-guard undo: {args.finding} is neither a finding id nor a finding file: {exc}", file=sys.stderr)
+            return 2
+    publish = None if args.dry_run else _publisher(context)  # ConfigError (exit 2) without a topic, before any write
+    try:
+        plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
+                            publish=publish, principal=context.settings.principal or getpass.getuser())
+    except NotUndoable as exc:
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
+        return 1
+    except EgressGuardError as exc:
+        print(f"egress-guard undo: stopped part-way, read the state before trying again: {exc.reason}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(f"egress-guard undo: {plan.reason}", file=sys.stderr)
+        return 1
+    print(result.to_json(), flush=True)
+    if not args.json:
+        _render(result)
+    return 0
+
+
 # --------------------------------------------------------------------------- shared
 
 
@@ -381,6 +454,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),
+    "undo": ("put back what a remediation changed (its findings' before), unless someone changed it since",
+             _undo_arguments, _undo),
     "dead-letters": ("list what waits in the dead-letter inbox (nothing is taken out); --redrive sends it back",
                      _dead_letters_arguments, _dead_letters),
 }

@@ -3,7 +3,8 @@
 The dead-letter topic catches every event a function failed on after ``max_delivery_attempts``
 (design §2 notify_slack); its inbox subscription keeps them. Reading them must not take them out:
 
-1. read: ``pull`` until the inbox answers empty (each message is leased, not removed);
+1. read: ``pull`` until the inbox answers empty (each message is leased, not removed;
+   ``subscriptions.py``);
 2. plan: for each message, what it is (a finding, an audit entry) and where it came from. Pub/Sub
    names the subscription that gave up on it in the attribute
    ``CloudPubSubDeadLetterSourceSubscription``; that subscription's topic is where it goes back
@@ -20,7 +21,6 @@ the guardrails converge), so a redriven duplicate changes nothing.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from . import api
 from .errors import ConfigError, EgressGuardError
 from .findings import SCHEMA as FINDING_SCHEMA
+from .subscriptions import lease_all, release
 
 if TYPE_CHECKING:
     from .clients import Clients
@@ -43,7 +44,6 @@ _DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 DELETED_TOPIC = "_deleted-topic_"
 # The inbox the notifications module creates: "<name_prefix>-dead-letter-inbox".
 DEFAULT_INBOX = "egress-guard-dead-letter-inbox"
-PULL_BATCH = 100
 PUBLISH_TIMEOUT_S = 30.0
 
 
@@ -134,29 +134,8 @@ class DeadLetterInbox:
 
     def read(self, *, limit: int | None = None) -> list[DeadLetter]:
         """Every message in the inbox (at most ``limit``), leased to this caller until released."""
-        subscriber = self._clients.subscriber
-        letters: dict[str, DeadLetter] = {}
-        while limit is None or len(letters) < limit:
-            batch = PULL_BATCH if limit is None else min(PULL_BATCH, limit - len(letters))
-            with warnings.catch_warnings():  # return_immediately is deprecated for streaming consumers, not snapshots
-                warnings.simplefilter("ignore", DeprecationWarning)
-                response = api.call(f"pubsub.subscriptions.pull {self.subscription}", subscriber.pull,
-                                    # return_immediately: an empty inbox answers at once instead of
-                                    # holding the pull open until its deadline (a snapshot is wanted).
-                                    request={"subscription": self.subscription, "max_messages": batch,
-                                             "return_immediately": True},
-                                    timeout=api.READ_TIMEOUT_S, retry=None)
-            if not response.received_messages:
-                break
-            fresh = 0
-            for received in response.received_messages:
-                if received.message.message_id in letters:  # a lease ran out and it came again
-                    continue
-                letters[received.message.message_id] = self._plan(received)
-                fresh += 1
-            if not fresh:
-                break
-        return sorted(letters.values(), key=lambda letter: (letter.publish_time, letter.message_id))
+        letters = [self._plan(received) for received in lease_all(self._clients, self.subscription, limit=limit)]
+        return sorted(letters, key=lambda letter: (letter.publish_time, letter.message_id))
 
     def _plan(self, received: Any) -> DeadLetter:
         message = received.message
@@ -194,12 +173,7 @@ class DeadLetterInbox:
 
     def release(self, letters: Iterable[DeadLetter]) -> None:
         """Hand messages back to the inbox at once (modifyAckDeadline 0): listing takes nothing out."""
-        ack_ids = [letter.ack_id for letter in letters]
-        for start in range(0, len(ack_ids), PULL_BATCH):
-            api.call(f"pubsub.subscriptions.modifyAckDeadline {self.subscription}",
-                     self._clients.subscriber.modify_ack_deadline,
-                     request={"subscription": self.subscription, "ack_ids": ack_ids[start:start + PULL_BATCH],
-                              "ack_deadline_seconds": 0})
+        release(self._clients, self.subscription, [letter.ack_id for letter in letters])
 
     def redrive(self, letters: Iterable[DeadLetter], *,
                 on_outcome: Callable[[Outcome], None] = lambda outcome: None) -> list[Outcome]:

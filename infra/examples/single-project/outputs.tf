@@ -47,3 +47,8 @@ output "slack_destination_secrets" {
   description = "Per team destination: the secret to add its webhook version to (gcloud secrets versions add)."
   value       = module.notifications.slack_destination_secret_ids
 }
+
+output "findings_archive" {
+  description = "Subscription keeping a week of findings: export EGRESS_GUARD_FINDINGS_SUBSCRIPTION=<this> for `egress-guard undo FINDING_ID`."
+  value       = module.notifications.findings_archive
+}

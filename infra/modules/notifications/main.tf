@@ -16,6 +16,19 @@ resource "google_pubsub_topic" "findings" {
   kms_key_name = var.kms_key_name
 }
 
+# Keeps every finding for a week: `egress-guard undo FINDING_ID` looks findings up here
+# (EGRESS_GUARD_FINDINGS_SUBSCRIPTION), reading without consuming; a SIEM may read it too.
+resource "google_pubsub_subscription" "findings_archive" {
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-findings-archive"
+  topic                      = google_pubsub_topic.findings.id
+  message_retention_duration = var.dead_letter_retention
+  retain_acked_messages      = true
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
 resource "google_pubsub_topic" "dead_letter" {
   project      = var.project_id
   name         = "${var.name_prefix}-dead-letter"
