@@ -360,7 +360,7 @@ def _undo(args: argparse.Namespace) -> int:
 
     from .errors import EgressGuardError
     from .runner import Context
-    from .undo import NotUndoable, find_finding, findings_subscription, undo
+    from .undo import NotUndoable, find_finding, findings_subscription, redo_warning, undo
 
     context = Context.from_env(publish=lambda finding: None)
     clients = context.clients
@@ -386,13 +386,16 @@ def _undo(args: argparse.Namespace) -> int:
             return 2
     publish = None if args.dry_run else _publisher(context)  # ConfigError (exit 2) without a topic, before any write
     try:
+        warning = redo_warning(context.policy, finding)
+        if warning:
+            print(f"egress-guard undo: warning: {warning}", file=sys.stderr)
         plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
                             publish=publish, principal=context.settings.principal or getpass.getuser())
     except NotUndoable as exc:
         print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
         return 1
-    except EgressGuardError as exc:
-        print(f"egress-guard undo: stopped part-way, read the state before trying again: {exc.reason}", file=sys.stderr)
+    except EgressGuardError as exc:  # PartlyUndone says what was done; a read that failed changed nothing
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
         return 1
     if result is None:
         print(f"egress-guard undo: {plan.reason}", file=sys.stderr)

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import estate
-from .errors import ConfigError, PermanentError
+from .errors import ConfigError, Conflict, EgressGuardError, PermanentError
 from .findings import Change, Finding, Mode, Outcome, Trigger
 from .guardrails import _compute
 from .guardrails.connector_firewalls import apply_firewalls, same_rule
@@ -50,6 +50,7 @@ from .subscriptions import lease_all, release
 
 if TYPE_CHECKING:
     from .clients import Clients
+    from .policy import Policy
 
 UNDO_METHOD = "egress-guard undo"
 FINDINGS_SUBSCRIPTION_ENV = "EGRESS_GUARD_FINDINGS_SUBSCRIPTION"
@@ -61,6 +62,10 @@ _READ_ONLY = frozenset({"id", "creationTimestamp", "selfLink", "kind", "fingerpr
 
 class NotUndoable(PermanentError):
     """The finding cannot be undone as given (nothing was changed, or it is not egress-guard's)."""
+
+
+class PartlyUndone(PermanentError):
+    """A write of the undo failed; the reason says which writes were made before it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,17 +229,23 @@ def _reverse(change: Change, current: Mapping[str, Any] | None, stage: int) -> P
 
 
 def apply_undo(clients: "Clients", plan: Plan, *, timeout: float) -> list[Change]:
-    """Make the plan's writes, in order, waiting for each; return the changes made (kept on error)."""
+    """Make the plan's writes, in order, waiting for each; return the changes made. A write that
+    fails (or meets a state changed since the read: ``Conflict``) stops it: ``PartlyUndone`` says
+    what was done, nothing is retried blindly."""
     made: list[Change] = []
-    for stage, changes in plan.stages():
-        for change in changes:
-            if change.action.startswith("compute.firewalls."):
-                network = parse_network(plan.network, field="plan.network")
-                single = dataclasses.replace(plan, changes=(change,))
-                apply_firewalls(clients, single, network, timeout=timeout, applied=made)
-            else:
-                _apply_router(clients, change, timeout=timeout)
-                made.append(change.to_change())
+    try:
+        for _stage, changes in plan.stages():
+            for change in changes:
+                if change.action.startswith("compute.firewalls."):
+                    network = parse_network(plan.network, field="plan.network")
+                    single = dataclasses.replace(plan, changes=(change,))
+                    apply_firewalls(clients, single, network, timeout=timeout, applied=made)
+                else:
+                    _apply_router(clients, change, timeout=timeout)
+                    made.append(change.to_change())
+    except (EgressGuardError, Conflict) as exc:
+        done = ", ".join(f"{c.action} {c.resource}" for c in made) or "nothing"
+        raise PartlyUndone(f"{exc}; done before it stopped: {done}. Read the state before trying again") from exc
     return made
 
 
@@ -276,6 +287,30 @@ def undone_finding(original: Finding, plan: Plan, applied: Sequence[Change], *, 
     return Finding(guardrail=original.guardrail, mode=mode, outcome=outcome, project=original.project,
                    region=original.region, network=original.network, resource=original.resource, trigger=trigger,
                    changes=changes, reason=reason, labels=dict(original.labels), folder=original.folder)
+
+
+def redo_warning(policy: "Policy", finding: Finding) -> str | None:
+    """Why the guardrail would remediate again right after the undo, or None. Undo's own writes are
+    audit entries like any other, and a guardrail in enforce mode treats them as drift unless the
+    policy exempts what the finding is about: exempt it first (a person undoing a remediation
+    usually means "not here")."""
+    from .names import parse_connector
+
+    try:
+        mode = policy.mode_for(finding.guardrail)
+    except KeyError:
+        return None
+    if mode is not Mode.ENFORCE:
+        return None
+    network = parse_network(finding.network, field="finding.network") if finding.network else None
+    connector = (parse_connector(finding.resource.name, field="finding.resource")
+                 if finding.resource.type == "vpcaccess.connector" else None)
+    if policy.exemptions.reason_for(project=finding.project, network=network, connector=connector,
+                                    labels=finding.labels):
+        return None
+    return (f"{finding.guardrail} is in enforce mode and the policy does not exempt {finding.resource.name}: the "
+            "audit entries of this undo reach it as drift, and it will remediate again. Exempt it first "
+            "(exemptions.projects, networks or connectors, or the workload's egress-guard=skip label).")
 
 
 # --------------------------------------------------------------------------- finding a finding
@@ -330,5 +365,5 @@ def undo(clients: "Clients", finding: Finding, *, timeout: float, dry_run: bool,
     return plan, result
 
 
-__all__ = ["NotUndoable", "LiveState", "read_live", "plan_undo", "apply_undo", "undone_finding", "find_finding",
-           "findings_subscription", "undo"]
+__all__ = ["NotUndoable", "PartlyUndone", "LiveState", "read_live", "plan_undo", "apply_undo", "undone_finding", "find_finding",
+           "findings_subscription", "undo", "redo_warning"]

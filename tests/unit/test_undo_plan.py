@@ -11,21 +11,21 @@ from egress_guard.plan import Verdict
 from egress_guard.undo import LiveState, NotUndoable, plan_undo, undone_finding
 from tests.slack_helpers import load_finding
 
-FW = "projects/p-1/global/firewalls/"
-ROUTER = "projects/p-1/regions/europe-west2/routers/egress-guard-europe-west2"
-DENY = {"name": "egress-guard-deny", "network": "projects/p-1/global/networks/n", "direction": "INGRESS",
+FW = "projects/proj-1/global/firewalls/"
+ROUTER = "projects/proj-1/regions/europe-west2/routers/egress-guard-europe-west2"
+DENY = {"name": "egress-guard-deny", "network": "projects/proj-1/global/networks/n", "direction": "INGRESS",
         "priority": 990, "denied": [{"IPProtocol": "all"}], "sourceTags": ["vpc-connector-x"],
         "description": "managed-by: egress-guard"}
-AUTO = {"name": "aet-x-sbntfw", "network": "projects/p-1/global/networks/n", "priority": 1000,
+AUTO = {"name": "aet-x-sbntfw", "network": "projects/proj-1/global/networks/n", "priority": 1000,
         "allowed": [{"IPProtocol": "all"}], "sourceRanges": ["10.8.0.0/28"], "id": "123"}
 NAT = {"name": "egress-guard-nat-europe-west2", "sourceSubnetworkIpRangesToNat": "LIST_OF_SUBNETWORKS",
-       "subnetworks": [{"name": "projects/p-1/regions/europe-west2/subnetworks/a",
+       "subnetworks": [{"name": "projects/proj-1/regions/europe-west2/subnetworks/a",
                         "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]}]}
 
 
 def _finding(*changes: Change, outcome: Outcome = Outcome.REMEDIATED, mode: Mode = Mode.ENFORCE) -> Finding:
     return dataclasses.replace(load_finding("remediated-firewalls"), changes=changes, outcome=outcome, mode=mode,
-                               project="p-1", network="projects/p-1/global/networks/n", region="europe-west2")
+                               project="proj-1", network="projects/proj-1/global/networks/n", region="europe-west2")
 
 
 def test_undo_plan_deletes_created_rules_and_re_enables_disabled_ones_newest_first():
@@ -46,7 +46,7 @@ def test_undo_plan_removes_the_router_it_created_or_puts_the_nats_back():
     assert [(c.action, c.after) for c in plan.changes] == [("compute.routers.delete", None)]
 
     extended = {**NAT, "subnetworks": NAT["subnetworks"] + [
-        {"name": "projects/p-1/regions/europe-west2/subnetworks/b", "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]}]}
+        {"name": "projects/proj-1/regions/europe-west2/subnetworks/b", "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]}]}
     patched = _finding(Change("compute.routers.patch", ROUTER, {"name": "r", "nats": [NAT]}, {"nats": [extended]}))
     live = {ROUTER: {"name": "r", "nats": [extended], "bgp": {"asn": 64514}, "selfLink": "s"}}
     (change,) = plan_undo(patched, LiveState(live)).changes
@@ -82,3 +82,17 @@ def test_undone_finding_has_a_stable_id_and_keeps_the_labels():
     first, again = (undone_finding(original, plan, applied, principal="bob@x") for _ in range(2))
     assert first.outcome is Outcome.UNDONE and first.id == again.id != original.id
     assert first.labels == {"team": "payments"} and "bob@x undid finding" in first.reason
+
+
+def test_undo_warns_when_the_guardrail_would_redo_it():
+    from egress_guard.policy import parse_policy_text
+    from egress_guard.undo import redo_warning
+
+    finding = _finding(Change("compute.firewalls.insert", FW + "egress-guard-deny", None, DENY))
+    assert finding.guardrail == "replace_connector_firewalls"
+    enforce = parse_policy_text("firewall: {mode: enforce, allow: [{target_tags: [db], ports: [tcp:5432]}]}")
+    assert "will remediate again" in redo_warning(enforce, finding)
+    exempt = parse_policy_text("firewall: {mode: enforce, allow: [{target_tags: [db], ports: [tcp:5432]}]}\n"
+                               "exemptions: {networks: [n]}")
+    assert redo_warning(exempt, finding) is None
+    assert redo_warning(parse_policy_text(""), finding) is None, "the firewall guardrail starts in dry-run"
