@@ -384,16 +384,18 @@ def _undo(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(f"egress-guard undo: {args.finding} is neither a finding id nor a finding file: {exc}", file=sys.stderr)
             return 2
-    publish = None if args.dry_run else _publisher(context)  # ConfigError (exit 2) without a topic, before any write
     try:
         warning = redo_warning(context.policy, finding)
         if warning:
             print(f"egress-guard undo: warning: {warning}", file=sys.stderr)
         plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
-                            publish=publish, principal=context.settings.principal or getpass.getuser())
+                            publisher=lambda: _publisher(context),  # ConfigError (exit 2) before any write
+                            principal=context.settings.principal or getpass.getuser())
     except NotUndoable as exc:
         print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
         return 1
+    except ConfigError:
+        raise  # exit 2: no findings topic, found before any write
     except EgressGuardError as exc:  # PartlyUndone says what was done; a read that failed changed nothing
         print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
         return 1

@@ -350,14 +350,17 @@ def find_finding(clients: "Clients", subscription: str, finding_id: str) -> Find
 
 
 def undo(clients: "Clients", finding: Finding, *, timeout: float, dry_run: bool,
-         publish: Callable[[Finding], object] | None, principal: str = "") -> tuple[Plan, Finding | None]:
+         publisher: Callable[[], Callable[[Finding], object]] | None, principal: str = "") -> tuple[Plan, Finding | None]:
     """Read, plan, and (unless ``dry_run`` or refused) act and publish the ``undone`` finding.
-    Returns the plan and the finding made (None when refused)."""
+    ``publisher`` builds the publish function just before the first write, so that a missing
+    findings topic (``ConfigError``) changes nothing. Returns the plan and the finding made (None
+    when refused)."""
     plan = plan_undo(finding, read_live(clients, finding))
     if plan.verdict is Verdict.BLOCKED:
         return plan, None
     if dry_run:
         return plan, undone_finding(finding, plan, (), principal=principal, dry_run=True)
+    publish = publisher() if publisher is not None else None
     applied = apply_undo(clients, plan, timeout=timeout)
     result = undone_finding(finding, plan, applied, principal=principal)
     if publish is not None:
