@@ -174,6 +174,8 @@ class Stack:
             "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{self.project}/topics/{FINDINGS_TOPIC}",
             # Where `egress-guard undo FINDING_ID` looks findings up (infra: the findings archive).
             "EGRESS_GUARD_FINDINGS_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{FINDINGS_TOPIC}-watch",
+            # What `egress-guard dead-letters` reads (infra: the dead-letter inbox).
+            "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{DEAD_LETTER_TOPIC}-watch",
             "EGRESS_GUARD_SELF_PRINCIPALS": ",".join(f["sa"] for f in FUNCTIONS.values()),
         }
         for destination in self.slack_destinations:  # where each team's receiver listens

@@ -296,8 +296,8 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _dead_letters_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subscription", help="the dead-letter inbox: projects/P/subscriptions/S or S "
-                                               "(default: egress-guard-dead-letter-inbox)")
+    parser.add_argument("--subscription", help="the dead-letter inbox: projects/P/subscriptions/S or S (default: "
+                                               "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION, else egress-guard-dead-letter-inbox)")
     parser.add_argument("--redrive", action="store_true", help="publish each message again to the topic it came "
                                                                "from; acknowledged only once published")
     parser.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
@@ -305,12 +305,14 @@ def _dead_letters_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
+    import os
+
     from .clients import Clients
     from .config import Settings
     from .deadletters import DeadLetterInbox
     from .errors import EgressGuardError
 
-    inbox = DeadLetterInbox.named(Clients(Settings.from_env()), args.subscription)  # ConfigError: exit 2
+    inbox = DeadLetterInbox.named(Clients(Settings.from_env()), args.subscription, os.environ)  # ConfigError: exit 2
     try:
         letters = inbox.read(limit=args.limit)
     except EgressGuardError as exc:

@@ -42,7 +42,9 @@ _DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 
 # What Pub/Sub puts in a subscription's topic field once its topic is deleted.
 DELETED_TOPIC = "_deleted-topic_"
-# The inbox the notifications module creates: "<name_prefix>-dead-letter-inbox".
+# The inbox the notifications module creates: "<name_prefix>-dead-letter-inbox"; the variable
+# names another (the local stack's dead-letter watch subscription).
+INBOX_ENV = "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION"
 DEFAULT_INBOX = "egress-guard-dead-letter-inbox"
 PUBLISH_TIMEOUT_S = 30.0
 
@@ -115,9 +117,10 @@ class DeadLetterInbox:
         self._topics: dict[str, str] = {}
 
     @classmethod
-    def named(cls, clients: "Clients", name: str | None) -> "DeadLetterInbox":
-        """``name``: projects/P/subscriptions/S, or S in the configured project (default: the inbox)."""
-        name = name or DEFAULT_INBOX
+    def named(cls, clients: "Clients", name: str | None, environ: Mapping[str, str] | None = None) -> "DeadLetterInbox":
+        """``name``: projects/P/subscriptions/S, or S in the configured project; else
+        ``EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION``, else the inbox the notifications module creates."""
+        name = name or (environ or {}).get(INBOX_ENV, "").strip() or DEFAULT_INBOX
         if name.startswith("projects/"):
             parts = name.split("/")
             if len(parts) != 4 or parts[2] != "subscriptions" or not parts[1] or not parts[3]:
