@@ -114,13 +114,20 @@ def _network(finding: Finding) -> NetworkName:
 # --------------------------------------------------------------------------- plan (pure)
 
 
-def plan_undo(finding: Finding, live: LiveState) -> Plan:
-    """The changes that restore the finding's ``before``, newest first; a BLOCKED plan (refused,
-    nothing to change) when the live state no longer matches its ``after``."""
+def check_undoable(finding: Finding) -> None:
+    """``NotUndoable`` unless the finding records changes egress-guard made (checked before any read)."""
     if finding.outcome is not Outcome.REMEDIATED or finding.mode is not Mode.ENFORCE or not finding.changes:
         raise NotUndoable(
             f"finding {finding.id} is {finding.mode.value} {finding.outcome.value}: egress-guard changed nothing "
             "then, so there is nothing to undo (only an enforce-mode remediated finding records changes made)")
+    for change in finding.changes:
+        _kind(change)
+
+
+def plan_undo(finding: Finding, live: LiveState) -> Plan:
+    """The changes that restore the finding's ``before``, newest first; a BLOCKED plan (refused,
+    nothing to change) when the live state no longer matches its ``after``."""
+    check_undoable(finding)
     subject = finding.resource
     where = dict(project=finding.project, region=finding.region, network=finding.network)
     steps: list[PlannedChange] = []
@@ -355,6 +362,7 @@ def undo(clients: "Clients", finding: Finding, *, timeout: float, dry_run: bool,
     ``publisher`` builds the publish function just before the first write, so that a missing
     findings topic (``ConfigError``) changes nothing. Returns the plan and the finding made (None
     when refused)."""
+    check_undoable(finding)
     plan = plan_undo(finding, read_live(clients, finding))
     if plan.verdict is Verdict.BLOCKED:
         return plan, None
