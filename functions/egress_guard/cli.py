@@ -323,7 +323,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
             print(json.dumps(letter.to_dict(), sort_keys=True), flush=True)
         else:
             source = letter.source_subscription.rsplit("/", 1)[-1] or "?"
-            print(f"{letter.message_id}  {letter.publish_time}  from {source} (attempt {letter.delivery_attempt})  "
+            print(f"{letter.message_id}  {letter.publish_time}  from {source} ({letter.delivery_attempt} tries)  "
                   f"{letter.what}", flush=True)
     if not args.redrive:
         inbox.release(letters)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 # short id; a full projects/P/subscriptions/S is accepted too).
 SOURCE_SUBSCRIPTION_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription"
 SOURCE_PROJECT_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscriptionProject"
+DELIVERY_COUNT_ATTRIBUTE = "CloudPubSubDeadLetterSourceDeliveryCount"  # tries before it was given up on
 _DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 
 # What Pub/Sub puts in a subscription's topic field once its topic is deleted.
@@ -99,6 +100,12 @@ def describe(data: bytes, attributes: Mapping[str, str]) -> str:
     return f"{len(data)} bytes of JSON"
 
 
+def _attempts(attributes: Mapping[str, str], received: Any) -> int:
+    """How many times the source subscription delivered it (0 when nobody said)."""
+    raw = attributes.get(DELIVERY_COUNT_ATTRIBUTE, "")
+    return int(raw) if raw.isdigit() else int(getattr(received, "delivery_attempt", 0) or 0)
+
+
 def _source_subscription(attributes: Mapping[str, str], *, default_project: str) -> str:
     """projects/P/subscriptions/S of the subscription that gave up on a message; "" when not named."""
     name = attributes.get(SOURCE_SUBSCRIPTION_ATTRIBUTE, "").strip()
@@ -153,7 +160,7 @@ class DeadLetterInbox:
         publish_time = message.publish_time.isoformat() if message.publish_time else ""
         return DeadLetter(ack_id=received.ack_id, message_id=message.message_id, publish_time=publish_time,
                           data=bytes(message.data), attributes=attributes,
-                          delivery_attempt=int(getattr(received, "delivery_attempt", 0) or 0),
+                          delivery_attempt=_attempts(attributes, received),
                           what=describe(bytes(message.data), attributes), source_subscription=source,
                           topic=topic, why_not=why_not)
 

@@ -111,12 +111,15 @@ def test_dead_letters_lists_without_taking_out_then_redrives_to_the_source_topic
     assert listed["what"].startswith(f"finding {finding.id} remediated ensure_nat c1")
     assert listed["source_subscription"] == names["notify"]
     assert listed["topic"] == names["findings"]
+    assert listed["delivery_attempt"] == MAX_ATTEMPTS
 
     # Listed twice: still there (handed back with modifyAckDeadline 0, not acknowledged).
-    status, out, _ = _run(capsys, "--subscription", names["inbox"])
+    status, out, err = _run(capsys, "--subscription", names["inbox"])
+    print(f"\n$ egress-guard dead-letters --subscription {names['inbox']}\n{out}{err}")
     assert status == 0 and finding.id in out and len(out.splitlines()) == 1
 
     status, _, err = _run(capsys, "--subscription", names["inbox"], "--redrive")
+    print(f"$ egress-guard dead-letters --subscription {names['inbox']} --redrive\n{err}")
     assert status == 0, err
     assert "1 of 1 message(s) redriven" in err
     (again,) = _drain(subscriber, names["watch"])

@@ -10,7 +10,7 @@ locals {
   # UNCONFIRMED (docs/gcp-facts.md §8.9): a 2nd gen function is a Cloud Run service of the same
   # name, and an event whose handler raised is answered 5xx, so failed executions are that
   # service's 5xx requests (run.googleapis.com/request_count), not the 1st gen execution_count.
-  function_filter = join(" OR ", [for name in var.function_services : "resource.labels.service_name = \"${name}\""])
+  function_filter = "resource.labels.service_name = one_of(${join(", ", [for name in var.function_services : "\"${name}\""])})"
 }
 
 resource "google_monitoring_alert_policy" "dead_letters" {
@@ -56,7 +56,7 @@ resource "google_monitoring_alert_policy" "function_errors" {
   conditions {
     display_name = "failed executions of the egress-guard functions"
     condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code_class = \"5xx\" AND (${local.function_filter})"
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code_class = \"5xx\" AND ${local.function_filter}"
       comparison      = "COMPARISON_GT"
       threshold_value = var.function_errors_threshold
       duration        = var.function_errors_duration
