@@ -166,6 +166,10 @@ def test_undo_a_firewall_remediation_and_a_nat_creation_and_refuse_after_a_manua
         refused.stderr and "nothing was changed" in refused.stderr
     assert _rules(stack, "net-u3") == before_refusal
 
+    # A finding id that does not exist: a clear error, nothing read beyond the archive.
+    unknown = _undo(stack, "0" * 24)
+    assert unknown.returncode == 2 and f"no finding {'0' * 24} in" in unknown.stderr, unknown.stderr
+
     # A dry run changes nothing.
     planned = _undo(stack, nat_id, "--dry-run")
     assert planned.returncode == 0, planned.stderr
