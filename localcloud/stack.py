@@ -1,5 +1,6 @@
 """The local stack: the official Pub/Sub emulator, localcloud, the three functions under the real
-Functions Framework, and a local Slack receiver, wired as infra/ wires them in Google Cloud.
+Functions Framework, and a local Slack receiver (one per Slack destination the policy's notify.routes
+name, besides the default), wired as infra/ wires them in Google Cloud.
 
     python -m localcloud.stack up [--guardrails=on|off] [--policy=FILE]   (make up)
     python -m localcloud.stack down                                         (make down)
@@ -94,7 +95,8 @@ class Stack:
         try:
             self._start_on_a_free_port("pubsub", self._start_pubsub)
             self._start_on_a_free_port("localcloud", self._start_localcloud)
-            self._start_on_a_free_port("slack", self._start_slack)
+            for receiver in ("slack", *self.team_receivers):  # one Slack receiver per destination
+                self._start_on_a_free_port(receiver, lambda receiver=receiver: self._start_slack(receiver))
             if self.guardrails:
                 for name in FUNCTIONS:
                     self._start_on_a_free_port(name, lambda name=name: self._start_function(name, self.environment()))
@@ -133,6 +135,20 @@ class Stack:
         self._start_function(name, self.environment())
         return self.pid(name)
 
+    # ---- Slack destinations -------------------------------------------------------------
+    @property
+    def slack_destinations(self) -> tuple[str, ...]:
+        """The team destinations the policy's notify.routes name (the default one is "slack")."""
+        from egress_guard.policy import DEFAULT_DESTINATION, load_policy
+
+        if not self.policy:
+            return ()
+        return tuple(d for d in load_policy(self.policy).notify.destinations if d != DEFAULT_DESTINATION)
+
+    @property
+    def team_receivers(self) -> tuple[str, ...]:
+        return tuple(f"slack-{destination}" for destination in self.slack_destinations)
+
     # ---- environment --------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
         lc = self.url("localcloud")
@@ -161,8 +177,14 @@ class Stack:
             "SLACK_RECEIVER_URL": self.url("slack"),
             "GOOGLE_CLOUD_PROJECT": self.project,
             "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{self.project}/topics/{FINDINGS_TOPIC}",
+            # Where `egress-guard undo FINDING_ID` looks findings up (infra: the findings archive).
+            "EGRESS_GUARD_FINDINGS_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{FINDINGS_TOPIC}-watch",
+            # What `egress-guard dead-letters` reads (infra: the dead-letter inbox).
+            "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{DEAD_LETTER_TOPIC}-watch",
             "EGRESS_GUARD_SELF_PRINCIPALS": ",".join(f["sa"] for f in FUNCTIONS.values()),
         }
+        for destination in self.slack_destinations:  # where each team's receiver listens
+            env[f"SLACK_RECEIVER_URL_{destination.upper().replace('-', '_')}"] = self.url(f"slack-{destination}")
         if self.guardrails:
             for name in FUNCTIONS:
                 env[f"EGRESS_GUARD_URL_{name.upper()}"] = self.url(name)
@@ -182,6 +204,8 @@ class Stack:
             if name in self.ports:
                 continue
             self.ports[name] = default if self.fixed_ports and port_free(default) else free_port()
+        for receiver in self.team_receivers:  # as many as the policy names: picked free
+            self.ports.setdefault(receiver, free_port())
 
     def _start_on_a_free_port(self, name: str, start: Callable[[], None]) -> None:
         """Start a server; if another program took its port meanwhile, start it on a fresh one.
@@ -239,10 +263,10 @@ class Stack:
         proc = self._spawn("localcloud", argv, env)
         self._wait("localcloud", proc, lambda: requests.get(self.url("localcloud") + "/_localcloud/health", timeout=1).ok)
 
-    def _start_slack(self) -> None:
-        argv = [sys.executable, "-m", "localcloud.slack_receiver", "--port", str(self.ports["slack"])]
-        proc = self._spawn("slack", argv)
-        self._wait("slack", proc, lambda: requests.get(self.url("slack") + "/_health", timeout=1).ok)
+    def _start_slack(self, name: str = "slack") -> None:
+        argv = [sys.executable, "-m", "localcloud.slack_receiver", "--port", str(self.ports[name])]
+        proc = self._spawn(name, argv)
+        self._wait(name, proc, lambda: requests.get(self.url(name) + "/_health", timeout=1).ok)
 
     def _start_function(self, name: str, env: dict[str, str]) -> None:
         source = ROOT / "functions" / name / "main.py"
@@ -250,7 +274,11 @@ class Stack:
                 "--signature-type=cloudevent", "--host=127.0.0.1", f"--port={self.ports[name]}"]
         fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1"}
         if name == "notify_slack":
+            from egress_guard.policy import webhook_variable
+
             fenv["SLACK_WEBHOOK_URL"] = f"{self.url('slack')}/services/T000/B000/localcloud"
+            for destination in self.slack_destinations:  # each destination's webhook, as its own secret would
+                fenv[webhook_variable(destination)] = f"{self.url('slack-' + destination)}/services/T000/B000/{destination}"
         proc = self._spawn(name, argv, fenv)
         # functions-framework answers GET / of a CloudEvent function with 4xx once it listens.
         self._wait(name, proc, lambda: requests.get(self.url(name), timeout=1).status_code < 500)

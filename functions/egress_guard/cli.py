@@ -39,6 +39,23 @@ dead letters waiting, each function, its service account and custom role, the po
 secret, a dry-run sweep; then it judges each UNCONFIRMED constant against the last 30 days of the
 scope's audit log. ``--export DIR`` writes those entries with principals and project numbers
 replaced. Exit status: 0 when nothing is ✗, 1 when something is, 2 for bad arguments.
+    egress-guard dead-letters [--subscription S] [--redrive] [--json] [--limit N]
+
+``dead-letters`` lists what waits in the dead-letter inbox (default ``egress-guard-dead-letter-inbox``
+in the configured project) without taking it out; ``--redrive`` publishes each message again to the
+topic it came from and acknowledges it only once Pub/Sub accepted it (``deadletters.py``). Exit
+status: 0 when everything asked for was done, 1 when a message could not be redriven (it stays in
+the inbox), 2 for bad arguments.
+
+    egress-guard undo FINDING_ID | finding.json [--dry-run] [--subscription S] [--json]
+
+``undo`` puts back the ``before`` of every change a remediated finding records, after checking that
+each is still as the finding left it (``undo.py``); it refuses, changing nothing, when someone
+changed it since. FINDING_ID is looked up in the findings archive subscription
+(``EGRESS_GUARD_FINDINGS_SUBSCRIPTION``); a file holds the finding's JSON. The ``undone`` finding is
+published to the findings topic (notify_slack posts it) and printed. ``--dry-run`` prints what it
+would do. Exit status: 0 undone (or planned), 1 refused or failed part-way (what was done is
+printed), 2 for bad arguments or a finding that cannot be found.
 
 Subcommands are a table (``COMMANDS``).
 """
@@ -339,6 +356,122 @@ def _doctor(args: argparse.Namespace) -> int:
         written = export_entries(diagnosis, Path(args.export))
         print(f"egress-guard doctor: wrote {len(written)} file(s) to {args.export}", file=sys.stderr)
     return 1 if diagnosis.failed else 0
+# --------------------------------------------------------------------------- dead-letters
+
+
+def _dead_letters_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscription", help="the dead-letter inbox: projects/P/subscriptions/S or S (default: "
+                                               "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION, else egress-guard-dead-letter-inbox)")
+    parser.add_argument("--redrive", action="store_true", help="publish each message again to the topic it came "
+                                                               "from; acknowledged only once published")
+    parser.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
+    parser.add_argument("--limit", type=int, default=None, help="read at most this many messages")
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import os
+
+    from .clients import Clients
+    from .config import Settings
+    from .deadletters import DeadLetterInbox
+    from .errors import EgressGuardError
+
+    inbox = DeadLetterInbox.named(Clients(Settings.from_env()), args.subscription, os.environ)  # ConfigError: exit 2
+    try:
+        letters = inbox.read(limit=args.limit)
+    except EgressGuardError as exc:
+        print(f"egress-guard dead-letters: cannot read {inbox.subscription}: {exc.reason}", file=sys.stderr)
+        return 1
+    for letter in letters:
+        if args.json:
+            print(json.dumps(letter.to_dict(), sort_keys=True), flush=True)
+        else:
+            source = letter.source_subscription.rsplit("/", 1)[-1] or "?"
+            print(f"{letter.message_id}  {letter.publish_time}  from {source} ({letter.delivery_attempt} tries)  "
+                  f"{letter.what}", flush=True)
+    if not args.redrive:
+        inbox.release(letters)
+        print(f"{len(letters)} message(s) in {inbox.subscription}; left in place", file=sys.stderr)
+        return 0
+    failed = 0
+    for outcome in inbox.redrive(letters):
+        letter = outcome.letter
+        if outcome.redriven:
+            note = f" ({outcome.error})" if outcome.error else ""
+            print(f"redriven {letter.message_id} -> {letter.topic}{note}", file=sys.stderr)
+        else:
+            failed += 1
+            print(f"kept {letter.message_id} in the inbox: {outcome.error}", file=sys.stderr)
+    print(f"{len(letters) - failed} of {len(letters)} message(s) redriven from {inbox.subscription}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- undo
+
+
+def _undo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("finding", metavar="FINDING_ID|FILE", help="a finding id (24 hex characters), looked up in "
+                                                                   "the findings archive subscription, or a file "
+                                                                   "holding the finding's JSON (- for stdin)")
+    parser.add_argument("--dry-run", action="store_true", help="print what undo would change; change nothing")
+    parser.add_argument("--subscription", help="the findings archive subscription (default: "
+                                               "EGRESS_GUARD_FINDINGS_SUBSCRIPTION, else egress-guard-findings-archive)")
+    parser.add_argument("--json", action="store_true", help="print the undone finding as JSON only")
+
+
+def _undo(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+    import re
+
+    from .errors import EgressGuardError
+    from .runner import Context
+    from .undo import NotUndoable, find_finding, findings_subscription, redo_warning, undo
+
+    context = Context.from_env(publish=lambda finding: None)
+    clients = context.clients
+    if re.fullmatch(r"[0-9a-f]{24}", args.finding) and not os.path.exists(args.finding):
+        subscription = findings_subscription(clients, args.subscription, os.environ)
+        try:
+            finding = find_finding(clients, subscription, args.finding)
+        except EgressGuardError as exc:
+            print(f"egress-guard undo: cannot read {subscription}: {exc.reason}", file=sys.stderr)
+            return 1
+        if finding is None:
+            print(f"egress-guard undo: no finding {args.finding} in {subscription} (older than its retention? give "
+                  "the finding's JSON as a file instead)", file=sys.stderr)
+            return 2
+    else:
+        try:
+            documents = list(read_deliveries(args.finding))
+            if len(documents) != 1:
+                raise ValueError(f"it holds {len(documents)} documents; undo takes one finding")
+            finding = Finding.from_dict(documents[0])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"egress-guard undo: {args.finding} is neither a finding id nor a finding file: {exc}", file=sys.stderr)
+            return 2
+    try:
+        warning = redo_warning(context.policy, finding)
+        if warning:
+            print(f"egress-guard undo: warning: {warning}", file=sys.stderr)
+        plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
+                            publisher=lambda: _publisher(context),  # ConfigError (exit 2) before any write
+                            principal=context.settings.principal or getpass.getuser())
+    except NotUndoable as exc:
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise  # exit 2: no findings topic, found before any write
+    except EgressGuardError as exc:  # PartlyUndone says what was done; a read that failed changed nothing
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(f"egress-guard undo: {plan.reason}", file=sys.stderr)
+        return 1
+    print(result.to_json(), flush=True)
+    if not args.json:
+        _render(result)
+    return 0
 
 
 # --------------------------------------------------------------------------- shared
@@ -394,6 +527,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                  _backfill_arguments, _backfill),
     "doctor": ("check a deployment end to end (read-only) and judge the UNCONFIRMED constants against the audit log",
                _doctor_arguments, _doctor),
+    "undo": ("put back what a remediation changed (its findings' before), unless someone changed it since",
+             _undo_arguments, _undo),
+    "dead-letters": ("list what waits in the dead-letter inbox (nothing is taken out); --redrive sends it back",
+                     _dead_letters_arguments, _dead_letters),
 }
 
 
