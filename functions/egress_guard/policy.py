@@ -526,6 +526,24 @@ class _Parser:
             return default
         return value
 
+    def projects(self, data: Mapping[str, Any], path: str) -> list[str]:
+        return [checked for index, item in enumerate(self.items(data, "projects", path))
+                if (checked := self.checked(validate_project, item, f"{path}.projects[{index}]"))]
+
+    def names(self, data: Mapping[str, Any], key: str, path: str, parse: Any, validate: Any) -> list[str]:
+        """A list of resources named either by full path (parsed, kept relative) or by short name."""
+        names = []
+        for index, item in enumerate(self.items(data, key, path)):
+            item_path = f"{path}.{key}[{index}]"
+            if isinstance(item, str) and "/" in item:
+                try:
+                    names.append(parse(item, field=item_path).relative)
+                except InvalidName as exc:
+                    self.errors.append(str(exc))
+            elif self.checked(validate, item, item_path):
+                names.append(item)
+        return names
+
     def checked(self, check: Any, value: object, path: str) -> Any:
         """Run a names.validate_* function; record its message under ``path``."""
         try:
@@ -701,31 +719,9 @@ class _Parser:
         path = "exemptions"
         data = self.section(raw, path, ("projects", "networks", "connectors", "label"))
         defaults = Exemptions()
-        projects = []
-        for index, item in enumerate(self.items(data, "projects", path)):
-            checked = self.checked(validate_project, item, f"{path}.projects[{index}]")
-            if checked:
-                projects.append(checked)
-        networks = []
-        for index, item in enumerate(self.items(data, "networks", path)):
-            item_path = f"{path}.networks[{index}]"
-            if isinstance(item, str) and "/" in item:
-                try:
-                    networks.append(parse_network(item, field=item_path).relative)
-                except InvalidName as exc:
-                    self.errors.append(str(exc))
-            elif self.checked(validate_compute_name, item, item_path):
-                networks.append(item)
-        connectors = []
-        for index, item in enumerate(self.items(data, "connectors", path)):
-            item_path = f"{path}.connectors[{index}]"
-            if isinstance(item, str) and "/" in item:
-                try:
-                    connectors.append(parse_connector(item, field=item_path).relative)
-                except InvalidName as exc:
-                    self.errors.append(str(exc))
-            elif self.checked(validate_connector_name, item, item_path):
-                connectors.append(item)
+        projects = self.projects(data, path)
+        networks = self.names(data, "networks", path, parse_network, validate_compute_name)
+        connectors = self.names(data, "connectors", path, parse_connector, validate_connector_name)
         label_key, label_value = defaults.label_key, defaults.label_value
         if "label" in data:
             label = data["label"]
@@ -781,24 +777,14 @@ class _Parser:
         match_path = f"{path}.match"
         match = self.section(data.get("match", _MISSING), match_path,
                              ("projects", "folders", "networks", "labels", "outcomes"))
-        projects = [checked for index, item in enumerate(self.items(match, "projects", match_path))
-                    if (checked := self.checked(validate_project, item, f"{match_path}.projects[{index}]"))]
+        projects = self.projects(match, match_path)
         folders = []
         for index, item in enumerate(self.items(match, "folders", match_path)):
             if isinstance(item, str) and re.fullmatch(r"folders/[0-9]{1,20}", item):
                 folders.append(item)
             else:
                 self.error(f"{match_path}.folders[{index}]", f"{_show(item)} is not a folder: folders/NUMBER")
-        networks = []
-        for index, item in enumerate(self.items(match, "networks", match_path)):
-            item_path = f"{match_path}.networks[{index}]"
-            if isinstance(item, str) and "/" in item:
-                try:
-                    networks.append(parse_network(item, field=item_path).relative)
-                except InvalidName as exc:
-                    self.errors.append(str(exc))
-            elif self.checked(validate_compute_name, item, item_path):
-                networks.append(item)
+        networks = self.names(match, "networks", match_path, parse_network, validate_compute_name)
         labels: dict[str, str] = {}
         raw_labels = match.get("labels")
         if raw_labels is not None and not isinstance(raw_labels, Mapping):
