@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import api
+from .. import api, subscriptions
 from ..events import TRIGGER_METHODS
 from . import expected
 from .readings import (AuditEntries, Function, PolicyFile, Read, Readings, Role, Scope, Secret, Sink, Subscription,
@@ -30,8 +30,7 @@ T = TypeVar("T")
 AUDIT_WINDOW = timedelta(days=30)
 MAX_AUDIT_ENTRIES = 2000  # the bound of entries.list: enough to see every trigger method many times
 AUDIT_PAGE_SIZE = 500
-DEAD_LETTER_PULLS = 10  # pulls of up to DEAD_LETTER_BATCH messages each; past that the count is "N+"
-DEAD_LETTER_BATCH = 100
+DEAD_LETTERS_COUNTED = 1000  # past that the count is "N+"
 
 
 def attempt(action: str, read: Callable[[], T]) -> Read[T]:
@@ -175,24 +174,11 @@ class Reader:
                             max_delivery_attempts=sub.dead_letter_policy.max_delivery_attempts)
 
     def waiting(self, subscription: str) -> Waiting:
-        """How many messages wait: pull them, then hand each back at once (ack deadline 0), so
-        none is consumed and each is delivered again to whoever reads the inbox."""
-        subscriber = self.clients.subscriber
-        seen: set[str] = set()
-        capped = True
-        for _ in range(DEAD_LETTER_PULLS):
-            response = subscriber.pull(request={"subscription": subscription, "max_messages": DEAD_LETTER_BATCH,
-                                                "return_immediately": True}, timeout=api.READ_TIMEOUT_S)
-            received = list(response.received_messages)
-            if received:
-                subscriber.modify_ack_deadline(request={"subscription": subscription, "ack_deadline_seconds": 0,
-                                                        "ack_ids": [m.ack_id for m in received]})
-            fresh = {m.message.message_id for m in received} - seen
-            if not fresh:  # nothing new: either empty, or the same messages handed back again
-                capped = False
-                break
-            seen |= fresh
-        return Waiting(len(seen), capped)
+        """How many messages wait: lease them, then hand them all back at once (ack deadline 0),
+        so none is consumed and each is delivered again to whoever reads the inbox."""
+        leased = subscriptions.lease_all(self.clients, subscription, limit=DEAD_LETTERS_COUNTED)
+        subscriptions.release(self.clients, subscription, [m.ack_id for m in leased])
+        return Waiting(len(leased), capped=len(leased) >= DEAD_LETTERS_COUNTED)
 
     # ---- functions and IAM --------------------------------------------------------------------------
     def functions(self, host: str) -> dict[str, Read[Function]]:
