@@ -23,6 +23,7 @@ Errors (style.md point 7):
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,9 @@ from .policy import Policy, load_policy
 from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
+# One line per delivery, before anything can fail or be killed: which instance took which Pub/Sub
+# message. Redeliveries (the same message id again, maybe on another instance) are read from these.
+delivery_log = logging.getLogger("egress_guard.delivery")
 
 # UNCONFIRMED: whether a long-running create writes an operation.last entry; nothing waits for one
 # (assumptions.WAITS_FOR_LAST_ENTRY).
@@ -135,6 +139,7 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
     ``TransientError`` when a retry can help.
     """
     started = time.monotonic()
+    _log_delivery(guardrail.name, cloud_event)
     try:
         event = parse_event(cloud_event)
     except PermanentError as exc:
@@ -200,6 +205,17 @@ def _decide(event: AuditEvent, guardrail: Guardrail, ctx: Context, mode: Mode, s
     for finding in findings:
         ctx.publish(finding)  # logs the decision line; raises TransientError when Pub/Sub refuses
     return list(findings)
+
+
+def _log_delivery(guardrail: str, cloud_event: Any) -> None:
+    """The delivery's id (the Pub/Sub message id, which the push keeps across redeliveries) and the
+    instance (process) that received it. Cloud Logging adds the Cloud Run instance id itself."""
+    try:
+        delivery = str(cloud_event["id"])
+    except (KeyError, TypeError, IndexError):
+        delivery = "?"  # not a CloudEvent (replay of a bare LogEntry, a test's junk)
+    delivery_log.info("%s received delivery %s", guardrail, delivery,
+                      extra=fields(labels={"guardrail": guardrail}, delivery_id=delivery, pid=os.getpid()))
 
 
 def _exempt(event: AuditEvent, guardrail: str, mode: Mode, reason: str) -> Finding:
