@@ -46,3 +46,21 @@ def decisions(stack: Stack, function: str) -> list[dict]:
 def redeliveries(stack: Stack, function: str) -> int:
     """Deliveries of a message id delivered before (Pub/Sub delivered it again)."""
     return sum(n - 1 for n in Counter(d.id for d in deliveries(stack, function)).values())
+
+
+def outcomes(stack: Stack, function: str) -> dict[str, list[str]]:
+    """For each delivery id, what its handling ended in, from the lines that carry it: ``acknowledged``
+    (refused or nothing to do, with its reason), the finding's outcome (``remediated``, ``compliant``...)
+    or ``retry``. A delivery killed or still running has none."""
+    out: dict[str, list[str]] = {}
+    for line in (stack.log_dir / f"{function}.log").read_text(errors="replace").splitlines():
+        if '"delivery_id"' not in line or '"egress_guard.delivery"' in line:
+            continue
+        try:
+            body = json.loads(line)
+        except ValueError:
+            continue
+        outcome = (body.get("logging.googleapis.com/labels") or {}).get("outcome")
+        if outcome:
+            out.setdefault(str(body["delivery_id"]), []).append(outcome)
+    return out

@@ -48,7 +48,7 @@ from .errors import (
 from .decided import DecidedChanges, change_key
 from .events import AuditEvent, parse_event, screen
 from .findings import Finding, Mode, Outcome
-from .log import fields, setup_logging
+from .log import DELIVERY, fields, setup_logging
 from .plan import Plan, Verdict
 from .policy import Policy, load_policy
 from .publish import FindingPublisher
@@ -138,8 +138,17 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
     Returns normally for every permanent outcome (the event is acknowledged); raises
     ``TransientError`` when a retry can help.
     """
+    token = DELIVERY.set(_delivery_id(cloud_event))
+    try:
+        return _handle(cloud_event, guardrail, ctx, now=now)
+    finally:
+        DELIVERY.reset(token)
+
+
+def _handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetime | None) -> list[Finding]:
     started = time.monotonic()
-    _log_delivery(guardrail.name, cloud_event)
+    delivery_log.info("%s received delivery %s", guardrail.name, DELIVERY.get() or "?",
+                      extra=fields(labels={"guardrail": guardrail.name}, pid=os.getpid()))
     try:
         event = parse_event(cloud_event)
     except PermanentError as exc:
@@ -207,15 +216,13 @@ def _decide(event: AuditEvent, guardrail: Guardrail, ctx: Context, mode: Mode, s
     return list(findings)
 
 
-def _log_delivery(guardrail: str, cloud_event: Any) -> None:
-    """The delivery's id (the Pub/Sub message id, which the push keeps across redeliveries) and the
-    instance (process) that received it. Cloud Logging adds the Cloud Run instance id itself."""
+def _delivery_id(cloud_event: Any) -> str | None:
+    """The delivery's id: the CloudEvent id, which for a Pub/Sub push is the message id and stays the
+    same on every redelivery. None for what is not a CloudEvent (a bare LogEntry replayed, junk)."""
     try:
-        delivery = str(cloud_event["id"])
+        return str(cloud_event["id"])
     except (KeyError, TypeError, IndexError):
-        delivery = "?"  # not a CloudEvent (replay of a bare LogEntry, a test's junk)
-    delivery_log.info("%s received delivery %s", guardrail, delivery,
-                      extra=fields(labels={"guardrail": guardrail}, delivery_id=delivery, pid=os.getpid()))
+        return None
 
 
 def _exempt(event: AuditEvent, guardrail: str, mode: Mode, reason: str) -> Finding:
