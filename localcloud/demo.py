@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the stack running (stop it with make down)")
     args = parser.parse_args(argv)
-    stack = Stack(policy=str(DEMO_POLICY), log=lambda line: console.print(f"[dim]{line}[/]"))
+    # Each function as deployed: 3 instances at concurrency 1 (infra/examples' default max_instances).
+    stack = Stack(policy=str(DEMO_POLICY), log=lambda line: console.print(f"[dim]{line}[/]"), instances=3)
     demo = Demo(stack)
     started = time.monotonic()
     ok = False
