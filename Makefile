@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 GUARDRAILS ?= on
 POLICY ?=
+INSTANCES ?= 1
 
 .PHONY: venv test demo up down bench fidelity package lint clean
 
@@ -23,7 +24,7 @@ demo: venv
 	$(PY) -m localcloud.demo
 
 up: venv
-	$(PY) -m localcloud.stack up --guardrails=$(GUARDRAILS) $(if $(POLICY),--policy=$(POLICY))
+	$(PY) -m localcloud.stack up --guardrails=$(GUARDRAILS) --instances=$(INSTANCES) $(if $(POLICY),--policy=$(POLICY))
 
 down: venv
 	$(PY) -m localcloud.stack down

@@ -164,10 +164,13 @@ class Demo:
         allow = [r for r in managed or [] if r.get("allowed") and r.get("priority") == 980 and tag in r.get("sourceTags", [])]
         self.verify("managed deny (990) and allow (980) rules use the connector's unique tag",
                     bool(deny) and bool(allow), f"after {took:.1f} s")
-        from localcloud.auditlog.invariants import make_before_break_held
+        from localcloud.auditlog.invariants import make_before_break_violations
 
-        self.verify("broad rules disabled only after the managed rules existed (checked in the audit log)",
-                    bool(managed) and make_before_break_held(self.audit_entries()), ", ".join(broad))
+        violations = make_before_break_violations(self.audit_entries())
+        self.verify("make-before-break, per connector, checked in the audit log: allow before deny, deny before "
+                    "any broad rule is disabled, no managed rule removed while one is",
+                    bool(managed) and not violations,
+                    "; ".join(violations) or f"0 violations; {', '.join(broad)}")
         infra = [r for r in self.gcloud_json("compute", "firewall-rules", "list")
                  if r["name"].startswith("aet-") and r.get("priority") == 100]
         self.verify("the connector's priority-100 infrastructure rules untouched",
@@ -223,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the stack running (stop it with make down)")
     args = parser.parse_args(argv)
-    stack = Stack(policy=str(DEMO_POLICY), log=lambda line: console.print(f"[dim]{line}[/]"))
+    # Each function as deployed: 3 instances at concurrency 1 (infra/examples' default max_instances).
+    stack = Stack(policy=str(DEMO_POLICY), log=lambda line: console.print(f"[dim]{line}[/]"), instances=3)
     demo = Demo(stack)
     started = time.monotonic()
     ok = False

@@ -2,14 +2,25 @@
 Functions Framework, and a local Slack receiver (one per Slack destination the policy's notify.routes
 name, besides the default), wired as infra/ wires them in Google Cloud.
 
-    python -m localcloud.stack up [--guardrails=on|off] [--policy=FILE]   (make up)
-    python -m localcloud.stack down                                         (make down)
+    python -m localcloud.stack up [--guardrails=on|off] [--policy=FILE] [--instances=N]   (make up)
+    python -m localcloud.stack down                                                         (make down)
 
 ``up`` first stops whatever a previous ``up`` left (so starting twice, or after a crash, works),
 starts every process in its own session (so ``down`` can stop a process and its children, the
 emulator's Java included, by PID), waits until each answers, creates the topics and push
 subscriptions, gives localcloud the audit sink with the filter text rendered from infra/, and
 writes ``.local/env`` with the shell ``export`` lines for gcloud and the clients.
+
+Instances as deployed: Cloud Run runs each function at concurrency 1 on as many instances as
+Pub/Sub push needs (infra/modules/guardrail-function: ``max_instance_request_concurrency = 1``).
+``--instances=N`` runs each function as N such instances behind its push port: the Functions
+Framework serves through gunicorn when not in debug mode, and its gunicorn application reads the
+worker and thread counts from the environment (``WORKERS``, ``THREADS`` in
+functions_framework/_http/gunicorn.py), so each function runs with ``WORKERS=N THREADS=1``: N
+separate processes (forked by one gunicorn master), each serving one request at a time, sharing
+nothing in memory (no lock, no remembered decision), accepting from the one port Pub/Sub pushes
+to. A killed worker is replaced by the master, as Cloud Run starts a new instance. ``down`` stops
+the master's process group, the workers with it.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ DEFAULT_PORTS = {"localcloud": 8790, "slack": 8791, "pubsub": 8085,
                  "ensure_nat": 8801, "replace_connector_firewalls": 8802, "notify_slack": 8803}
 
 START_TIMEOUT_S = 60.0
+DEFAULT_INSTANCES = 1  # make up INSTANCES=N; the reliability suite runs with 3 (the deployment's default max)
 
 
 PORT_ATTEMPTS = 3  # a server that finds its port taken is started again on another
@@ -66,6 +78,7 @@ class Stack:
     policy: str | None = None
     project: str = PROJECT
     fixed_ports: bool = True  # tests pass False: every port is picked free
+    instances: int = DEFAULT_INSTANCES  # processes per function, each serving one request at a time
     ports: dict[str, int] = field(default_factory=dict)
     log: Callable[[str], None] = print
     _log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
@@ -126,6 +139,10 @@ class Stack:
     def pid(self, name: str) -> int:
         """The PID (and process group) of a process this stack started."""
         return int((self.pid_dir / f"{name}.pid").read_text().strip())
+
+    def instance_pids(self, name: str) -> list[int]:
+        """The PIDs of function ``name``'s instances: the gunicorn master's worker processes."""
+        return sorted(_children(self.pid(name)))
 
     def restart_function(self, name: str) -> int:
         """Start function ``name`` again on its own port, after a crash or a kill (Pub/Sub pushes
@@ -193,7 +210,9 @@ class Stack:
         return env
 
     def _write_env(self, env: dict[str, str]) -> None:
-        lines = ["# written by `make up`; source it: . .local/env"]
+        lines = ["# written by `make up`; source it: . .local/env",
+                 f"# each function runs as {self.instances} instance(s), one request at a time each "
+                 f"(gunicorn WORKERS={self.instances} THREADS=1); `make down` stops them all"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
         self.env_file.write_text("\n".join(lines) + "\n")
         (self.state_dir / "gcloud").mkdir(exist_ok=True)
@@ -272,7 +291,9 @@ class Stack:
         source = ROOT / "functions" / name / "main.py"
         argv = [str(Path(sys.executable).parent / "functions-framework"), f"--target={name}", f"--source={source}",
                 "--signature-type=cloudevent", "--host=127.0.0.1", f"--port={self.ports[name]}"]
-        fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1"}
+        # N instances at concurrency 1 (module docstring): the Functions Framework's gunicorn reads these.
+        fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1",
+                "WORKERS": str(self.instances), "THREADS": "1"}
         if name == "notify_slack":
             from egress_guard.policy import webhook_variable
 
@@ -281,7 +302,8 @@ class Stack:
                 fenv[webhook_variable(destination)] = f"{self.url('slack-' + destination)}/services/T000/B000/{destination}"
         proc = self._spawn(name, argv, fenv)
         # functions-framework answers GET / of a CloudEvent function with 4xx once it listens.
-        self._wait(name, proc, lambda: requests.get(self.url(name), timeout=1).status_code < 500)
+        self._wait(name, proc, lambda: requests.get(self.url(name), timeout=1).status_code < 500
+                   and len(_children(proc.pid)) >= self.instances)
 
     # ---- wiring -------------------------------------------------------------------------
     def _wire(self, env: dict[str, str]) -> None:
@@ -326,7 +348,29 @@ class Stack:
         self.log(f"audit sink wired: {len(sink['filter'])} characters of filter from infra/ -> {AUDIT_TOPIC}")
         self._deploy_identities()
         (self.state_dir / "stack.json").write_text(json.dumps({"ports": self.ports, "guardrails": self.guardrails,
-                                                                "policy": self.policy}, indent=2))
+                                                                "policy": self.policy, "instances": self.instances},
+                                                               indent=2))
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc: the stack runs on Linux and macOS has no /proc;
+    there ``ps`` says the same)."""
+    children: set[int] = set()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
+        return {int(a) for a, b in (line.split() for line in out.splitlines() if line.strip()) if int(b) == pid}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(entry.name))
+    return children
 
     def _control(self, method: str, path: str, body: dict, what: str) -> dict:
         response = requests.request(method, f"{self.url('localcloud')}/_localcloud/{path}", json=body, timeout=10)
@@ -429,8 +473,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--guardrails", choices=["on", "off"], default="on")
     parser.add_argument("--policy", default=None, help="policy YAML passed to the functions")
+    parser.add_argument("--instances", type=int, default=DEFAULT_INSTANCES,
+                        help="instances per function, each serving one request at a time (default 1)")
     args = parser.parse_args(argv)
-    stack = Stack(guardrails=args.guardrails == "on", policy=args.policy)
+    if args.instances < 1:
+        print(f"--instances must be at least 1, not {args.instances}", file=sys.stderr)
+        return 2
+    stack = Stack(guardrails=args.guardrails == "on", policy=args.policy, instances=args.instances)
     if args.command == "down":
         stack.down()
         return 0

@@ -17,12 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import IO, Any
 
 from .findings import Finding
 
 LABELS_KEY = "logging.googleapis.com/labels"
+# The Pub/Sub message id of the delivery being handled (``runner.handle`` sets it): every line written
+# while handling it carries it as ``delivery_id``, so one delivery's lines (received, acknowledged or
+# decided, retried) are found together, and each copy of a duplicated message can be accounted for.
+DELIVERY: ContextVar[str | None] = ContextVar("egress_guard_delivery", default=None)
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
     logging.INFO: "INFO",
@@ -61,6 +66,9 @@ class JsonFormatter(logging.Formatter):
         labels = getattr(record, "eg_labels", None)
         if labels:
             body[LABELS_KEY] = labels
+        delivery = DELIVERY.get()
+        if delivery is not None:
+            body["delivery_id"] = delivery
         for key, value in (getattr(record, "eg_fields", None) or {}).items():
             body.setdefault(key, value)
         for key, value in vars(record).items():  # plain ``extra={...}`` keys, too

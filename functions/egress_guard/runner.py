@@ -23,6 +23,7 @@ Errors (style.md point 7):
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,12 +48,15 @@ from .errors import (
 from .decided import DecidedChanges, change_key
 from .events import AuditEvent, parse_event, screen
 from .findings import Finding, Mode, Outcome
-from .log import fields, setup_logging
+from .log import DELIVERY, fields, setup_logging
 from .plan import Plan, Verdict
 from .policy import Policy, load_policy
 from .publish import FindingPublisher
 
 log = logging.getLogger("egress_guard.runner")
+# One line per delivery, before anything can fail or be killed: which instance took which Pub/Sub
+# message. Redeliveries (the same message id again, maybe on another instance) are read from these.
+delivery_log = logging.getLogger("egress_guard.delivery")
 
 # UNCONFIRMED: whether a long-running create writes an operation.last entry; nothing waits for one
 # (assumptions.WAITS_FOR_LAST_ENTRY).
@@ -134,7 +138,17 @@ def handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetim
     Returns normally for every permanent outcome (the event is acknowledged); raises
     ``TransientError`` when a retry can help.
     """
+    token = DELIVERY.set(_delivery_id(cloud_event))
+    try:
+        return _handle(cloud_event, guardrail, ctx, now=now)
+    finally:
+        DELIVERY.reset(token)
+
+
+def _handle(cloud_event: Any, guardrail: Guardrail, ctx: Context, *, now: datetime | None) -> list[Finding]:
     started = time.monotonic()
+    delivery_log.info("%s received delivery %s", guardrail.name, DELIVERY.get() or "?",
+                      extra=fields(labels={"guardrail": guardrail.name}, pid=os.getpid()))
     try:
         event = parse_event(cloud_event)
     except PermanentError as exc:
@@ -200,6 +214,15 @@ def _decide(event: AuditEvent, guardrail: Guardrail, ctx: Context, mode: Mode, s
     for finding in findings:
         ctx.publish(finding)  # logs the decision line; raises TransientError when Pub/Sub refuses
     return list(findings)
+
+
+def _delivery_id(cloud_event: Any) -> str | None:
+    """The delivery's id: the CloudEvent id, which for a Pub/Sub push is the message id and stays the
+    same on every redelivery. None for what is not a CloudEvent (a bare LogEntry replayed, junk)."""
+    try:
+        return str(cloud_event["id"])
+    except (KeyError, TypeError, IndexError):
+        return None
 
 
 def _exempt(event: AuditEvent, guardrail: str, mode: Mode, reason: str) -> Finding:

@@ -1,5 +1,6 @@
 """The whole local stack for end-to-end tests: Pub/Sub emulator, localcloud, the three functions
-under the real Functions Framework, the Slack receiver; every port picked free, every process
+under the real Functions Framework (3 instances each, one request at a time, as deployed), the
+Slack receiver; every port picked free, every process
 stopped by PID when the module's tests end."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Both guardrails enforce, connectors may reach tag db on tcp:5432, broad auto rules disabled:
 # the policy that exercises every write the functions can make.
 ENFORCE_POLICY = ROOT / "examples" / "policy" / "demo.yaml"
+# Each function as deployed: 3 instances (infra/examples' default max) at concurrency 1.
+DEPLOYED_INSTANCES = 3
 
 
 class RunningStack:
@@ -78,7 +81,7 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 def _start(tmp_path_factory, name: str, policy: Path | None) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp(name)
     stack = Stack(state_dir=state, guardrails=True, policy=str(policy) if policy else None, fixed_ports=False,
-                  log=lambda line: None)
+                  log=lambda line: None, instances=DEPLOYED_INSTANCES)
     env = stack.up()
     try:
         yield RunningStack(stack, env)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from localcloud.stack import AUDIT_TOPIC, FUNCTIONS, PROJECT, REGION
+from tests.deliveries import outcomes
 from tests.e2e.conftest import RunningStack, eventually
 
 pytestmark = pytest.mark.e2e
@@ -211,7 +212,8 @@ def test_shared_vpc_job_on_a_host_connector_is_covered_by_a_nat_in_the_host_proj
     assert not [r for r in _routers(stack, "shared-net")], "no router for it in the service project"
 
 
-def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> None:
+def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> list[str]:
+    """Publish ``data`` ``copies`` times; the Pub/Sub message ids."""
     import os
 
     from google.cloud import pubsub_v1
@@ -220,8 +222,7 @@ def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> None:
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path(stack.project, AUDIT_TOPIC)
     futures = [publisher.publish(topic, data) for _ in range(copies)]
-    for future in futures:
-        future.result(timeout=30)
+    return [future.result(timeout=30) for future in futures]
 
 
 def test_duplicate_and_concurrent_deliveries_converge(stack_enforce: RunningStack):
@@ -235,9 +236,23 @@ def test_duplicate_and_concurrent_deliveries_converge(stack_enforce: RunningStac
                and e["protoPayload"]["resourceName"].endswith("/conn-dup")]
     assert len(entries) == 2, "first and last entries of the create operation"
     # The same entries again, ten copies each at once, as a redelivering Pub/Sub might.
-    for entry in entries:
-        _publish_raw(stack, json.dumps(entry).encode(), copies=10)
-    time.sleep(3.0)
+    copies = [message_id for entry in entries for message_id in _publish_raw(stack, json.dumps(entry).encode(),
+                                                                            copies=10)]
+
+    def unhandled() -> dict[str, list[str]]:
+        """Copies a function has not answered yet with an acknowledgement or a finding (its log lines
+        carry the delivery's message id)."""
+        left = {}
+        for function in ("ensure_nat", "replace_connector_firewalls"):
+            answered = outcomes(stack.stack, function)
+            left[function] = [m for m in copies if not set(answered.get(m, ())) - {"retry"}]
+        return {f: m for f, m in left.items() if m}
+
+    eventually(lambda: not unhandled(), BOUND_S, interval=0.5)
+    assert unhandled() == {}, "copies never acknowledged nor decided"
+    for function in ("ensure_nat", "replace_connector_firewalls"):
+        answered = outcomes(stack.stack, function)
+        assert all(set(answered[m]) <= {"acknowledged", "compliant", "remediated", "retry"} for m in copies), answered
     routers = _routers(stack, "net-dup")
     managed = [n for n in _rules(stack, "net-dup") if n.startswith("egress-guard-")]
     assert len(routers) == 1 and len(routers[0]["nats"]) == 1

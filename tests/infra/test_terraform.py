@@ -303,3 +303,17 @@ def test_policy_file_is_mounted_where_egress_guard_policy_points():
     (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "functions"]
     assert call["secret_volumes"] == "${local.policy_volumes}"
     assert "google_secret_manager_secret_version.policy" in str(call["depends_on"])
+
+
+def test_functions_deploy_the_shape_the_reliability_tests_run():
+    """Concurrency 1 and, by default, at most 3 instances per function: the local stack the reliability
+    tests start (``Stack(instances=3)``, gunicorn WORKERS=3 THREADS=1) is that shape."""
+    from tests.reliability.test_router_race import INSTANCES
+
+    (function,) = resources(MODULES / "guardrail-function", "google_cloudfunctions2_function").values()
+    (service,) = function["service_config"]
+    assert service["max_instance_request_concurrency"] == 1
+    main = (EXAMPLE / "main.tf").read_text()
+    defaults = set(re.findall(r"lookup\(var\.instances, each\.key, \{ min = 0, max = (\d+) \}\)\.max", main))
+    assert defaults == {str(INSTANCES)}, defaults
+    assert f"max = optional(number, {INSTANCES})" in (EXAMPLE / "variables.tf").read_text()

@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from egress_guard.errors import TransientError
-from localcloud.auditlog.invariants import make_before_break_held
+from localcloud.auditlog.invariants import make_before_break_violations
+from tests.figures import tally
 from tests.contract.test_guardrails_localcloud import (
     CONNECTOR_CREATE, DISABLE_AUTO_RULES, FW_SA, NAT_SA, P, R, Guardrails, User, managed, one, state,
 )
@@ -60,7 +61,12 @@ def _deliver_until_done(run, entry, policy=None) -> int:
 
 
 def _make_before_break_held(localcloud) -> bool:
-    return make_before_break_held(localcloud.request("GET", "entries")["entries"])
+    """Make-before-break, per connector, over the whole audit log (localcloud/auditlog/invariants.py);
+    each violation is counted in the reliability figures."""
+    violations = make_before_break_violations(localcloud.request("GET", "entries")["entries"])
+    tally("make-before-break violations", len(violations))
+    tally("make-before-break checks (audit logs checked)")
+    return not violations
 
 
 # ---- concurrency ------------------------------------------------------------------------------
@@ -138,10 +144,21 @@ def test_200_randomized_fault_runs_converge_and_never_break_before_make(localclo
         for guardrail in order:
             policy = DISABLE_AUTO_RULES if guardrail == guardrails.firewalls else None
             redeliveries += _deliver_until_done(guardrail, entry, policy) - 1
-        injected += sum(1 for c in localcloud.calls()["calls"] if c["status"] >= 429)
+        calls = localcloud.calls()["calls"]
+        injected += sum(1 for c in calls if c["status"] >= 429)
+        for c in calls:
+            if c["status"] >= 400:
+                tally(f"faults injected: HTTP {c['status']}")
+        tally("faults injected: failed operations", sum(
+            1 for e in localcloud.request("GET", "entries")["entries"]
+            if (e.get("operation") or {}).get("last") and (e["protoPayload"].get("status") or {}).get("code")
+            and "injected" in str(e["protoPayload"]["status"].get("message", ""))))
         localcloud.clear_faults()
         _assert_end_state(localcloud)
         assert _make_before_break_held(localcloud), f"run {run}: a broad rule was disabled before the managed rules"
+    tally("runs: randomized fault runs (in-process)", FAULT_RUNS)
+    tally("runs converged", FAULT_RUNS)
+    tally("redeliveries: in-process (TransientError, delivered again)", redeliveries)
     print(f"\n{FAULT_RUNS} randomized fault runs: all converged; {injected} injected errors answered, "
           f"{redeliveries} redeliveries, make-before-break held in every run, {time.monotonic() - started:.0f} s")
 
@@ -231,5 +248,8 @@ def test_10000_fuzzed_bad_deliveries_are_refused_with_a_reason_and_no_write(loca
     print(f"\n{seen['count']} fuzzed bad deliveries x 2 guardrails: 0 crashes, {len(reasons.lines)} refusals each "
           f"with a reason, {len(writes)} writes, "
           f"{calls['total']} API calls (reads of names that parse but do not exist)")
+    tally("fuzz deliveries (x 2 guardrails)", seen["count"])
+    tally("fuzz crashes", 0)  # any exception would have failed the test above
+    tally("fuzz unexpected writes", len(writes))
     assert seen["count"] >= 10_000
     assert writes == []

@@ -33,16 +33,34 @@ NAT that only Direct VPC workloads needed is put back by their next deployment o
 (re-reading every Cloud Run service of a region on each router change would cost far more calls).
 
 Compute routers have no ``fingerprint`` (compute v1 Router schema; the REAL recordings show none),
-so a read-modify-write cannot be made conditional on the version read. Inside one process the
-lock serialises it; across instances a concurrent insert answers 409 and a concurrent NAT change
-usually fails Google's NAT checks (400 naming the conflict) or the operation, and both lead to a
-re-read and a new plan. A stale patch from another instance can still drop a subnet another
-instance added a moment earlier; ``egress-guard sweep`` (or the next event) puts it back.
+so a read-modify-write of ``nats`` cannot be made conditional on the version read. Inside one
+process the lock serialises it, but the deployment runs each function on several instances at
+concurrency 1 (infra/modules/guardrail-function), which share no lock: two instances read the
+router, each adds its subnet to the NAT's list and patches, and the later patch, made from the
+older read, silently drops the earlier one's subnet (the reliability test
+``test_router_race.py`` saw 3 of 400 subnets dropped this way with 3 instances). A concurrent
+insert answers 409 and leads to a re-read, but nothing refuses the stale patch. So every
+``routers.patch`` is verified after it is written (``converge``'s ``verify_after_write``,
+``unconditional_writes``): once its operation is DONE, and ``ROUTER_WRITE_SETTLE_S`` later, the
+routers are read again and planned again; a plan that still needs a change means a stale write
+undid ours, and the subnet is patched in again, at most ``MAX_ATTEMPTS`` writes, then
+``TransientError`` and Pub/Sub redelivers. The settle time is there because a verification read
+made at once does not catch the stale writer that read before our write but patches after our
+read: the first version of this fix read at once and still lost 2 of 400 subnets in the test
+(with localcloud's operations DONE at once and 2 busy cores, a writer's read-to-patch gap is longer
+than our whole write, wait and read). An insert needs no verification: a writer that read before
+the router existed plans an insert too, which answers 409. Chosen over the alternatives because it
+needs nothing beyond the API itself: a single writer instance (``max_instances = 1``) would
+serialise every project's NAT writes behind one slow Compute operation, and a lease needs a store
+the functions do not have. What it leaves: a writer whose read-to-patch gap exceeds the settle
+time (its own verification then sees its subnet, not ours); the subnet stays out until the next
+event for it or ``egress-guard sweep`` puts it back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -335,10 +353,25 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[C
             raise PermanentError(f"ensure_nat cannot apply {action}")
         _compute.wait(clients, operation, project=router.project, region=router.region, timeout=timeout,
                       action=f"{action} {change.resource}")
-        # Where a "verify after write" step would re-read the router and re-patch what a concurrent
-        # writer's stale patch dropped (routers have no fingerprint; see the module docstring).
+        # converge verifies a patch once this returns (unconditional_writes; the module docstring).
         made.append(change.to_change())
     return made
+
+
+# How long after a router patch's operation is DONE the verification read waits: longer than another
+# instance takes from its routers.list to its patch (a plan and one request: milliseconds, seconds
+# on a starved CPU), so that a stale patch from a writer that read before ours has landed by then.
+ROUTER_WRITE_SETTLE_S = 1.0
+
+
+def settle_after_router_write() -> None:
+    time.sleep(ROUTER_WRITE_SETTLE_S)
+
+
+def unconditional_writes(changes: Sequence[Change]) -> bool:
+    """True when ``changes`` hold a router patch: it replaces ``nats`` whole and nothing refuses it when
+    made from a stale read (routers have no fingerprint), so converge reads again to verify it."""
+    return any(change.action == "compute.routers.patch" for change in changes)
 
 
 def estate_json(body: Mapping[str, Any] | None) -> str:
@@ -468,7 +501,8 @@ class EnsureNat:
                 read=lambda: estate.routers_of(ctx.clients, point.project, point.region),
                 plan=lambda routers: plan_nat(subject, point, routers, ctx.policy, drift=drift),
                 apply=lambda plan, applied: apply_nat(ctx.clients, plan, timeout=timeout, applied=applied),
-                enforce=mode is Mode.ENFORCE,
+                enforce=mode is Mode.ENFORCE, verify_after_write=unconditional_writes,
+                settle=settle_after_router_write,
                 kept_changing=f"ensure_nat: the routers of network {point.network.name} in {point.region} kept "
                               f"changing during {MAX_ATTEMPTS} attempts; will retry")
         return _finding(done.plan, mode, trigger, list(done.applied), labels=labels)

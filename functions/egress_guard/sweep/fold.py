@@ -182,7 +182,7 @@ def converge_nat_region(clients: "Clients", project: str, region: str, subjects:
     (``converge``: a conflict re-reads the region's routers and plans again); each decision with the
     changes made for it. The sweep (first state: its inventory) and ensure_nat's drift handler (a
     router changed: every connector of the region) both decide a region this way."""
-    from ..guardrails.ensure_nat import apply_nat
+    from ..guardrails.ensure_nat import apply_nat, settle_after_router_write, unconditional_writes
 
     needed: dict[str, str | None] = {}  # subject -> the router write it needed when first planned
 
@@ -199,7 +199,7 @@ def converge_nat_region(clients: "Clients", project: str, region: str, subjects:
             apply_nat(clients, one, timeout=timeout, applied=applied)
 
     done = converge(first=first, read=lambda: estate.routers_of(clients, project, region), plan=plan, apply=apply,
-                    enforce=enforce,
+                    enforce=enforce, verify_after_write=unconditional_writes, settle=settle_after_router_write,
                     kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} attempts")
     decided = []
     for decision in done.plan.decisions:

@@ -1,0 +1,169 @@
+"""Reliability (issue 14): the functions as deployed, N instances at concurrency 1, racing on one router.
+
+The whole local stack runs with ``INSTANCES=3`` (``Stack(instances=3)``): each function is three
+gunicorn worker processes, each serving one request at a time, behind the push port, as Cloud Run
+runs it (infra/modules/guardrail-function: ``max_instance_request_concurrency = 1``, at most 3
+instances by default). Nothing is shared between them in memory: the per-process ``KeyedLocks``
+never meet, so two instances can read a router, each add their subnet to the NAT and write it back,
+the later write dropping the earlier's subnet (routers have no fingerprint).
+
+20 Cloud Run jobs with Direct VPC egress (``all-traffic``) on 20 subnets of one network and region
+are deployed at once, and their 20 audit entries are pushed to ensure_nat's endpoint at once, in
+Pub/Sub's push envelope, each again until it is answered 2xx: Pub/Sub in Google pushes as many
+messages at once as there are instances to take them, the emulator only 2 or 3 every 2 seconds,
+which would make 20 repetitions take a quarter of an hour and race less. (The emulator delivers
+the same entries too, through the sink: later, and also to be answered right.) Whatever the
+interleaving, the network must end with exactly one egress-guard NAT whose subnet list holds all 20.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from datetime import datetime, timezone
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+import requests
+from google.cloud import compute_v1
+
+from localcloud.stack import FUNCTIONS, PROJECT, REGION, Stack
+from tests.e2e.conftest import RunningStack
+from tests.figures import note, record, tally
+from tests.deliveries import deliveries, outcomes, redeliveries
+
+pytestmark = pytest.mark.reliability
+
+INSTANCES = 3  # the deployment's default max_instances (infra/examples/single-project)
+WORKLOADS = 20
+REPETITIONS = 20
+PUSH_ATTEMPTS = 20  # a bound on redeliveries per message, as the dead-letter policy's 10 attempts
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[RunningStack]:
+    state = tmp_path_factory.mktemp("stack-instances")
+    stack = Stack(state_dir=state, guardrails=True, policy=None, fixed_ports=False, log=lambda line: None,
+                  instances=INSTANCES)
+    env = stack.up()
+    try:
+        yield RunningStack(stack, env)
+    finally:
+        stack.down(quiet=True)
+
+
+class _User:
+    def __init__(self, url: str) -> None:
+        creds = AnonymousCredentials()
+        self.networks = compute_v1.NetworksClient(credentials=creds, client_options={"api_endpoint": url})
+        self.subnets = compute_v1.SubnetworksClient(credentials=creds, client_options={"api_endpoint": url})
+        self.global_ops = compute_v1.GlobalOperationsClient(credentials=creds, client_options={"api_endpoint": url})
+        self.region_ops = compute_v1.RegionOperationsClient(credentials=creds, client_options={"api_endpoint": url})
+        self.url = url
+
+    def network(self, name: str) -> None:
+        op = self.networks.insert(project=PROJECT, network_resource=compute_v1.Network(
+            name=name, auto_create_subnetworks=False))
+        self.global_ops.wait(project=PROJECT, operation=op.name, timeout=30)
+
+    def subnet(self, name: str, network: str, cidr: str) -> None:
+        op = self.subnets.insert(project=PROJECT, region=REGION, subnetwork_resource=compute_v1.Subnetwork(
+            name=name, network=f"projects/{PROJECT}/global/networks/{network}", ip_cidr_range=cidr))
+        self.region_ops.wait(project=PROJECT, region=REGION, operation=op.name, timeout=30)
+
+    def direct_vpc_job(self, name: str, network: str, subnet: str) -> None:
+        """``gcloud run jobs deploy NAME --network=N --subnet=S --vpc-egress=all-traffic`` as gcloud sends it:
+        the v1 API, one audit entry per job (the v2 API writes a first and a last entry: twice the
+        deliveries, and the emulator pushes only a few messages at a time)."""
+        interfaces = json.dumps([{"network": network, "subnetwork": subnet}])
+        body = {"apiVersion": "run.googleapis.com/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": PROJECT, "labels": {"cloud.googleapis.com/location": REGION}},
+                "spec": {"template": {
+                    "metadata": {"annotations": {"run.googleapis.com/network-interfaces": interfaces,
+                                                 "run.googleapis.com/vpc-access-egress": "all-traffic"}},
+                    "spec": {"template": {"spec": {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/job"}]}}}}}}
+        response = requests.post(f"{self.url}/run/apis/run.googleapis.com/v1/namespaces/{PROJECT}/jobs", json=body,
+                                 timeout=60)
+        assert response.status_code == 200, response.text
+
+
+def push(stack: RunningStack, entry: dict[str, Any], message_id: str) -> int:
+    """Deliver one audit entry to ensure_nat's push endpoint as Pub/Sub push does (the same envelope
+    the emulator posts), again after an answer that is not 2xx; returns the redeliveries needed."""
+    envelope = {"subscription": f"projects/{PROJECT}/subscriptions/ensure_nat-push",
+                "message": {"data": base64.b64encode(json.dumps(entry).encode()).decode(), "messageId": message_id,
+                            "publishTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}}
+    for attempt in range(PUSH_ATTEMPTS):
+        if requests.post(stack.stack.url("ensure_nat") + "/", json=envelope, timeout=120).ok:
+            return attempt
+        time.sleep(0.5)
+    raise AssertionError(f"ensure_nat answered {message_id} with an error {PUSH_ATTEMPTS} times")
+
+
+def egress_guard_nats(stack: RunningStack, network: str) -> list[dict[str, Any]]:
+    routers = stack.control.state().get("compute.routers", {}).values()
+    return [nat for router in routers if router.get("network", "").endswith(f"/networks/{network}")
+            for nat in router.get("nats", []) if nat.get("name", "").startswith("egress-guard")]
+
+
+def listed_subnets(nat: dict[str, Any]) -> set[str]:
+    return {s["name"].rsplit("/", 1)[-1] for s in nat.get("subnetworks", [])}
+
+
+def test_make_up_instances_3_runs_three_processes_per_function(stack):
+    for name in FUNCTIONS:
+        workers = stack.stack.instance_pids(name)
+        assert len(workers) == INSTANCES, (name, workers)
+        assert stack.stack.pid(name) not in workers  # the gunicorn master only hands out the port
+        for pid in workers:  # one process group per function: make down stops master and workers together
+            assert os.getpgid(pid) == stack.stack.pid(name)
+
+
+def test_20_workloads_on_20_subnets_deployed_at_once_end_with_one_nat_listing_all_20(stack, request):
+    user = _User(stack.url)
+    converged = dropped = retried = 0
+    failures: list[str] = []
+    for rep in range(REPETITIONS):
+        network = f"race-{rep:02d}"
+        user.network(network)
+        subnets = [f"r{rep:02d}-s{i:02d}" for i in range(WORKLOADS)]
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            list(pool.map(lambda i: user.subnet(subnets[i], network, f"10.0.{i}.0/24"), range(WORKLOADS)))
+        jobs = [f"r{rep:02d}-job-{i:02d}" for i in range(WORKLOADS)]
+        with ThreadPoolExecutor(max_workers=WORKLOADS) as pool:  # deployed at once
+            list(pool.map(lambda i: user.direct_vpc_job(jobs[i], network, subnets[i]), range(WORKLOADS)))
+        created = [e for e in stack.control.request("GET", "entries")["entries"]
+                   if e["protoPayload"]["methodName"] == "google.cloud.run.v1.Jobs.CreateJob"
+                   and e["protoPayload"]["resourceName"].rsplit("/", 1)[-1] in jobs]
+        assert len(created) == WORKLOADS, "one audit entry per job"
+        ids = [f"race-{rep:02d}-{i:02d}" for i in range(WORKLOADS)]
+        with ThreadPoolExecutor(max_workers=WORKLOADS) as pool:  # pushed at once, as Pub/Sub does in Google
+            retried += sum(pool.map(lambda i: push(stack, created[i], ids[i]), range(WORKLOADS)))
+        answered = outcomes(stack.stack, "ensure_nat")
+        decided = {i: set(answered.get(i, ())) - {"retry"} for i in ids}
+        assert all(decided.values()) and set().union(*decided.values()) <= {"remediated", "compliant"}, decided
+        nats = egress_guard_nats(stack, network)
+        missing = set(subnets) - (listed_subnets(nats[0]) if len(nats) == 1 else set())
+        if len(nats) == 1 and not missing:
+            converged += 1
+        else:
+            dropped += len(missing)
+            failures.append(f"repetition {rep}: {len(nats)} egress-guard NAT(s), subnets missing: {sorted(missing)}")
+    redelivered = redeliveries(stack.stack, "ensure_nat")
+    instances_seen = len({d.pid for d in deliveries(stack.stack, "ensure_nat")})
+    record(request, f"router race, {INSTANCES} instances per function at concurrency 1: {REPETITIONS} repetitions x "
+                    f"{WORKLOADS} all-traffic workloads on {WORKLOADS} subnets deployed at once: {converged} converged "
+                    f"to one NAT listing every subnet, {dropped} subnets dropped; {instances_seen} ensure_nat "
+                    f"instances took deliveries, {redelivered} redeliveries")
+    note("instances per function (whole-stack reliability tests)",
+         f"{INSTANCES} (gunicorn workers, one request at a time each)")
+    tally("runs: router race repetitions (20 workloads at once)", REPETITIONS)
+    tally("runs converged", converged)
+    tally("subnets dropped", dropped)
+    tally("redeliveries: Pub/Sub (same message id delivered again)", redelivered)
+    assert failures == [], "\n".join(failures)
