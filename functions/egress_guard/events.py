@@ -305,7 +305,10 @@ def screen(event: AuditEvent, *, max_age: timedelta, self_principals: Collection
 
 
 def freeze(value: Any) -> Any:
-    """A deep read-only copy of a JSON value: dicts become mappingproxies, lists become tuples."""
+    """A deep read-only copy of a JSON value: dicts become mappingproxies, lists become tuples. A
+    mappingproxy is already frozen (only this function makes them): kept as it is, not copied again."""
+    if isinstance(value, MappingProxyType):
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
