@@ -20,7 +20,7 @@ from localcloud.backends.compute.common import (
     _bad_parameter,
     _field_error,
 )
-from localcloud.backends.compute.listing import ListQuery
+from localcloud.backends.compute.listing import Cursors, Items, ListQuery
 from localcloud.errors import not_found
 
 
@@ -47,9 +47,11 @@ class ComputeBase:
 
     def __init__(self, world) -> None:
         self.world = world
+        self.cursors = Cursors()  # lists being paged (listing.py)
 
     def reset(self) -> None:
-        """World.reset clears the tables; nothing else is kept here."""
+        """World.reset clears the tables; the lists being paged go with them."""
+        self.cursors.clear()
 
     # ---- path parameters ----------------------------------------------------------------------
     @staticmethod
@@ -117,7 +119,9 @@ class ComputeBase:
         self._scope(prefix[0], _region(prefix))
         collection = _collection(kind)
         with self.world.lock:
-            items = [v for k, v in self._table(kind).items() if k[:len(prefix)] == prefix]
+            def items() -> list[dict[str, Any]]:
+                return [v for k, v in self._table(kind).items() if k[:len(prefix)] == prefix]
+
             return copy.deepcopy(self._list_body(f"compute#{_singular(collection)}List",
                                                  f"{_scope_path(prefix)}/{collection}", items, query))
 
@@ -125,7 +129,9 @@ class ComputeBase:
         self._scope(project, None)
         collection = _collection(kind)
         with self.world.lock:
-            items = [v for k, v in self._table(kind).items() if k[0] == project]
+            def items() -> list[dict[str, Any]]:
+                return [v for k, v in self._table(kind).items() if k[0] == project]
+
             return copy.deepcopy(self._aggregated_body(f"compute#{_singular(collection)}AggregatedList", collection,
                                                        f"projects/{project}/aggregated/{collection}", items, query))
 
@@ -138,8 +144,8 @@ class ComputeBase:
         return Mutation(project, region, operation_type, self._link(path), target_id, path, resource_type,
                         dict(labels), apply)
 
-    def _list_body(self, kind: str, path: str, items: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
-        page, token = query.page(items)
+    def _list_body(self, kind: str, path: str, items: Items, query: ListQuery) -> dict[str, Any]:
+        page, token = query.page(items, self.cursors)
         body: dict[str, Any] = {"kind": kind, "id": path}
         if page:
             body["items"] = page
@@ -148,11 +154,11 @@ class ComputeBase:
         body["selfLink"] = self._link(path)
         return body
 
-    def _aggregated_body(self, kind: str, collection: str, path: str, items: list[dict[str, Any]],
+    def _aggregated_body(self, kind: str, collection: str, path: str, items: Items,
                          query: ListQuery) -> dict[str, Any]:
         """Items keyed ``regions/R``; every region without results carries Google's
         NO_RESULTS_ON_PAGE warning, as Compute's aggregatedList answers."""
-        page, token = query.page(items)
+        page, token = query.page(items, self.cursors)
         scoped: dict[str, dict[str, Any]] = {}
         for item in page:
             region = str(item.get("region", "")).rpartition("/")[2]
