@@ -282,21 +282,22 @@ def routers_of(clients: "Clients", project: str, region: str, network: NetworkNa
 
 def router_from_json(body: Mapping[str, Any], *, project: str, region: str) -> Router:
     """A router body as Compute returns it -> ``Router`` (also used by unit tests)."""
+    frozen = freeze(body)  # once: each NAT's body is the frozen router's own
     nats = []
-    for raw in body.get("nats") or ():
+    for raw in frozen.get("nats") or ():
         subnets = tuple(
             NatSubnet(relative_link(str(s.get("name", "")), collection="subnetworks"),
                       tuple(str(r) for r in s.get("sourceIpRangesToNat") or ()))
             for s in raw.get("subnetworks") or ())
         nats.append(Nat(name=str(raw.get("name", "")), option=str(raw.get("sourceSubnetworkIpRangesToNat", "")),
-                        subnetworks=subnets, body=freeze(raw)))
-    name = str(body.get("name", ""))
-    if body.get("selfLink"):
-        parsed = parse_router(body["selfLink"], field="router.selfLink")
+                        subnetworks=subnets, body=raw))
+    name = str(frozen.get("name", ""))
+    if frozen.get("selfLink"):
+        parsed = parse_router(frozen["selfLink"], field="router.selfLink")
         project, region, name = parsed.project, parsed.region, parsed.name
     return Router(project=project, region=region, name=name,
-                  network=relative_link(str(body.get("network", "")), collection="networks"),
-                  nats=tuple(nats), body=freeze(dict(body)))
+                  network=relative_link(str(frozen.get("network", "")), collection="networks"),
+                  nats=tuple(nats), body=frozen)
 
 
 def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule, ...]:
@@ -314,7 +315,7 @@ def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule
 def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
     return FirewallRule(name=str(body.get("name", "")),
                         network=relative_link(str(body.get("network", "")), collection="networks"),
-                        body=freeze(dict(body)))
+                        body=freeze(body))
 
 
 def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
