@@ -4,6 +4,7 @@ backfill's window parsing and deduplication."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from egress_guard.backfill import audit_filter, deduplicate, parse_since
 from egress_guard.egress import EgressPoint, Via
 from egress_guard.estate import firewall_from_json
+from egress_guard.events import thaw
 from egress_guard.guardrails.connector_firewalls import auto_rule_name, desired_rules, managed_name, plan_firewalls
 from egress_guard.names import ConnectorName, NetworkName, SubnetworkName
 from egress_guard.plan import Verdict
@@ -135,9 +137,11 @@ def _estate(policy: Policy) -> list[Any]:
 def test_rule_index_gives_each_connector_the_plan_all_rules_give(policy, name):
     rules = _estate(policy)
     connector = ConnectorName(P, R, name)
-    index = RuleIndex([r for r in rules if r.network == NET.relative], policy, P)
-    assert plan_firewalls(connector, NET, index.rules_for(connector, NET), policy) == \
-        plan_firewalls(connector, NET, rules, policy)
+    mine = [r for r in rules if r.network == NET.relative]
+    from_json = RuleIndex.from_json({r.name: json.dumps(thaw(r.body)) for r in mine}, policy, P)  # as sweep keeps them
+    for index in (RuleIndex(mine, policy, P), from_json):
+        assert plan_firewalls(connector, NET, index.rules_for(connector, NET), policy) == \
+            plan_firewalls(connector, NET, rules, policy)
 
 
 # ---------------------------------------------------------------------------- backfill's window

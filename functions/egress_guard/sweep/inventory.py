@@ -8,6 +8,7 @@ the rest of the sweep; the subjects that needed it are reported as failed or ski
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -87,7 +88,9 @@ class Inventory:
     workloads: tuple[Workload, ...]
     subnetworks: Mapping[str, Subnetwork]  # by relative name, every network project read
     routers: Mapping[tuple[str, str], tuple[Router, ...]]  # (project, region) -> routers of every network
-    firewalls: Mapping[str, tuple[FirewallRule, ...]]  # network relative name -> its rules
+    # network relative name -> rule name -> the rule as JSON text: converted when a plan picks it
+    # (``RuleIndex.from_json``); 70,000 rules as objects were most of a 10,000-connector sweep's memory
+    firewalls: Mapping[str, Mapping[str, str]]
     network_projects: frozenset[str]  # projects whose subnets, routers and rules were read
     failed_projects: frozenset[str]  # network projects whose reads failed (their subjects are skipped)
 
@@ -124,23 +127,25 @@ class Inventory:
             subnets.update(reader.subnetworks(other))
 
         routers: dict[tuple[str, str], list[Router]] = {}
-        rules: dict[str, list[FirewallRule]] = {}
+        rules: dict[str, dict[str, str]] = {}
         for network_project in sorted(network_projects):
             for router in reader.routers(network_project):
                 routers.setdefault((router.project, router.region), []).append(router)
-            for rule in reader.firewalls(network_project):
-                rules.setdefault(rule.network, []).append(rule)
+            for network, name, text in reader.firewalls(network_project):
+                rules.setdefault(network, {})[name] = text
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
                    routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                   firewalls={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in rules.items()},
+                   firewalls=rules,
                    network_projects=frozenset(network_projects), failed_projects=frozenset(reader.failed_projects))
 
     def routers_of(self, project: str, region: str) -> tuple[Router, ...]:
         return self.routers.get((project, region), ())
 
     def rules_of(self, network: NetworkName) -> tuple[FirewallRule, ...]:
-        return self.firewalls.get(network.relative, ())
+        """The network's rules (kept by ``keep_rule``), by name."""
+        texts = self.firewalls.get(network.relative, {})
+        return tuple(estate.firewall_from_json(json.loads(texts[name])) for name in sorted(texts))
 
 
 def _projects_of_connector(connector: Connector) -> set[str]:
@@ -256,12 +261,15 @@ class _Reader:
 
         return self._guarded(f"the routers of project {project}", project, read)
 
-    def firewalls(self, project: str) -> list[FirewallRule]:
-        def read() -> list[FirewallRule]:
+    def firewalls(self, project: str) -> list[tuple[str, str, str]]:
+        """(network relative name, rule name, the rule as JSON text) of each rule ``keep_rule`` keeps."""
+        def read() -> list[tuple[str, str, str]]:
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls", "compute",
                                 f"projects/{project}/global/firewalls", {"maxResults": PAGE_SIZE})
-            return [estate.firewall_from_json(item) for page in pages for item in page.get("items") or ()
-                    if self.keep_rule(str(item.get("name", "")))]
+            return [(estate.relative_link(str(item.get("network", "")), collection="networks"), name,
+                     json.dumps(item, separators=(",", ":")))
+                    for page in pages for item in page.get("items") or ()
+                    if self.keep_rule(name := str(item.get("name", "")))]
 
         return self._guarded(f"the firewall rules of project {project}", project, read)
 

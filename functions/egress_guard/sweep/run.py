@@ -171,6 +171,6 @@ class Sweep:
     def _rule_index(self, inventory: Inventory, network: NetworkName) -> RuleIndex:
         index = self._indexes.get(network.relative)
         if index is None:
-            index = self._indexes[network.relative] = RuleIndex(inventory.rules_of(network), self.policy,
-                                                                network.project)
+            index = self._indexes[network.relative] = RuleIndex.from_json(
+                inventory.firewalls.get(network.relative, {}), self.policy, network.project)
         return index

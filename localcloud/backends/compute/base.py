@@ -6,6 +6,7 @@ kind answers alike, links, and the shapes of a list answer and of a planned writ
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -122,8 +123,8 @@ class ComputeBase:
             def items() -> list[dict[str, Any]]:
                 return [v for k, v in self._table(kind).items() if k[:len(prefix)] == prefix]
 
-            return copy.deepcopy(self._list_body(f"compute#{_singular(collection)}List",
-                                                 f"{_scope_path(prefix)}/{collection}", items, query))
+            return _copy(self._list_body(f"compute#{_singular(collection)}List",
+                                         f"{_scope_path(prefix)}/{collection}", items, query))
 
     def _aggregated_list(self, kind: str, project: str, query: ListQuery) -> dict[str, Any]:
         self._scope(project, None)
@@ -132,7 +133,7 @@ class ComputeBase:
             def items() -> list[dict[str, Any]]:
                 return [v for k, v in self._table(kind).items() if k[0] == project]
 
-            return copy.deepcopy(self._aggregated_body(f"compute#{_singular(collection)}AggregatedList", collection,
+            return _copy(self._aggregated_body(f"compute#{_singular(collection)}AggregatedList", collection,
                                                        f"projects/{project}/aggregated/{collection}", items, query))
 
     def _link(self, path: str) -> str:
@@ -175,6 +176,12 @@ class ComputeBase:
             body["nextPageToken"] = token
         body["selfLink"] = self._link(path)
         return body
+
+
+def _copy(body: dict[str, Any]) -> dict[str, Any]:
+    """A page's own copy, taken under the lock (JSON in, JSON out: json's C code is several times
+    faster than ``copy.deepcopy`` on 500 resources)."""
+    return json.loads(json.dumps(body))
 
 
 def _collection(kind: str) -> str:
