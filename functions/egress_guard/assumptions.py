@@ -30,3 +30,12 @@ RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 # Compute insert entries (``operation.last`` confirmed for Compute) bring that. A later entry of the
 # same change finds the work done (compliant, same finding id: notify_slack posts it once).
 WAITS_FOR_LAST_ENTRY = False
+
+# How many connectors' firewall rules ``egress-guard sweep`` writes at once in enforce mode. Each
+# connector's rules are its own (no two connectors write one rule), and a sweep of 5,000 connectors
+# without managed rules makes 10,000 inserts, each waited for: one at a time, that is Google's
+# operation latency 10,000 times over. Compute's write quota per project is counted per minute and
+# its figure for firewall writes is not published for our case (UNCONFIRMED); eight writers keep a
+# sweep under a few hundred writes a minute at about a second per operation. A 429 fails that
+# connector's finding (transient: the next sweep does it), never the sweep.
+SWEEP_FIREWALL_WRITERS = 8

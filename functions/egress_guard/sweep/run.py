@@ -98,9 +98,7 @@ class Sweep:
         for project, region in regions:
             in_region = [s for s in subjects if (s.point.project, s.point.region) == (project, region)]
             rows += self._nat_region(project, region, in_region, inventory)
-        for connector in firewall_connectors:
-            rows.append(self._firewalls(connector, inventory))
-            self.progress.advance(connector.name.relative)
+        rows += self._all_firewalls(firewall_connectors, inventory)
         return rows
 
     def _row(self, guardrail: str, plan: Plan, applied: Sequence[Change]) -> Row:
@@ -144,7 +142,26 @@ class Sweep:
             return [self._advance(self._failed(NAT, s.ref, s.point, exc)) for s in subjects]
         return [self._advance(self._row(NAT, decision.plan, applied)) for decision, applied in decided]
 
-    # -- replace_connector_firewalls: one connector at a time
+    # -- replace_connector_firewalls: each connector on its own, several at once when writing
+
+    def _all_firewalls(self, connectors: Sequence[Connector], inventory: Inventory) -> list[Row]:
+        """Rows in connector order. Dry-run plans make no call: one thread. Enforce: the connectors'
+        writes are independent (each writes its own rules), so ``SWEEP_FIREWALL_WRITERS`` connectors
+        are written at once (assumptions.py)."""
+        if self.mode(FIREWALLS) is not Mode.ENFORCE or len(connectors) < 2:
+            return [self._advance(self._firewalls(c, inventory)) for c in connectors]
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..assumptions import SWEEP_FIREWALL_WRITERS
+
+        # Built before the threads share them (cached properties are not built under a lock).
+        self.clients.firewalls, self.clients.global_operations  # noqa: B018
+        for connector in connectors:  # the indexes too: built once per network, in this thread
+            point = inventory_point(connector, inventory)
+            if not isinstance(point, str):
+                self._rule_index(inventory, point.network)
+        with ThreadPoolExecutor(SWEEP_FIREWALL_WRITERS, thread_name_prefix="sweep-firewalls") as pool:
+            return [self._advance(row) for row in pool.map(lambda c: self._firewalls(c, inventory), connectors)]
 
     def _firewalls(self, connector: Connector, inventory: Inventory) -> Row:
         name = connector.name
