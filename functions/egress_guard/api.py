@@ -67,6 +67,20 @@ def call(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return fn(**kwargs)
 
 
+def get_json_or_none(action: str, session: Any, url: str) -> dict[str, Any] | None:
+    """One read of one resource as Google's JSON (``Clients.json``), with the read retry and timeout;
+    ``None`` when it does not exist (404). For a read whose typed client would cost a function's
+    cold start its library's import (vpcaccess_v1: a third of a second) and nothing else."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        return next(pages(action, session, url))
+    except EgressGuardError as exc:
+        if isinstance(exc.__cause__, gexc.NotFound):
+            return None
+        raise
+
+
 def pages(action: str, session: Any, url: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Each page of a list as Google's JSON, one GET each (``pageToken`` from the page before), with
     the read retry and timeout, its failure classified. For bulk reads that look at each item once

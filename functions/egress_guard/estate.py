@@ -7,7 +7,7 @@ tests hold each scenario to that minimum.
 
 | function                 | API method                                   | why                                   |
 |--------------------------|----------------------------------------------|---------------------------------------|
-| ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state |
+| ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state (JSON) |
 | ``list_connectors``      | vpcaccess.projects.locations.connectors.list | drift: the connectors of a region     |
 | ``read_subnetwork``      | compute.subnetworks.get                      | a subnet's network                    |
 | ``routers_of``           | compute.routers.list (of a region)           | every router and NAT of the region    |
@@ -202,9 +202,10 @@ def network_filter(network: NetworkName) -> str:
 
 def read_connector(clients: "Clients", name: ConnectorName) -> Connector | None:
     """vpcaccess connectors.get; None when the connector does not exist (any more)."""
-    found = api.read_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
-                             name=name.relative)
-    return None if found is None else _connector(to_json(found), name)
+    # As JSON (Clients.json): the first event of a cold instance then does not import vpcaccess_v1.
+    found = api.get_json_or_none(f"vpcaccess.connectors.get {name.relative}", clients.json,
+                                 f"{clients.api_root('vpcaccess')}/{name.relative}")
+    return None if found is None else _connector(found, name)
 
 
 def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Connector, ...]:
