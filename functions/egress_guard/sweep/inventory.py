@@ -9,6 +9,7 @@ the rest of the sweep; the subjects that needed it are reported as failed or ski
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -88,9 +89,10 @@ class Inventory:
     workloads: tuple[Workload, ...]
     subnetworks: Mapping[str, Subnetwork]  # by relative name, every network project read
     routers: Mapping[tuple[str, str], tuple[Router, ...]]  # (project, region) -> routers of every network
-    # network relative name -> rule name -> the rule as JSON text: converted when a plan picks it
-    # (``RuleIndex.from_json``); 70,000 rules as objects were most of a 10,000-connector sweep's memory
-    firewalls: Mapping[str, Mapping[str, str]]
+    # network relative name -> its rules as JSON text, one per line, compressed (``rule_texts``):
+    # converted when a plan picks them (``RuleIndex.from_json``). 70,000 rules as objects were most
+    # of a 10,000-connector sweep's memory; as text 46 MiB; compressed about a tenth of that.
+    firewalls: Mapping[str, bytes]
     network_projects: frozenset[str]  # projects whose subnets, routers and rules were read
     failed_projects: frozenset[str]  # network projects whose reads failed (their subjects are skipped)
 
@@ -127,24 +129,32 @@ class Inventory:
             subnets.update(reader.subnetworks(other))
 
         routers: dict[tuple[str, str], list[Router]] = {}
-        rules: dict[str, dict[str, str]] = {}
+        rules: dict[str, list[str]] = {}
         for network_project in sorted(network_projects):
             for router in reader.routers(network_project):
                 routers.setdefault((router.project, router.region), []).append(router)
-            for network, name, text in reader.firewalls(network_project):
-                rules.setdefault(network, {})[name] = text
+            for network, text in reader.firewalls(network_project):
+                rules.setdefault(network, []).append(text)
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
                    routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                   firewalls=rules,
+                   firewalls={network: zlib.compress("\n".join(texts).encode(), 1) for network, texts in rules.items()},
                    network_projects=frozenset(network_projects), failed_projects=frozenset(reader.failed_projects))
 
     def routers_of(self, project: str, region: str) -> tuple[Router, ...]:
         return self.routers.get((project, region), ())
 
+    def rule_texts(self, network: NetworkName) -> dict[str, str]:
+        """The network's rules (kept by ``keep_rule``): name -> the rule as JSON text."""
+        packed = self.firewalls.get(network.relative)
+        if not packed:
+            return {}
+        texts = zlib.decompress(packed).decode().split("\n")  # compact JSON has no raw newline
+        return {str(json.loads(text).get("name", "")): text for text in texts}
+
     def rules_of(self, network: NetworkName) -> tuple[FirewallRule, ...]:
         """The network's rules (kept by ``keep_rule``), by name."""
-        texts = self.firewalls.get(network.relative, {})
+        texts = self.rule_texts(network)
         return tuple(estate.firewall_from_json(json.loads(texts[name])) for name in sorted(texts))
 
 
@@ -261,15 +271,15 @@ class _Reader:
 
         return self._guarded(f"the routers of project {project}", project, read)
 
-    def firewalls(self, project: str) -> list[tuple[str, str, str]]:
-        """(network relative name, rule name, the rule as JSON text) of each rule ``keep_rule`` keeps."""
-        def read() -> list[tuple[str, str, str]]:
+    def firewalls(self, project: str) -> list[tuple[str, str]]:
+        """(network relative name, the rule as compact JSON text) of each rule ``keep_rule`` keeps."""
+        def read() -> list[tuple[str, str]]:
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls", "compute",
                                 f"projects/{project}/global/firewalls", {"maxResults": PAGE_SIZE})
-            return [(estate.relative_link(str(item.get("network", "")), collection="networks"), name,
+            return [(estate.relative_link(str(item.get("network", "")), collection="networks"),
                      json.dumps(item, separators=(",", ":")))
                     for page in pages for item in page.get("items") or ()
-                    if self.keep_rule(name := str(item.get("name", "")))]
+                    if self.keep_rule(str(item.get("name", "")))]
 
         return self._guarded(f"the firewall rules of project {project}", project, read)
 
