@@ -75,7 +75,8 @@ def render(results: Mapping[str, Any]) -> str:
                                                         "of which the event's API time"), [
             (name, _num((first.get(name) or {}).get("wall_s"), 3, "s"),
              _num((first.get(name) or {}).get("floor_s"), 3, "s"),
-             _num(_ratio((first.get(name) or {}).get("wall_s"), (first.get(name) or {}).get("floor_s")), 2, "x"),
+             _num((first.get(name) or {}).get("ratio") or _ratio((first.get(name) or {}).get("wall_s"),
+                                                                 (first.get(name) or {}).get("floor_s")), 2, "x"),
              _num((first.get(name) or {}).get("api_s"), 3, "s"))
             for name in ("ensure_nat", "replace_connector_firewalls", "notify_slack")])
         for kind, floor in (first.get("floors") or {}).items():

@@ -13,8 +13,8 @@ own /28 subnet with the six ``aet-*`` rules VPC Access makes (the broad ones for
 It is seeded straight into an in-process localcloud through its backends (the code that serves the
 API), without HTTP and without audit entries, so seeding 10,000 connectors takes seconds. Then
 ``egress-guard sweep --project P --json`` (and ``--dry-run``) runs as its own process, the console
-script a user runs, imports included: ``wall_s`` is spawn to exit, ``rss_mib`` the process's peak
-resident set (``os.wait4``), ``calls`` localcloud's call log (only the sweep calls it). Dry-run
+script a user runs, imports included: ``wall_s`` is spawn to exit, ``rss_mib`` the process's own peak
+resident set (``os.wait4`` in a small launcher, see ``run_sweep``), ``calls`` localcloud's call log (only the sweep calls it). Dry-run
 first, then enforce (writes included) on the same estate.
 """
 
@@ -222,11 +222,18 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
            "EGRESS_GUARD_POLICY": str(ROOT / POLICY)}
     argv = [str(script), "sweep", "--project", PROJECT, "--json"] + (["--dry-run"] if mode == "dry-run" else [])
     app.calls.reset()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".json") as measured:
+        # Through a small launcher: a process started from this one (which holds the seeded estate)
+        # reports this process's resident pages as its own peak RSS (Linux carries the high-water mark
+        # across exec), so the sweep is started from a fresh ~10 MiB Python that times and waits for it.
+        process = subprocess.run([sys.executable, "-c", _LAUNCHER, measured.name, *argv], stdout=out, stderr=err,
+                                 stdin=subprocess.DEVNULL, env=env, cwd=ROOT, check=False)
+        launched = json.loads(measured.read() or "{}")
+        wall, status, maxrss_kib = launched.get("wall_s", 0.0), launched.get("status"), launched.get("maxrss_kib", 0)
+        if status is None:
+            raise RuntimeError(f"the sweep's launcher failed (exit {process.returncode}): "
+                               f"{err.seek(0) or err.read().decode(errors='replace')[-500:]}")
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         findings = findings_by_outcome(out.read().decode(errors="replace"))
@@ -235,7 +242,7 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
     calls = app.calls.snapshot(0)
     api_s = sum(float(c.get("duration_ms", 0.0)) for c in calls["calls"]) / 1000
     writes = sum(1 for c in calls["calls"] if c.get("mutating"))
-    result: dict[str, Any] = {"wall_s": round(wall, 3), "rss_mib": round(usage.ru_maxrss / 1024, 1),
+    result: dict[str, Any] = {"wall_s": round(wall, 3), "rss_mib": round(maxrss_kib / 1024, 1),
                               "calls": calls["total"], "writes": writes, "api_server_s": round(api_s, 3),
                               "exit_status": process.returncode,
                               "calls_by_method": dict(sorted(calls["counts"].items())),
@@ -243,6 +250,17 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
     if process.returncode not in (0, 1):
         result["stderr_tail"] = stderr[-1000:]
     return result
+
+
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump({"wall_s": wall, "status": status, "maxrss_kib": usage.ru_maxrss}, out)
+"""
 
 
 def findings_by_outcome(json_lines: str) -> dict[str, int]:

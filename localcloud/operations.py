@@ -36,11 +36,15 @@ class Operation:
     origin: Any = None  # the AuditOrigin of that call, when it is about to be logged (auditlog.record)
     waiters: threading.Condition | None = None
     on_done: list[Callable[["Operation"], None]] = field(default_factory=list)
+    # The world's lock: the ticker completes an operation (changing ``body``) under it, so a copy
+    # taken without it can meet a dict changing size mid-copy (one 500 at 10,000 connectors).
+    lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def snapshot(self) -> dict[str, Any]:
         import copy
 
-        return copy.deepcopy(self.body)
+        with self.lock:
+            return copy.deepcopy(self.body)
 
 
 class Operations:
@@ -96,7 +100,7 @@ class Operations:
             body["region"] = w.self_link(f"projects/{project}/regions/{region}")
         if description:
             body["description"] = description
-        op = Operation("compute", f"{scope}/operations/{name}", body, now + delay, apply, fail_with)
+        op = Operation("compute", f"{scope}/operations/{name}", body, now + delay, apply, fail_with, lock=w.lock)
         with w.lock:
             self._ops[op.name] = op
         return op
@@ -104,7 +108,7 @@ class Operations:
     def start_lro(self, *, name: str, metadata: dict[str, Any], delay: float, apply: Apply,
                   fail_with: ApiError | None = None) -> Operation:
         body = {"name": name, "metadata": metadata, "done": False}
-        op = Operation("lro", name, body, time.time() + delay, apply, fail_with)
+        op = Operation("lro", name, body, time.time() + delay, apply, fail_with, lock=self.world.lock)
         with self.world.lock:
             self._ops[name] = op
         return op

@@ -215,7 +215,9 @@ def _family(route: Route | None, raw_path: str) -> str:
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body, indent=2) + "\n" if body is not None else "{}\n", status=status)
+    # Compact, unlike Google's indented answers: clients parse either, and indent=2 takes json's
+    # pure-Python encoder (a third of localcloud's time serving a 10,000-connector sweep's lists).
+    response = Response(json.dumps(body) + "\n" if body is not None else "{}\n", status=status)
     for key, value in GOOGLE_HEADERS.items():
         response.headers[key] = value
     for key, value in (headers or {}).items():

@@ -38,11 +38,14 @@ _RETRY_INITIAL_S, _RETRY_MAXIMUM_S, _RETRY_MULTIPLIER = 0.2, 5.0, 2.0
 
 def read_options() -> dict[str, Any]:
     """``retry=`` and ``timeout=`` for a read call (google-api-core's ``Retry``, transient errors only)."""
+    return {"retry": _read_retry(), "timeout": READ_TIMEOUT_S}
+
+
+def _read_retry() -> Any:
     from google.api_core import retry
 
-    policy = retry.Retry(initial=_RETRY_INITIAL_S, maximum=_RETRY_MAXIMUM_S, multiplier=_RETRY_MULTIPLIER,
-                         predicate=retry.if_transient_error, timeout=READ_TIMEOUT_S)
-    return {"retry": policy, "timeout": READ_TIMEOUT_S}
+    return retry.Retry(initial=_RETRY_INITIAL_S, maximum=_RETRY_MAXIMUM_S, multiplier=_RETRY_MULTIPLIER,
+                       predicate=retry.if_transient_error, timeout=READ_TIMEOUT_S)
 
 
 @contextmanager
@@ -62,6 +65,43 @@ def call(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
     """One API call, its failure classified."""
     with classified(action):
         return fn(**kwargs)
+
+
+def get_json_or_none(action: str, session: Any, url: str) -> dict[str, Any] | None:
+    """One read of one resource as Google's JSON (``Clients.json``), with the read retry and timeout;
+    ``None`` when it does not exist (404). For a read whose typed client would cost a function's
+    cold start its library's import (vpcaccess_v1: a third of a second) and nothing else."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        return next(pages(action, session, url))
+    except EgressGuardError as exc:
+        if isinstance(exc.__cause__, gexc.NotFound):
+            return None
+        raise
+
+
+def pages(action: str, session: Any, url: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Each page of a list as Google's JSON, one GET each (``pageToken`` from the page before), with
+    the read retry and timeout, its failure classified. For bulk reads that look at each item once
+    (``Clients.json``): the same calls as the client libraries' pagers, without typed messages."""
+    from google.api_core import exceptions as gexc
+
+    def get(query: dict[str, Any]) -> dict[str, Any]:
+        response = session.get(url, params=query, timeout=READ_TIMEOUT_S)
+        if response.status_code >= 400:
+            raise gexc.from_http_response(response)
+        return response.json()
+
+    token = ""
+    while True:
+        query = {**(params or {}), **({"pageToken": token} if token else {})}
+        with classified(action):
+            page = _read_retry()(get)(query)
+        yield page
+        token = page.get("nextPageToken") or ""
+        if not token:
+            return
 
 
 def read(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T:

@@ -31,6 +31,15 @@ RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 # same change finds the work done (compliant, same finding id: notify_slack posts it once).
 WAITS_FOR_LAST_ENTRY = False
 
+# How many connectors' firewall rules ``egress-guard sweep`` writes at once in enforce mode. Each
+# connector's rules are its own (no two connectors write one rule), and a sweep of 5,000 connectors
+# without managed rules makes 10,000 inserts, each waited for: one at a time, that is Google's
+# operation latency 10,000 times over. Compute's write quota per project is counted per minute and
+# its figure for firewall writes is not published for our case (UNCONFIRMED); eight writers keep a
+# sweep under a few hundred writes a minute at about a second per operation. A 429 fails that
+# connector's finding (transient: the next sweep does it), never the sweep.
+SWEEP_FIREWALL_WRITERS = 8
+
 # Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
 # function's underlying Cloud Run service (docs/gcp-facts.md §12.3: UNCONFIRMED; Google says only that
 # its service agent performs administrative actions during the deploy, and no sample was found).

@@ -16,6 +16,13 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | projects, folders, organizations | google-cloud-resource-manager ``resourcemanager_v3`` (REST) | ``{URL}/cloudresourcemanager`` |
 | secrets                         | google-cloud-secret-manager ``secretmanager_v1`` (REST) | ``{URL}/secretmanager`` |
 | iam                             | google-api-python-client ``iam`` v1 (discovery; google-cloud-iam has no REST transport) | ``{URL}/iam/`` |
+| json (``api_root(api)``)        | google-auth ``AuthorizedSession`` (REST, JSON as Google sends it) | ``{URL}``, ``{URL}/vpcaccess``, ``{URL}/run`` |
+
+``json`` is for bulk reads whose pages are only looked at once (``egress-guard sweep``'s lists):
+the same REST calls, credentials and endpoints as the client libraries, without their typed
+messages. Turning 70,000 firewall rules into proto-plus messages and back to JSON cost a sweep more
+than listing them, and importing ``compute_v1`` alone takes longer than a 1,000-connector sweep's
+budget (docs/peers.md §5). Writes stay on the client libraries.
 
 The heavy libraries are imported inside the properties, so importing ``egress_guard`` (for
 example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, docs/peers.md §5).
@@ -38,6 +45,13 @@ if TYPE_CHECKING:  # for type checkers only; never imported at run time here
 
 USER_AGENT = "egress-guard/0.1.0"
 
+# Where each API's REST paths start, at Google (host, version) and under LOCALCLOUD_URL (the prefix
+# the client libraries' api_endpoint gets below). The same roots the client libraries use.
+_GOOGLE_ROOTS = {"compute": "https://compute.googleapis.com/compute/v1", "vpcaccess": "https://vpcaccess.googleapis.com/v1",
+                 "run": "https://run.googleapis.com/v2"}
+_LOCAL_ROOTS = {"compute": "/compute/v1", "vpcaccess": "/vpcaccess/v1", "run": "/run/v2"}
+_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
 
 class Clients:
     """Lazily built, cached Google API clients for one set of ``Settings``."""
@@ -46,6 +60,30 @@ class Clients:
         self.settings = settings
         self._explicit_credentials = credentials
         self._lock = threading.Lock()
+        self._response_hooks: list[Any] = []
+        self._sessions: list[Any] = []
+        self.unobserved: list[str] = []  # clients built without a session a response hook can see
+
+    # -- every HTTP request, observed
+
+    def on_response(self, hook: Any) -> None:
+        """Call ``hook`` (a ``requests`` response hook) for every HTTP response of every REST client,
+        built now or later. google-api-core's REST transports keep their ``requests`` session in
+        ``_transport._session`` (private); a client without one is named in ``unobserved``."""
+        with self._lock:
+            self._response_hooks.append(hook)
+            for session in self._sessions:
+                session.hooks.setdefault("response", []).append(hook)
+
+    def _observed(self, name: str, client: Any) -> Any:
+        session = client if hasattr(client, "hooks") else getattr(getattr(client, "_transport", None), "_session", None)
+        with self._lock:
+            if not isinstance(getattr(session, "hooks", None), dict):
+                self.unobserved.append(name)
+                return client
+            self._sessions.append(session)
+            session.hooks.setdefault("response", []).extend(self._response_hooks)
+        return client
 
     # -- shared construction
 
@@ -79,6 +117,7 @@ class Clients:
         with self._lock:
             client = cls(credentials=self._credentials, client_options=self._options(), transport="rest",
                          client_info=self._client_info())
+        self._observed(class_name, client)
         if class_name not in ("GlobalOperationsClient", "RegionOperationsClient"):
             # ExtendedOperation.result() polls through operations clients that compute_v1 builds
             # itself with the default endpoint, ignoring client_options (google-cloud-compute
@@ -126,9 +165,10 @@ class Clients:
         from google.cloud import vpcaccess_v1
 
         with self._lock:
-            return vpcaccess_v1.VpcAccessServiceClient(
+            client = vpcaccess_v1.VpcAccessServiceClient(
                 credentials=self._credentials, transport="rest", client_options=self._options("/vpcaccess"),
                 client_info=self._client_info())
+        return self._observed("connectors", client)
 
     # -- Cloud Run v2
 
@@ -137,16 +177,42 @@ class Clients:
         from google.cloud import run_v2
 
         with self._lock:
-            return run_v2.ServicesClient(credentials=self._credentials, transport="rest",
-                                         client_options=self._options("/run"), client_info=self._client_info())
+            client = run_v2.ServicesClient(credentials=self._credentials, transport="rest",
+                                           client_options=self._options("/run"), client_info=self._client_info())
+        return self._observed("run_services", client)
 
     @cached_property
     def run_jobs(self) -> "run_v2.JobsClient":
         from google.cloud import run_v2
 
         with self._lock:
-            return run_v2.JobsClient(credentials=self._credentials, transport="rest",
-                                     client_options=self._options("/run"), client_info=self._client_info())
+            client = run_v2.JobsClient(credentials=self._credentials, transport="rest",
+                                       client_options=self._options("/run"), client_info=self._client_info())
+        return self._observed("run_jobs", client)
+
+    # -- JSON over REST, for bulk reads
+
+    @cached_property
+    def json(self) -> Any:
+        """A ``requests`` session that authenticates as the client libraries do (``AuthorizedSession``),
+        for ``api.pages``: list pages as Google's JSON, without typed messages."""
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials = self._credentials
+        if credentials is None:
+            import google.auth
+
+            credentials, _ = google.auth.default(scopes=_SCOPES)
+        session = AuthorizedSession(credentials)
+        session.headers["User-Agent"] = USER_AGENT
+        return self._observed("json", session)
+
+    def api_root(self, api: str) -> str:
+        """The URL an API's REST paths start from: ``compute`` (``.../compute/v1``), ``vpcaccess``
+        (``.../v1``), ``run`` (``.../v2``)."""
+        if self.settings.localcloud_url is None:
+            return _GOOGLE_ROOTS[api]
+        return f"{self.settings.localcloud_url}{_LOCAL_ROOTS[api]}"
 
     # -- Pub/Sub and Logging
 

@@ -7,14 +7,15 @@ tests hold each scenario to that minimum.
 
 | function                 | API method                                   | why                                   |
 |--------------------------|----------------------------------------------|---------------------------------------|
-| ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state |
+| ``read_connector``       | vpcaccess.projects.locations.connectors.get  | network, subnet or ipCidrRange, state (JSON) |
 | ``list_connectors``      | vpcaccess.projects.locations.connectors.list | drift: the connectors of a region     |
 | ``read_subnetwork``      | compute.subnetworks.get                      | a subnet's network                    |
 | ``routers_of``           | compute.routers.list (of a region)           | every router and NAT of the region    |
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
 
-``workload_from`` converts a Service or Job already read (``egress-guard sweep`` lists them).
+``connector_from`` and ``workload_from`` convert a connector, service or job as JSON, whichever
+way it was read (a typed message through ``to_json``, or ``egress-guard sweep``'s JSON pages).
 
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
@@ -201,8 +202,9 @@ def network_filter(network: NetworkName) -> str:
 
 def read_connector(clients: "Clients", name: ConnectorName) -> Connector | None:
     """vpcaccess connectors.get; None when the connector does not exist (any more)."""
-    found = api.read_or_none(f"vpcaccess.connectors.get {name.relative}", clients.connectors.get_connector,
-                             name=name.relative)
+    # As JSON (Clients.json): the first event of a cold instance then does not import vpcaccess_v1.
+    found = api.get_json_or_none(f"vpcaccess.connectors.get {name.relative}", clients.json,
+                                 f"{clients.api_root('vpcaccess')}/{name.relative}")
     return None if found is None else _connector(found, name)
 
 
@@ -211,28 +213,28 @@ def list_connectors(clients: "Clients", project: str, region: str) -> tuple[Conn
     parent = f"projects/{project}/locations/{region}"
     with api.classified(f"vpcaccess.connectors.list {parent}"):
         items = list(clients.connectors.list_connectors(parent=parent, **api.read_options()))
-    return tuple(c for c in map(connector_from, items) if c is not None)
+    return tuple(c for c in (connector_from(to_json(item)) for item in items) if c is not None)
 
 
-def connector_from(found: Any) -> Connector | None:
-    """A vpcaccess_v1 Connector (from a get or a list) -> ``Connector``; None when its name is not
-    one we could ever act on (nothing else depends on it)."""
+def connector_from(body: Mapping[str, Any]) -> Connector | None:
+    """A VPC Access v1 Connector as JSON (from a get or a list) -> ``Connector``; None when its name
+    is not one we could ever act on (nothing else depends on it)."""
     try:
-        name = parse_connector(found.name, field="connector.name")
+        name = parse_connector(str(body.get("name", "")), field="connector.name")
     except InvalidName:
         return None
-    return _connector(found, name)
+    return _connector(body, name)
 
 
-def _connector(found: Any, name: ConnectorName) -> Connector:
-    state = getattr(found.state, "name", str(found.state))
+def _connector(body: Mapping[str, Any], name: ConnectorName) -> Connector:
     subnet = None
-    subnet_name = found.subnet.name if found.subnet else ""
-    if subnet_name:
-        subnet = parse_subnetwork(subnet_name, field="connector.subnet.name",
-                                  default_project=found.subnet.project_id or name.project, default_region=name.region)
-    return Connector(name=name, state=state, network=found.network or "", ip_cidr_range=found.ip_cidr_range or None,
-                     subnet=subnet)
+    found_subnet = body.get("subnet") or {}
+    if found_subnet.get("name"):
+        subnet = parse_subnetwork(str(found_subnet["name"]), field="connector.subnet.name",
+                                  default_project=found_subnet.get("projectId") or name.project,
+                                  default_region=name.region)
+    return Connector(name=name, state=str(body.get("state") or "STATE_UNSPECIFIED"), network=body.get("network") or "",
+                     ip_cidr_range=body.get("ipCidrRange") or None, subnet=subnet)
 
 
 def read_subnetwork(clients: "Clients", name: SubnetworkName) -> Subnetwork | None:
@@ -281,21 +283,22 @@ def routers_of(clients: "Clients", project: str, region: str, network: NetworkNa
 
 def router_from_json(body: Mapping[str, Any], *, project: str, region: str) -> Router:
     """A router body as Compute returns it -> ``Router`` (also used by unit tests)."""
+    frozen = freeze(body)  # once: each NAT's body is the frozen router's own
     nats = []
-    for raw in body.get("nats") or ():
+    for raw in frozen.get("nats") or ():
         subnets = tuple(
             NatSubnet(relative_link(str(s.get("name", "")), collection="subnetworks"),
                       tuple(str(r) for r in s.get("sourceIpRangesToNat") or ()))
             for s in raw.get("subnetworks") or ())
         nats.append(Nat(name=str(raw.get("name", "")), option=str(raw.get("sourceSubnetworkIpRangesToNat", "")),
-                        subnetworks=subnets, body=freeze(raw)))
-    name = str(body.get("name", ""))
-    if body.get("selfLink"):
-        parsed = parse_router(body["selfLink"], field="router.selfLink")
+                        subnetworks=subnets, body=raw))
+    name = str(frozen.get("name", ""))
+    if frozen.get("selfLink"):
+        parsed = parse_router(frozen["selfLink"], field="router.selfLink")
         project, region, name = parsed.project, parsed.region, parsed.name
     return Router(project=project, region=region, name=name,
-                  network=relative_link(str(body.get("network", "")), collection="networks"),
-                  nats=tuple(nats), body=freeze(dict(body)))
+                  network=relative_link(str(frozen.get("network", "")), collection="networks"),
+                  nats=tuple(nats), body=frozen)
 
 
 def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule, ...]:
@@ -313,7 +316,7 @@ def firewalls_of(clients: "Clients", network: NetworkName) -> tuple[FirewallRule
 def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
     return FirewallRule(name=str(body.get("name", "")),
                         network=relative_link(str(body.get("network", "")), collection="networks"),
-                        body=freeze(dict(body)))
+                        body=freeze(body))
 
 
 def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
@@ -323,30 +326,31 @@ def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -
                                  name=name.relative)
     else:
         found = api.read_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job, name=name.relative)
-    return None if found is None else workload_from(found, name)
+    return None if found is None else workload_from(to_json(found), name)
 
 
-def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Workload | None:
-    """A run_v2 Service or Job (from a get or a list) -> ``Workload``; None without a template."""
-    template = found.template if isinstance(name, RunServiceName) else found.template.template  # Job -> Task
-    if template is None:
-        return None
-    vpc = template.vpc_access
+def workload_from(body: Mapping[str, Any], name: Union[RunServiceName, RunJobName]) -> Workload:
+    """A Cloud Run v2 Service or Job as JSON (from a get or a list) -> ``Workload``."""
+    template = body.get("template") or {}
+    if not isinstance(name, RunServiceName):
+        template = template.get("template") or {}  # Job -> ExecutionTemplate -> TaskTemplate
+    vpc = template.get("vpcAccess") or {}
     field = "template.vpcAccess"
     connector = None
-    if vpc.connector:
+    if vpc.get("connector"):
         # A project number in the reference is kept: the VPC Access API accepts numbers in names.
-        connector = parse_connector(vpc.connector, field=f"{field}.connector", default_project=name.project,
+        connector = parse_connector(str(vpc["connector"]), field=f"{field}.connector", default_project=name.project,
                                     default_region=name.region)
-    egress = decode_egress(vpc.egress, field=f"{field}.egress")
+    egress = decode_egress(vpc.get("egress"), field=f"{field}.egress")
     interfaces = []
-    for index, iface in enumerate(vpc.network_interfaces):
+    for index, iface in enumerate(vpc.get("networkInterfaces") or ()):
         where = f"{field}.networkInterfaces[{index}]"
         interfaces.append(NetworkInterface(
-            network=parse_network(iface.network, field=f"{where}.network", default_project=name.project)
-            if iface.network else None,
-            subnetwork=parse_subnetwork(iface.subnetwork, field=f"{where}.subnetwork", default_project=name.project,
-                                        default_region=name.region) if iface.subnetwork else None,
-            tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.tags)))
-    return Workload(name=name, labels=freeze(dict(found.labels)), connector=connector, egress=egress,
+            network=parse_network(str(iface["network"]), field=f"{where}.network", default_project=name.project)
+            if iface.get("network") else None,
+            subnetwork=parse_subnetwork(str(iface["subnetwork"]), field=f"{where}.subnetwork",
+                                        default_project=name.project, default_region=name.region)
+            if iface.get("subnetwork") else None,
+            tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.get("tags") or ())))
+    return Workload(name=name, labels=freeze(dict(body.get("labels") or {})), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))

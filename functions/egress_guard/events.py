@@ -305,19 +305,30 @@ def screen(event: AuditEvent, *, max_age: timedelta, self_principals: Collection
 
 
 def freeze(value: Any) -> Any:
-    """A deep read-only copy of a JSON value: dicts become mappingproxies, lists become tuples."""
+    """A deep read-only copy of a JSON value: dicts become mappingproxies, lists become tuples. A
+    mappingproxy is already frozen (only this function makes them): kept as it is, not copied again.
+    Exact types first: a sweep freezes 70,000 rule bodies, and ``isinstance`` against the ABCs
+    was a tenth of its time."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None or kind is MappingProxyType:
+        return value
+    if kind is dict:
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if kind is list or kind is tuple:
+        return tuple(map(freeze, value))
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
+        return tuple(map(freeze, value))
     return value
 
 
 def thaw(value: Any) -> Any:
-    """The JSON-ready copy of a frozen value (for findings' ``before``/``after`` and logs)."""
+    """The JSON-ready copy of a frozen value (for findings' ``before``/``after`` and logs), also of
+    a plain value holding frozen parts (a planned body sharing what was read)."""
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [thaw(v) for v in value]
     return value
 

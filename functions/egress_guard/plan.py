@@ -32,7 +32,9 @@ class PlannedChange:
 
     ``action`` is the API method (``compute.routers.insert``), ``resource`` the relative name of what
     it writes, ``before`` the body as read (None when it does not exist yet), ``after`` the body sent
-    (a full body for insert/update, the patch for patch, None for delete), ``reason`` why.
+    (a full body for insert/update, the patch for patch, None for delete), ``reason`` why. Both
+    are read-only to everyone: ``after`` may share the frozen parts of what was read (``thaw`` gives
+    the JSON sent).
     """
 
     action: str

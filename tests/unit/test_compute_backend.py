@@ -3,6 +3,8 @@ once (400/404/409/412) or applied by running its Mutation, as the operation woul
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from localcloud.backends.compute import (
@@ -13,6 +15,7 @@ from localcloud.backends.compute import (
     merge_patch,
     parse_network_ref,
 )
+from localcloud.backends.compute.listing import Cursors
 from localcloud.errors import ApiError
 from localcloud.world import World
 
@@ -495,6 +498,29 @@ def test_pagination_tokens_are_opaque_and_checked():
         raises(400, ListQuery.parse, bad)
     newest, _ = ListQuery.parse({"orderBy": "creationTimestamp desc"}).page(RESOURCES)
     assert [r["name"] for r in newest] == ["aet-c", "fw-b", "fw-a"]
+
+
+def test_a_list_of_many_pages_is_filtered_once_and_later_pages_come_from_its_cursor():
+    items = [{"name": f"r{i:02d}", "priority": i % 2} for i in range(10)]
+    listed = []
+
+    def lister() -> list[dict[str, Any]]:
+        listed.append(1)
+        return items
+
+    cursors = Cursors()
+    page, token = ListQuery.parse({"maxResults": "2", "filter": "priority = 0"}).page(lister, cursors)
+    seen = [r["name"] for r in page]
+    while token:
+        page, token = ListQuery.parse({"maxResults": "2", "filter": "priority = 0", "pageToken": token}).page(
+            lister, cursors)
+        seen += [r["name"] for r in page]
+    assert seen == ["r00", "r02", "r04", "r06", "r08"]
+    assert len(listed) == 1  # not once per page
+    _, token = ListQuery.parse({"maxResults": "2"}).page(lister, cursors)
+    cursors.clear()  # the cursor expired: the next page lists again, and is still the right one
+    page, _ = ListQuery.parse({"maxResults": "2", "pageToken": token}).page(lister, cursors)
+    assert [r["name"] for r in page] == ["r02", "r03"] and len(listed) == 3
 
 
 def test_internal_firewall_writes_are_logged_as_the_agent_from_inside_google():

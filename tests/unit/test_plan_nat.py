@@ -9,6 +9,7 @@ import pytest
 
 from egress_guard.egress import Egress, EgressPoint, NetworkInterface, Via
 from egress_guard.estate import Router, Workload, router_from_json
+from egress_guard.events import thaw
 from egress_guard.findings import Mode, Outcome, Trigger
 from egress_guard.guardrails.ensure_nat import covering, nat_body, plan_nat, router_name_for, workload_plan
 from egress_guard.names import ConnectorName, NetworkName, RunJobName, RunServiceName, SubnetworkName
@@ -133,7 +134,7 @@ def test_plan_nat_adds_its_nat_to_an_existing_router_without_touching_user_nats(
     assert change.action == "compute.routers.patch"
     assert change.resource == existing.relative
     assert change.before == existing.body  # the whole router as read: undo by hand
-    nats = change.after["nats"]
+    nats = thaw(change.after)["nats"]  # the body sent; parts read are kept read-only in the plan
     assert nats[0] == user_nat  # read-modify-write: the user's NAT is sent back unchanged
     assert nats[1]["name"] == f"egress-guard-nat-{R}"
     assert nats[1]["subnetworks"] == [{"name": SUB.self_link, "sourceIpRangesToNat": ["PRIMARY_IP_RANGE"]}]
@@ -155,7 +156,7 @@ def test_plan_nat_extends_its_own_list_nat_with_the_subnet():
     plan = plan_nat(SUBJECT, subnet_point(), [existing], POLICY)
     (change,) = plan.changes
     assert change.action == "compute.routers.patch"
-    nats = change.after["nats"]
+    nats = thaw(change.after)["nats"]  # the body sent; parts read are kept read-only in the plan
     assert nats[0] == user
     assert nats[1]["name"] == own["name"] and nats[1]["minPortsPerVm"] == 64
     assert [s["name"] for s in nats[1]["subnetworks"]] == [OTHER_SUB.self_link, SUB.self_link]

@@ -4,6 +4,7 @@ backfill's window parsing and deduplication."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from egress_guard.backfill import audit_filter, deduplicate, parse_since
 from egress_guard.egress import EgressPoint, Via
 from egress_guard.estate import firewall_from_json
+from egress_guard.events import thaw
 from egress_guard.guardrails.connector_firewalls import auto_rule_name, desired_rules, managed_name, plan_firewalls
 from egress_guard.names import ConnectorName, NetworkName, SubnetworkName
 from egress_guard.plan import Verdict
@@ -44,7 +46,12 @@ def test_plan_nat_region_merges_three_subnets_into_one_router_insert():
     (nat_body,) = write.after["nats"]
     assert [s["name"].rsplit("/", 1)[1] for s in nat_body["subnetworks"]] == ["s-c1", "s-c2", "s-c3"]
     assert [d.plan.verdict for d in decisions] == [Verdict.CHANGE] * 3
-    assert all(d.plan.changes == (write,) and d.router == write.resource for d in decisions)
+    assert all(d.router == write.resource for d in decisions)
+    # The first subject's finding carries the write; the others name the router, not its body again.
+    assert decisions[0].plan.changes == (write,)
+    assert [(c.action, c.resource, c.before, c.after) for d in decisions[1:] for c in d.plan.changes] == [
+        (write.action, write.resource, None, None)] * 2
+    assert all("shown in full in the finding of c1" in d.plan.reason for d in decisions[1:])
 
 
 def test_plan_nat_region_extends_an_existing_router_with_one_patch_keeping_the_body_read():
@@ -62,7 +69,8 @@ def test_plan_nat_region_plans_range_connectors_first_and_covers_the_rest_with_t
     assert write.after["nats"][0]["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
     by_name = {d.subject.ref.name.rsplit("/", 1)[1]: d for d in decisions}
     assert by_name["a-subnet"].router == write.resource  # covered by the write planned for the range connector
-    assert by_name["a-subnet"].plan.changes == (write,)
+    assert by_name["z-range"].plan.changes == (write,)
+    assert [(c.resource, c.after) for c in by_name["a-subnet"].plan.changes] == [(write.resource, None)]
     assert "covers it" in by_name["a-subnet"].plan.reason
 
 
@@ -129,9 +137,11 @@ def _estate(policy: Policy) -> list[Any]:
 def test_rule_index_gives_each_connector_the_plan_all_rules_give(policy, name):
     rules = _estate(policy)
     connector = ConnectorName(P, R, name)
-    index = RuleIndex([r for r in rules if r.network == NET.relative], policy, P)
-    assert plan_firewalls(connector, NET, index.rules_for(connector, NET), policy) == \
-        plan_firewalls(connector, NET, rules, policy)
+    mine = [r for r in rules if r.network == NET.relative]
+    from_json = RuleIndex.from_json({r.name: json.dumps(thaw(r.body)) for r in mine}, policy, P)  # as sweep keeps them
+    for index in (RuleIndex(mine, policy, P), from_json):
+        assert plan_firewalls(connector, NET, index.rules_for(connector, NET), policy) == \
+            plan_firewalls(connector, NET, rules, policy)
 
 
 # ---------------------------------------------------------------------------- backfill's window

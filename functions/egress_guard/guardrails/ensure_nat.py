@@ -68,7 +68,7 @@ from .. import estate
 from ..egress import ACTIVE_CONNECTOR_STATES, Egress, EgressPoint, NoEgressPoint, connector_point, workload_point
 from ..errors import NothingToDo, NotOurEvent, PermanentError
 from ..estate import Router, Subnetwork, Workload
-from ..events import AuditEvent, EventKind, thaw
+from ..events import AuditEvent, EventKind
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
 from ..names import ConnectorName, RouterName, RunJobName, RunServiceName, SubnetworkName
 from ..plan import Plan, PlannedChange, Verdict, change_plan
@@ -219,7 +219,7 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
     own = next(((r, n) for r, n in all_nats if n.name == nat_name and n.option == LIST_OF_SUBNETWORKS), None)
     if own is not None:
         router, nat = own
-        nats = [_extended(n, point) if n is nat else thaw(n.body) for n in router.nats]
+        nats = [_extended(n, point) if n is nat else n.body for n in router.nats]
         change = PlannedChange(
             "compute.routers.patch", router.relative, router.body, {"nats": nats},
             f"add subnet {point.subnetwork.name if point.subnetwork else '?'} to egress-guard's NAT {nat.name} "
@@ -230,12 +230,15 @@ def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
 
 
 def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
-    body = thaw(nat.body)
+    """The NAT's body with the point's subnet added. Shallow: what was read stays as read (frozen),
+    so a sweep extending one NAT by fifty subnets copies no entry fifty times."""
+    body = dict(nat.body)
     subnets = list(body.get("subnetworks") or ())
     assert point.subnetwork is not None
-    for entry in subnets:  # the subnet is listed with only secondary ranges: add the primary range
+    for index, entry in enumerate(subnets):  # the subnet is listed with only secondary ranges: add the primary range
         if estate.relative_link(str(entry.get("name", "")), collection="subnetworks") == point.subnetwork.relative:
-            entry["sourceIpRangesToNat"] = sorted(set(entry.get("sourceIpRangesToNat") or ()) | {"PRIMARY_IP_RANGE"})
+            subnets[index] = {**entry, "sourceIpRangesToNat": sorted(
+                set(entry.get("sourceIpRangesToNat") or ()) | {"PRIMARY_IP_RANGE"})}
             break
     else:
         subnets.append(subnet_entry(point))
@@ -283,7 +286,7 @@ def _add_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router]
                         f"`egress-guard sweep`.")
         change = PlannedChange(
             "compute.routers.patch", router.relative, router.body,
-            {"nats": [thaw(n.body) for n in router.nats] + [nat]},
+            {"nats": [n.body for n in router.nats] + [nat]},
             f"add NAT {nat['name']} covering {coverage} to router {router.name}")
     else:
         chosen = router_name_for(point, policy, taken=every_router)

@@ -11,7 +11,9 @@ what they missed. It runs the same pure planners (``plan_nat``, ``workload_plan`
 in three steps:
 
 1. **read** everything once (``inventory.Inventory.read``). The number of calls grows with regions and pages,
-   never with the number of resources: no ``get`` per resource.
+   never with the number of resources: no ``get`` per resource. Pages are read as Google's JSON
+   (``Clients.json``, ``api.pages``): each item is looked at once, so typed messages would only be
+   converted back, and a dry-run sweep never imports the client libraries' generated types.
 
    | read                                    | calls                                                  |
    |-----------------------------------------|--------------------------------------------------------|
@@ -47,7 +49,7 @@ in three steps:
    connector has its own managed rules).
 
 3. **apply** (enforce mode) each merged router write with ``apply_nat`` and each connector's rules
-   with ``apply_firewalls``. A ``Conflict`` (the state changed since it was read) re-reads that one
+   with ``apply_firewalls`` (``SWEEP_FIREWALL_WRITERS`` connectors at once: each writes its own rules). A ``Conflict`` (the state changed since it was read) re-reads that one
    region's routers or that one network's rules and plans again, at most ``MAX_ATTEMPTS`` times,
    carrying what was already written, with the guardrails' ``converge`` loop.
 

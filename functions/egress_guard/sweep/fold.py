@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from .. import estate
 from ..egress import EgressPoint, NoEgressPoint, connector_point
 from ..estate import Connector, Router, Subnetwork
-from ..events import thaw
 from ..findings import ResourceRef
 from ..guardrails.ensure_nat import GUARDRAIL_NAME as NAT
 from ..guardrails.ensure_nat import covering, plan_nat, workload_subject
@@ -142,18 +141,33 @@ def plan_nat_region(subjects: Sequence[NatSubject], routers: Sequence[Router], p
         planned.append((subject, plan, router))
 
     decisions = []
+    shown: dict[str, str] = {}  # router -> the subject whose finding carries its write in full
     for subject, plan, router in planned:
         if router is None:
             decisions.append(NatDecision(subject, plan, None))
             continue
         write = writes[router]
-        reason = plan.reason if plan.needs_change else (
-            f"{drift + ' ' if drift else ''}{subject.point.describe()} and no NAT covers it yet; the write to router "
-            f"{write.short_name} covers it: {write.reason}.")
+        first = shown.setdefault(router, subject.ref.name)
+        if first != subject.ref.name:
+            # The merged write holds every subnet of the router: carried in full by one finding and
+            # named by the others, so n subjects of one router do not cost n copies of it (n² in all).
+            write = without_bodies(write)
+        if plan.needs_change:
+            reason = plan.reason
+        else:
+            reason = (f"{drift + ' ' if drift else ''}{subject.point.describe()} and no NAT covers it yet; the write "
+                      f"to router {write.short_name} covers it.")
+        if first != subject.ref.name:
+            reason += f" The write to router {write.short_name} is shown in full in the finding of {first.rsplit('/', 1)[-1]}."
         decisions.append(NatDecision(subject, change_plan(
             subject.ref, project=plan.project, region=plan.region, network=plan.network, reason=reason,
             changes=[write]), router))
     return RegionPlan(decisions, writes)
+
+
+def without_bodies(write: PlannedChange) -> PlannedChange:
+    """The router write as another subject's finding names it: the method and the router, no body."""
+    return PlannedChange(write.action, write.resource, None, None, write.reason, write.stage)
 
 
 def _merge(previous: PlannedChange | None, change: PlannedChange) -> PlannedChange:
@@ -161,7 +175,7 @@ def _merge(previous: PlannedChange | None, change: PlannedChange) -> PlannedChan
     keep the body first read as ``before`` and the last ``nats`` as ``after``."""
     if previous is None:
         return change
-    after = {**thaw(previous.after or {}), **thaw(change.after or {})}
+    after = {**(previous.after or {}), **(change.after or {})}  # shallow: neither is changed after
     return PlannedChange(previous.action, previous.resource, previous.before, after,
                          f"{previous.reason}; {change.reason}", previous.stage)
 
@@ -169,9 +183,10 @@ def _merge(previous: PlannedChange | None, change: PlannedChange) -> PlannedChan
 def _fold(routers: tuple[Router, ...], change: PlannedChange) -> tuple[Router, ...]:
     """The routers as they will be once ``change`` is made."""
     project, region = change.resource.split("/")[1], change.resource.split("/")[3]
+    # No thaw: router_from_json freezes the new parts and keeps the parts already frozen.
     if change.verb == "insert":
-        return routers + (estate.router_from_json(thaw(change.after), project=project, region=region),)
-    return tuple(estate.router_from_json({**thaw(r.body), **thaw(change.after)}, project=project, region=region)
+        return routers + (estate.router_from_json(change.after or {}, project=project, region=region),)
+    return tuple(estate.router_from_json({**r.body, **(change.after or {})}, project=project, region=region)
                  if r.relative == change.resource else r for r in routers)
 
 
@@ -202,8 +217,14 @@ def converge_nat_region(clients: "Clients", project: str, region: str, subjects:
                     enforce=enforce, verify_after_write=unconditional_writes, settle=settle_after_router_write,
                     kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} attempts")
     decided = []
+    shown: set[str] = set()
     for decision in done.plan.decisions:
         # A write made before a conflict still counts: the replan then finds the subject covered.
         router = decision.router or needed.get(decision.subject.ref.name)
-        decided.append((decision, [c for c in done.applied if c.resource == router]))
+        made = [c for c in done.applied if c.resource == router]
+        if router in shown:  # the first subject's finding carries the write's bodies, the others name it
+            made = [Change(c.action, c.resource) for c in made]
+        elif made:
+            shown.add(router)
+        decided.append((decision, made))
     return decided

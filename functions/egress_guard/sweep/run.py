@@ -9,8 +9,10 @@ inventory instead of a live read, and a region's NAT subjects share one write pe
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -55,7 +57,10 @@ class Sweep:
         self._now = now or (lambda: datetime.now(timezone.utc))
         self.reads = Reads()
         self.http = HttpCalls()
-        self._indexes: dict[str, RuleIndex] = {}
+        # The rule indexes of the networks being decided (few: connectors are decided network by
+        # network), built from the inventory's compressed rules and let go once the network is done.
+        self._indexes: "OrderedDict[str, RuleIndex]" = OrderedDict()
+        self._indexes_lock = threading.Lock()
 
     def run(self, project: str, regions: Sequence[str] | None = None) -> SweepReport:
         started = time.monotonic()
@@ -87,7 +92,9 @@ class Sweep:
 
     def reconcile(self, inventory: Inventory) -> list[Row]:
         subjects, settled, skipped_rows = nat_subjects(inventory, self.policy)
-        firewall_connectors = [c for c in sorted(inventory.connectors.values(), key=lambda c: c.name.relative)
+        # Network by network: one network's rules are unpacked at a time (_rule_index).
+        firewall_connectors = [c for c in sorted(inventory.connectors.values(),
+                                                 key=lambda c: (_network_key(c, inventory), c.name.relative))
                                if c.name.project == inventory.project]
         regions = sorted({(s.point.project, s.point.region) for s in subjects})
         self.progress.phase("reconciling", len(subjects) + len(settled) + len(firewall_connectors))
@@ -98,9 +105,7 @@ class Sweep:
         for project, region in regions:
             in_region = [s for s in subjects if (s.point.project, s.point.region) == (project, region)]
             rows += self._nat_region(project, region, in_region, inventory)
-        for connector in firewall_connectors:
-            rows.append(self._firewalls(connector, inventory))
-            self.progress.advance(connector.name.relative)
+        rows += self._all_firewalls(firewall_connectors, inventory)
         return rows
 
     def _row(self, guardrail: str, plan: Plan, applied: Sequence[Change]) -> Row:
@@ -144,7 +149,22 @@ class Sweep:
             return [self._advance(self._failed(NAT, s.ref, s.point, exc)) for s in subjects]
         return [self._advance(self._row(NAT, decision.plan, applied)) for decision, applied in decided]
 
-    # -- replace_connector_firewalls: one connector at a time
+    # -- replace_connector_firewalls: each connector on its own, several at once when writing
+
+    def _all_firewalls(self, connectors: Sequence[Connector], inventory: Inventory) -> list[Row]:
+        """Rows in connector order. Dry-run plans make no call: one thread. Enforce: the connectors'
+        writes are independent (each writes its own rules), so ``SWEEP_FIREWALL_WRITERS`` connectors
+        are written at once (assumptions.py)."""
+        if self.mode(FIREWALLS) is not Mode.ENFORCE or len(connectors) < 2:
+            return [self._advance(self._firewalls(c, inventory)) for c in connectors]
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..assumptions import SWEEP_FIREWALL_WRITERS
+
+        # Built before the threads share them (cached properties are not built under a lock).
+        self.clients.firewalls, self.clients.global_operations  # noqa: B018
+        with ThreadPoolExecutor(SWEEP_FIREWALL_WRITERS, thread_name_prefix="sweep-firewalls") as pool:
+            return [self._advance(row) for row in pool.map(lambda c: self._firewalls(c, inventory), connectors)]
 
     def _firewalls(self, connector: Connector, inventory: Inventory) -> Row:
         name = connector.name
@@ -169,8 +189,22 @@ class Sweep:
         return self._row(FIREWALLS, done.plan, done.applied)
 
     def _rule_index(self, inventory: Inventory, network: NetworkName) -> RuleIndex:
-        index = self._indexes.get(network.relative)
-        if index is None:
-            index = self._indexes[network.relative] = RuleIndex(inventory.rules_of(network), self.policy,
-                                                                network.project)
-        return index
+        with self._indexes_lock:  # writers share it; a network is unpacked once while it is being decided
+            index = self._indexes.get(network.relative)
+            if index is None:
+                index = self._indexes[network.relative] = RuleIndex.from_json(
+                    inventory.rule_texts(network), self.policy, network.project)
+                while len(self._indexes) > _OPEN_INDEXES:
+                    self._indexes.popitem(last=False)
+            else:
+                self._indexes.move_to_end(network.relative)
+            return index
+
+
+# Networks whose rules are unpacked at once: the writers work on neighbouring connectors, in network order.
+_OPEN_INDEXES = 4
+
+
+def _network_key(connector: Connector, inventory: Inventory) -> str:
+    point = inventory_point(connector, inventory)
+    return "" if isinstance(point, str) else point.network.relative
