@@ -9,6 +9,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | networks, subnetworks, firewalls, routers, addresses, region_operations, global_operations | google-cloud-compute ``compute_v1`` (REST) | ``{URL}`` (paths ``/compute/v1/...``) |
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
+| functions                       | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
 | publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 
@@ -143,6 +144,25 @@ class Clients:
             return run_v2.JobsClient(credentials=self._credentials, transport="rest",
                                      client_options=self._options("/run"), client_info=self._client_info())
 
+    # -- Cloud Functions v2
+
+    @cached_property
+    def functions(self) -> "JsonApi":
+        """Cloud Functions v2, read as Google's JSON: google-cloud-functions' v2 ``ServiceConfig`` has
+        no Direct VPC fields (1.25.0) and would drop them, and installed beside the Functions Framework
+        it replaces the framework's ``google.cloud.functions`` package (docs/gcp-facts.md §12.3)."""
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials = self._credentials
+        if credentials is None:
+            import google.auth
+
+            credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        base = f"{self.settings.localcloud_url}/cloudfunctions" if self.settings.localcloud_url is not None \
+            else "https://cloudfunctions.googleapis.com"
+        with self._lock:
+            return JsonApi(AuthorizedSession(credentials), base)
+
     # -- Pub/Sub and Logging
 
     @cached_property
@@ -166,6 +186,45 @@ class Clients:
             return cloud_logging.Client(
                 project=self.settings.project or None, credentials=self._credentials, _use_grpc=False,
                 client_options=self._options("/logging"))
+
+
+class JsonApi:
+    """A one-platform API as JSON over an authorized session, with the client libraries' call shape
+    (keyword arguments, ``retry=`` and ``timeout=``, google-api-core exceptions), so ``api`` sorts
+    its failures like any other client's."""
+
+    def __init__(self, session: Any, base_url: str, version: str = "v2") -> None:
+        self.session = session
+        self.base_url = f"{base_url.rstrip('/')}/{version}"
+
+    def _get(self, path: str, params: dict[str, str] | None, retry: Any, timeout: float | None) -> dict[str, Any]:
+        from google.api_core import exceptions
+
+        def once() -> dict[str, Any]:
+            response = self.session.get(f"{self.base_url}/{path}", params=params, timeout=timeout,
+                                        headers={"User-Agent": USER_AGENT})
+            if response.status_code >= 400:
+                raise exceptions.from_http_response(response)
+            return response.json()
+
+        return retry(once)() if retry is not None else once()
+
+    def get(self, *, name: str, retry: Any = None, timeout: float | None = None) -> dict[str, Any]:
+        return self._get(name, None, retry, timeout)
+
+    def list(self, *, parent: str, collection: str, retry: Any = None, timeout: float | None = None,
+             on_page: Any = None) -> list[dict[str, Any]]:
+        """Every item of ``parent/collection``, all pages (``on_page()`` is called once per page read)."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            page = self._get(f"{parent}/{collection}", {"pageToken": token} if token else None, retry, timeout)
+            if on_page is not None:
+                on_page()
+            items.extend(page.get(collection) or ())
+            token = page.get("nextPageToken") or ""
+            if not token:
+                return items
 
 
 def LocalPrincipalCredentials(email: str) -> Any:

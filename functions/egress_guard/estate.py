@@ -13,8 +13,10 @@ tests hold each scenario to that minimum.
 | ``routers_of``           | compute.routers.list (of a region)           | every router and NAT of the region    |
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
+| ``read_function``        | cloudfunctions.projects.locations.functions.get (v2) | the same, for a Cloud Function |
 
-``workload_from`` converts a Service or Job already read (``egress-guard sweep`` lists them).
+``workload_from`` converts a Service or Job already read (``egress-guard sweep`` lists them),
+``function_workload_from`` a Cloud Function's JSON.
 
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
@@ -37,10 +39,11 @@ from typing import TYPE_CHECKING, Any, Union
 
 from . import api
 from .errors import InvalidName
-from .egress import Egress, NetworkInterface, decode_egress
+from .egress import Egress, EgressSetting, NetworkInterface, decode_egress
 from .events import freeze
 from .names import (
     ConnectorName,
+    FunctionName,
     NetworkName,
     RunJobName,
     RunServiceName,
@@ -143,9 +146,10 @@ class FirewallRule:
 
 @dataclass(frozen=True)
 class Workload:
-    """A Cloud Run service or job as it is now (v2 view), reduced to what egress-guard needs."""
+    """A serverless workload as it is now (a Cloud Run service or job, v2 view; a Cloud Function),
+    reduced to what egress-guard needs."""
 
-    name: Union[RunServiceName, RunJobName]
+    name: Union[RunServiceName, RunJobName, FunctionName]
     labels: Mapping[str, str]
     connector: ConnectorName | None
     egress: Egress
@@ -349,4 +353,50 @@ def workload_from(found: Any, name: Union[RunServiceName, RunJobName]) -> Worklo
                                         default_region=name.region) if iface.subnetwork else None,
             tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.tags)))
     return Workload(name=name, labels=freeze(dict(found.labels)), connector=connector, egress=egress,
+                    network_interfaces=tuple(interfaces))
+
+
+# Function states in which it sends no traffic (or never will): nothing to cover. A function whose
+# deploy failed (FAILED) never ran with these settings; the failed call itself is screened earlier.
+INACTIVE_FUNCTION_STATES = frozenset({"FAILED", "DELETING", "DETACHING", "DETACH_FAILED"})
+
+
+def read_function(clients: "Clients", name: FunctionName) -> Workload | None:
+    """Cloud Functions v2 functions.get (as JSON); None when it does not exist (any more)."""
+    found = api.read_or_none(f"cloudfunctions.functions.get {name.relative}", clients.functions.get,
+                             name=name.relative)
+    return None if found is None else function_workload_from(found, name)
+
+
+def function_workload_from(found: Mapping[str, Any], name: FunctionName) -> Workload:
+    """A v2 ``Function`` (JSON, from a get or a list) -> ``Workload``. Its egress comes from the
+    field that carries it: ``vpcConnectorEgressSettings`` with a connector, ``directVpcEgress`` with
+    Direct VPC, each spelled its own way (docs/gcp-facts.md §12.6)."""
+    from .egress import NoEgressPoint
+
+    state = str(found.get("state") or "")
+    if state in INACTIVE_FUNCTION_STATES:
+        raise NoEgressPoint(f"function {name.name} is {state}: it sends no traffic with these settings")
+    config = found.get("serviceConfig") or {}
+    field = "serviceConfig"
+    connector = None
+    if config.get("vpcConnector"):
+        connector = parse_connector(config["vpcConnector"], field=f"{field}.vpcConnector",
+                                    default_project=name.project, default_region=name.region)
+        egress = decode_egress(config.get("vpcConnectorEgressSettings"), setting=EgressSetting.FUNCTIONS_CONNECTOR,
+                               field=f"{field}.vpcConnectorEgressSettings")
+    else:
+        egress = decode_egress(config.get("directVpcEgress"), setting=EgressSetting.FUNCTIONS_DIRECT_VPC,
+                               field=f"{field}.directVpcEgress")
+    interfaces = []
+    for index, iface in enumerate(config.get("directVpcNetworkInterface") or ()):
+        where = f"{field}.directVpcNetworkInterface[{index}]"
+        interfaces.append(NetworkInterface(
+            network=parse_network(iface["network"], field=f"{where}.network", default_project=name.project)
+            if iface.get("network") else None,
+            subnetwork=parse_subnetwork(iface["subnetwork"], field=f"{where}.subnetwork", default_project=name.project,
+                                        default_region=name.region) if iface.get("subnetwork") else None,
+            tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.get("tags") or ())))
+    labels = {str(k): str(v) for k, v in (found.get("labels") or {}).items()}
+    return Workload(name=name, labels=freeze(labels), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))

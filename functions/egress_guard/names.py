@@ -271,6 +271,25 @@ class RunJobName(_RunName):
 
 
 @dataclass(frozen=True)
+class FunctionName(_Named):
+    """A Cloud Function (2nd gen, and 1st gen through the v2 API): ``projects/P/locations/R/functions/F``."""
+
+    project: str
+    region: str
+    name: str
+    TYPE: ClassVar[str] = "cloudfunctions.function"
+
+    def __post_init__(self) -> None:
+        validate_project(self.project, "function project", allow_number=True)
+        validate_region(self.region, "function region")
+        validate_run_name(self.name, "function name")  # same rule: lowercase, digits, '-', at most 63
+
+    @property
+    def relative(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/functions/{self.name}"
+
+
+@dataclass(frozen=True)
 class _GlobalComputeName(_ComputeNamed):
     project: str
     name: str
@@ -343,7 +362,7 @@ class AddressName(_RegionalComputeName):
 ComputeName = Union[NetworkName, FirewallName, SubnetworkName, RouterName, AddressName]
 RunName = Union[RunServiceName, RunJobName]
 # What an audit event is about (AuditEvent.resource).
-ResourceName = Union[ConnectorName, RunServiceName, RunJobName, RouterName, FirewallName]
+ResourceName = Union[ConnectorName, RunServiceName, RunJobName, FunctionName, RouterName, FirewallName]
 
 _GLOBAL_COLLECTIONS: dict[str, type[_GlobalComputeName]] = {"networks": NetworkName, "firewalls": FirewallName}
 _REGIONAL_COLLECTIONS: dict[str, type[_RegionalComputeName]] = {
@@ -532,3 +551,19 @@ def parse_run_job(value: object, *, field: str, default_project: str | None = No
                         default_region=default_region)
     assert isinstance(result, RunJobName)
     return result
+
+
+def parse_function(value: object, *, field: str, default_project: str | None = None,
+                   default_region: str | None = None) -> FunctionName:
+    """``projects/P/locations/R/functions/F`` (or a bare name with defaults) -> ``FunctionName``."""
+    text = _check_text(value, field, path=True)
+    parts = _segments(text, field, text)
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations" and parts[4] == "functions":
+        project, region, name = parts[1], parts[3], parts[5]
+    elif len(parts) == 1 and default_project is not None and default_region is not None:
+        project, region, name = default_project, default_region, parts[0]
+    else:
+        raise InvalidName(f"{field}: {_show(text)} is not a Cloud Functions name "
+                          "(projects/P/locations/R/functions/NAME)", field=field)
+    return FunctionName(validate_project(project, f"{field} (project)", allow_number=True),
+                        validate_region(region, f"{field} (region)"), validate_run_name(name, f"{field} (name)"))

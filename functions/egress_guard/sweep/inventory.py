@@ -16,7 +16,17 @@ from .. import api, estate
 from ..egress import NetworkInterface
 from ..errors import EgressGuardError, InvalidName
 from ..estate import Connector, FirewallRule, Router, Subnetwork, Workload
-from ..names import NetworkName, RunJobName, RunServiceName, parse_network, parse_run_job, parse_run_service, parse_subnetwork
+from ..names import (
+    NetworkName,
+    RunJobName,
+    RunServiceName,
+    parse_function,
+    parse_network,
+    parse_run_job,
+    parse_run_service,
+    parse_subnetwork,
+)
+from ..guardrails.ensure_nat import managed_by_functions
 from .progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -52,7 +62,7 @@ class HttpCalls:
     without that attribute is simply not counted, and ``total`` says so by being None.
     """
 
-    CLIENTS = ("connectors", "run_services", "run_jobs", "subnetworks", "routers", "firewalls",
+    CLIENTS = ("connectors", "run_services", "run_jobs", "functions", "subnetworks", "routers", "firewalls",
                "region_operations", "global_operations")
 
     def __init__(self) -> None:
@@ -64,7 +74,9 @@ class HttpCalls:
 
     def attach(self, clients: "Clients") -> "HttpCalls":
         for name in self.CLIENTS:
-            session = getattr(getattr(getattr(clients, name), "_transport", None), "_session", None)
+            client = getattr(clients, name)
+            # google-api-core's REST transports, or egress-guard's JsonApi (Cloud Functions).
+            session = getattr(getattr(client, "_transport", None), "_session", None) or getattr(client, "session", None)
             hooks = getattr(session, "hooks", None)
             if not isinstance(hooks, dict):
                 self.complete = False
@@ -251,8 +263,18 @@ class _Reader:
             return [w for page in pages for item in page.jobs
                     if (w := _workload(item, parse_run_job, project, region)) is not None]
 
-        return (self._guarded(f"the Cloud Run services of {parent}", None, services)
-                + self._guarded(f"the Cloud Run jobs of {parent}", None, jobs))
+        def functions() -> list[Workload]:
+            method = "cloudfunctions.projects.locations.functions.list"
+            with api.classified(f"{method} {parent}"):
+                items = self.clients.functions.list(parent=parent, collection="functions",
+                                                    on_page=lambda: self.reads.count(method), **api.read_options())
+            self.progress.advance(f"{method} {parent}")
+            return [w for item in items if (w := _function(item, project, region)) is not None]
+
+        # A 2nd gen function's own Cloud Run service is decided through its function, never twice.
+        run = [w for w in self._guarded(f"the Cloud Run services of {parent}", None, services)
+               + self._guarded(f"the Cloud Run jobs of {parent}", None, jobs) if not managed_by_functions(w)]
+        return run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
 
     def subnetworks(self, project: str) -> list[tuple[str, Subnetwork]]:
         from google.cloud import compute_v1
@@ -314,6 +336,17 @@ def _workload(item: Any, parse: Callable[..., Union[RunServiceName, RunJobName]]
                                                 default_region=region))
     except InvalidName:
         return None  # a name or reference no write could use; the function would acknowledge it too
+
+
+def _function(item: Any, project: str, region: str) -> Workload | None:
+    """A listed function; None when no write could use it or it sends no traffic (FAILED, DELETING)."""
+    from ..egress import NoEgressPoint
+
+    try:
+        name = parse_function(item.get("name"), field="function.name", default_project=project, default_region=region)
+        return estate.function_workload_from(item, name)
+    except (InvalidName, NoEgressPoint):
+        return None
 
 
 def _subnetwork(item: Any, project: str) -> Subnetwork | None:
