@@ -14,6 +14,7 @@ from types import ModuleType
 
 from localcloud.auditlog.sinks import Sinks
 from localcloud.auditlog.writer import AuditLog
+from localcloud.backends.appengine import AppEngineBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
 from localcloud.backends.run import RunBackend
@@ -26,7 +27,7 @@ from localcloud.world import World
 # The services localcloud emulates, in the order their routes are tried; each is a module
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "platform", "logging")
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Services:
     vpcaccess: VpcAccessBackend
     run: RunBackend
     functions: FunctionsBackend
+    appengine: AppEngineBackend
     logging: LoggingState
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
 
@@ -63,12 +65,13 @@ class Services:
         vpcaccess = world.backends["vpcaccess"] = VpcAccessBackend(world, operations)
         run = world.backends["run"] = RunBackend(world, operations)
         functions = world.backends["functions"] = FunctionsBackend(world, operations)
+        appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
         sinks = Sinks()
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
-        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions,
+        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
                    LoggingState(audit, sinks), modules)
 
     def api_routes(self) -> list[Route]:

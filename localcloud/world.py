@@ -31,6 +31,7 @@ class Config:
     connector_ready_delay_s: float = 1.0
     run_operation_delay_s: float = 0.0
     functions_operation_delay_s: float = 0.0
+    appengine_operation_delay_s: float = 0.0
     # docs/gcp-facts.md §11: whether the broad connector -> VPC allow rules (sbntfw/tagfw) are visible
     # firewall resources or implicit ones no API lists. Visible by default.
     connector_broad_rules: str = "visible"  # visible | implicit

@@ -10,6 +10,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
 | functions                       | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
+| appengine                       | App Engine Admin v1 as JSON (``JsonApi``) | ``{URL}/appengine`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
 | publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 
@@ -151,6 +152,15 @@ class Clients:
         """Cloud Functions v2, read as Google's JSON: google-cloud-functions' v2 ``ServiceConfig`` has
         no Direct VPC fields (1.25.0) and would drop them, and installed beside the Functions Framework
         it replaces the framework's ``google.cloud.functions`` package (docs/gcp-facts.md §12.3)."""
+        return self._json_api("cloudfunctions", "v2")
+
+    @cached_property
+    def appengine(self) -> "JsonApi":
+        """App Engine Admin v1, read as JSON: one read (versions.get) does not justify another client
+        library in every function bundle."""
+        return self._json_api("appengine", "v1")
+
+    def _json_api(self, service: str, version: str) -> "JsonApi":
         from google.auth.transport.requests import AuthorizedSession
 
         credentials = self._credentials
@@ -158,10 +168,10 @@ class Clients:
             import google.auth
 
             credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        base = f"{self.settings.localcloud_url}/cloudfunctions" if self.settings.localcloud_url is not None \
-            else "https://cloudfunctions.googleapis.com"
+        base = f"{self.settings.localcloud_url}/{service}" if self.settings.localcloud_url is not None \
+            else f"https://{service}.googleapis.com"
         with self._lock:
-            return JsonApi(AuthorizedSession(credentials), base)
+            return JsonApi(AuthorizedSession(credentials), base, version)
 
     # -- Pub/Sub and Logging
 

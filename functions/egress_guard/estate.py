@@ -14,6 +14,7 @@ tests hold each scenario to that minimum.
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
 | ``read_function``        | cloudfunctions.projects.locations.functions.get (v2) | the same, for a Cloud Function |
+| ``read_app_engine_version`` | appengine.apps.services.versions.get (v1) | connector, egress setting |
 
 ``workload_from`` converts a Service or Job already read (``egress-guard sweep`` lists them),
 ``function_workload_from`` a Cloud Function's JSON.
@@ -42,6 +43,7 @@ from .errors import InvalidName
 from .egress import Egress, EgressSetting, NetworkInterface, decode_egress
 from .events import freeze
 from .names import (
+    AppEngineVersionName,
     ConnectorName,
     FunctionName,
     NetworkName,
@@ -149,7 +151,7 @@ class Workload:
     """A serverless workload as it is now (a Cloud Run service or job, v2 view; a Cloud Function),
     reduced to what egress-guard needs."""
 
-    name: Union[RunServiceName, RunJobName, FunctionName]
+    name: Union[RunServiceName, RunJobName, FunctionName, AppEngineVersionName]
     labels: Mapping[str, str]
     connector: ConnectorName | None
     egress: Egress
@@ -400,3 +402,24 @@ def function_workload_from(found: Mapping[str, Any], name: FunctionName) -> Work
     labels = {str(k): str(v) for k, v in (found.get("labels") or {}).items()}
     return Workload(name=name, labels=freeze(labels), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))
+
+
+def read_app_engine_version(clients: "Clients", name: AppEngineVersionName) -> Workload | None:
+    """App Engine Admin v1 versions.get (as JSON); None when the version does not exist (any more)."""
+    found = api.read_or_none(f"appengine.versions.get {name.relative}", clients.appengine.get, name=name.relative)
+    return None if found is None else app_engine_workload_from(found, name)
+
+
+def app_engine_workload_from(found: Mapping[str, Any], name: AppEngineVersionName) -> Workload:
+    """A v1 ``Version`` (JSON) -> ``Workload``: its ``vpcAccessConnector {name, egressSetting}``, with App
+    Engine's own spelling of the egress setting (docs/gcp-facts.md §12.6). Direct VPC for App Engine
+    (``vpcAccess``) is not read yet."""
+    vpc = found.get("vpcAccessConnector") or {}
+    connector = None
+    if vpc.get("name"):
+        connector = parse_connector(vpc["name"], field="vpcAccessConnector.name", default_project=name.project)
+    egress = decode_egress(vpc.get("egressSetting"), setting=EgressSetting.APP_ENGINE,
+                           field="vpcAccessConnector.egressSetting")
+    # A Version has no labels (appengine v1 discovery document): the label exemption cannot apply;
+    # connector, network and project exemptions do.
+    return Workload(name=name, labels=freeze({}), connector=connector, egress=egress, network_interfaces=())

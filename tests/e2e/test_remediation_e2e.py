@@ -236,6 +236,34 @@ def test_gen2_function_with_a_connector_and_all_traffic_gets_a_nat(stack_enforce
         "fn-28"]
 
 
+def test_app_engine_version_with_all_traffic_gets_a_nat(stack_enforce: RunningStack):
+    """Issue 18: an App Engine version on a connector with egressSetting ALL_TRAFFIC, created with Google's
+    discovery client (gcloud app deploy cannot work offline); its entry carries the request under
+    protoPayload.serviceData, and ensure_nat re-reads the version."""
+    import httplib2
+    from googleapiclient.discovery import build
+
+    stack, seen = stack_enforce, []
+    _network(stack, "net-ae", ("ae-28", "10.34.0.0/28"))
+    stack.gcloud("compute", "networks", "vpc-access", "connectors", "create", "conn-ae", f"--region={REGION}",
+                 "--subnet=ae-28")
+    api = build("appengine", "v1", http=httplib2.Http(), static_discovery=True,
+                client_options={"api_endpoint": stack.url + "/appengine/"})
+    api.apps().services().versions().create(appsId=PROJECT, servicesId="default", body={
+        "id": "v-all", "runtime": "python312", "env": "standard",
+        "vpcAccessConnector": {"name": f"projects/{PROJECT}/locations/{REGION}/connectors/conn-ae",
+                               "egressSetting": "ALL_TRAFFIC"}}).execute()
+    decided = eventually(lambda: [f for f in _findings_for(stack, seen, "v-all") if f["guardrail"] == "ensure_nat"
+                                  and f["outcome"] in ("remediated", "compliant")], BOUND_S)
+    assert decided and decided[0]["resource"]["type"] == "appengine.version", decided
+    routers = _routers(stack, "net-ae")
+    print(f"\nApp Engine version: {decided[0]['outcome']}: {decided[0]['reason']}")
+    print("gcloud compute routers list (net-ae): " + json.dumps(
+        [{"name": r["name"], "nats": [n["name"] for n in r.get("nats", [])]} for r in routers]))
+    assert [s["name"].rsplit("/", 1)[-1] for r in routers for n in r["nats"] for s in n.get("subnetworks", [])] == [
+        "ae-28"]
+
+
 def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> None:
     import os
 

@@ -30,7 +30,15 @@ from egress_guard.events import (
     screen,
     thaw,
 )
-from egress_guard.names import ConnectorName, FirewallName, FunctionName, RouterName, RunJobName, RunServiceName
+from egress_guard.names import (
+    AppEngineVersionName,
+    ConnectorName,
+    FirewallName,
+    FunctionName,
+    RouterName,
+    RunJobName,
+    RunServiceName,
+)
 from tests.paths import AUDIT_SAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -118,7 +126,7 @@ def test_triggers_mark_only_v1_jobs_unconfirmed() -> None:
 
 
 def test_triggers_cover_design_list() -> None:
-    assert len(METHODS) == len(TRIGGERS) == 18
+    assert len(METHODS) == len(TRIGGERS) == 19
     assert methods_for(EventKind.CONNECTOR_CREATED) == ("google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",)
     assert methods_for(EventKind.ROUTER_CHANGED) == (
         "v1.compute.routers.patch", "v1.compute.routers.update", "v1.compute.routers.delete")
@@ -166,6 +174,7 @@ EXPECTED_RESOURCES = {
     "google.cloud.run.v2.Jobs.UpdateJob": RunJobName(PROJECT, REGION, "batch"),
     "google.cloud.functions.v2.FunctionService.CreateFunction": FunctionName(PROJECT, REGION, "fn-a"),
     "google.cloud.functions.v2.FunctionService.UpdateFunction": FunctionName(PROJECT, REGION, "fn-a"),
+    "google.appengine.v1.Versions.CreateVersion": AppEngineVersionName(PROJECT, "default", "v1"),
     "v1.compute.routers.patch": RouterName(PROJECT, REGION, "router-a"),
     "v1.compute.routers.update": RouterName(PROJECT, REGION, "router-a"),
     "v1.compute.routers.delete": RouterName(PROJECT, REGION, "router-a"),
@@ -181,7 +190,8 @@ def test_parse_event_fixture_resource_region_and_operation(method: str) -> None:
     spec = METHODS[method]
     first = parse_event(load(fixture_name(method)))
     assert first.resource == EXPECTED_RESOURCES[method]
-    assert first.region == ("" if spec.kind is EventKind.FIREWALL_CHANGED else REGION)
+    assert first.region == ("" if spec.kind in (EventKind.FIREWALL_CHANGED, EventKind.APP_ENGINE_VERSION_CREATED)
+                            else REGION)
     if spec.long_running:
         last = parse_event(load(fixture_name(method, last=True)))
         assert (first.operation_first, first.operation_last) == (True, False)

@@ -53,7 +53,15 @@ from ..estate import Router, Subnetwork, Workload
 from ..events import AuditEvent, EventKind, thaw
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
 from ..assumptions import FUNCTIONS_MANAGED_LABEL
-from ..names import ConnectorName, FunctionName, RouterName, RunJobName, RunServiceName, SubnetworkName
+from ..names import (
+    AppEngineVersionName,
+    ConnectorName,
+    FunctionName,
+    RouterName,
+    RunJobName,
+    RunServiceName,
+    SubnetworkName,
+)
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
 from ..converge import MAX_ATTEMPTS, converge
@@ -166,7 +174,7 @@ def workload_subject(workload: Workload, policy: Policy, *, connector_of: "Conne
 
 def _kind(workload: Workload) -> str:
     what = {RunServiceName: "Cloud Run service", RunJobName: "Cloud Run job",
-            FunctionName: "Cloud Function"}[type(workload.name)]
+            FunctionName: "Cloud Function", AppEngineVersionName: "App Engine version"}[type(workload.name)]
     return f"{what} {workload.name.name}"
 
 
@@ -391,8 +399,9 @@ class EnsureNat:
         if kind is EventKind.CONNECTOR_CREATED:
             assert isinstance(event.resource, ConnectorName)
             return self._for_connector(event.resource, event, ctx, mode)
-        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN, EventKind.FUNCTION_WRITTEN):
-            assert isinstance(event.resource, (RunServiceName, RunJobName, FunctionName))
+        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN, EventKind.FUNCTION_WRITTEN,
+                    EventKind.APP_ENGINE_VERSION_CREATED):
+            assert isinstance(event.resource, (RunServiceName, RunJobName, FunctionName, AppEngineVersionName))
             return self._for_workload(event.resource, event, ctx, mode)
         if kind is EventKind.ROUTER_CHANGED:
             assert isinstance(event.resource, RouterName)
@@ -413,10 +422,12 @@ class EnsureNat:
         point = _nothing_to_cover(name.relative, lambda: connector_point(connector, _live_subnets(ctx)))
         return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
 
-    def _for_workload(self, name: RunServiceName | RunJobName | FunctionName, event: AuditEvent, ctx: "Context",
-                      mode: Mode) -> list[Finding]:
+    def _for_workload(self, name: RunServiceName | RunJobName | FunctionName | AppEngineVersionName, event: AuditEvent,
+                      ctx: "Context", mode: Mode) -> list[Finding]:
         if isinstance(name, FunctionName):
             workload = _nothing_to_cover(name.relative, lambda: estate.read_function(ctx.clients, name))
+        elif isinstance(name, AppEngineVersionName):
+            workload = estate.read_app_engine_version(ctx.clients, name)
         else:
             workload = estate.read_workload(ctx.clients, name)
         if workload is None:
