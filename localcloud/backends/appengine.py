@@ -54,6 +54,12 @@ class AppEngineBackend:
             found = [copy.deepcopy(v) for (a, s, _), v in self.world.table(VERSIONS).items() if (a, s) == (app, service)]
         return sorted(found, key=lambda v: v["name"])
 
+    def services(self, app: str) -> list[dict[str, Any]]:
+        """The services that have versions (a service exists while one of its versions does)."""
+        with self.world.lock:
+            ids = sorted({s for (a, s, _) in self.world.table(VERSIONS) if a == app})
+        return [{"name": f"apps/{app}/services/{s}", "id": s} for s in ids]
+
     def operation(self, name: str) -> Operation:
         return self.operations.owned(OPERATIONS, name)
 

@@ -41,6 +41,10 @@ def routes(app: "Services") -> list[Route]:
         page, token = paginate(backend.list(call.params["app"], call.params["service"]), call.query)
         return Result({"versions": page, **({"nextPageToken": token} if token else {})})
 
+    def list_services(call: Call) -> Result:
+        page, token = paginate(backend.services(call.params["app"]), call.query)
+        return Result({"services": page, **({"nextPageToken": token} if token else {})})
+
     def get_operation(call: Call) -> Result:
         return Result(backend.operation(f"apps/{call.params['app']}/operations/{call.params['operation']}").snapshot())
 
@@ -49,5 +53,6 @@ def routes(app: "Services") -> list[Route]:
         Route("POST", versions, API, f"{m}.services.versions.create", create, mutating=True),
         Route("GET", versions, API, f"{m}.services.versions.list", list_versions),
         Route("GET", f"{versions}/{{version}}", API, f"{m}.services.versions.get", get),
+        Route("GET", "/appengine/v1/apps/{app}/services", API, f"{m}.services.list", list_services),
         Route("GET", "/appengine/v1/apps/{app}/operations/{operation}", API, f"{m}.operations.get", get_operation),
     ]

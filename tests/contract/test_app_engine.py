@@ -102,3 +102,17 @@ def test_a_failed_version_deploy_is_acknowledged_and_changes_nothing(app, localc
     localcloud.clear_calls()
     assert Guardrails(localcloud_url).nat(failed) == []
     assert localcloud.calls(principal=NAT_SA)["calls"] == [] and nat_subnets(localcloud) == []
+
+
+def test_sweep_lists_app_engine_versions_on_connectors(app, localcloud, localcloud_url):
+    from tests.contract.test_sweep import cli
+
+    app.deploy("default", "v-all", {"name": CONNECTOR, "egressSetting": "ALL_TRAFFIC"})
+    app.deploy("api", "v-private", {"name": CONNECTOR})
+    table = cli(localcloud_url, "--project", P, "--region", R, "--dry-run", "--all")
+    print("\n" + table.stdout)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert any("app engine version default/v-all" in line and "planned" in line for line in lines)
+    assert any("app engine version api/v-private" in line and "compliant" in line for line in lines)
+    assert "2 App Engine versions" in table.stdout

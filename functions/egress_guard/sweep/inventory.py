@@ -20,6 +20,7 @@ from ..names import (
     NetworkName,
     RunJobName,
     RunServiceName,
+    parse_app_engine_version,
     parse_function,
     parse_network,
     parse_run_job,
@@ -62,7 +63,7 @@ class HttpCalls:
     without that attribute is simply not counted, and ``total`` says so by being None.
     """
 
-    CLIENTS = ("connectors", "run_services", "run_jobs", "functions", "subnetworks", "routers", "firewalls",
+    CLIENTS = ("connectors", "run_services", "run_jobs", "functions", "appengine", "subnetworks", "routers", "firewalls",
                "region_operations", "global_operations")
 
     def __init__(self) -> None:
@@ -128,6 +129,9 @@ class Inventory:
             {c.name.region for c in connectors.values()}
             | {s.name.region for s in subnets.values() if s.name.project == project}))
         workloads = [w for region in run_regions for w in reader.workloads(project, region)]
+        # App Engine versions are not regional: listed once, kept when their connector is in a swept region.
+        workloads += [w for w in reader.app_engine_versions(project)
+                      if w.connector is not None and w.connector.region in run_regions]
 
         # Connectors of other projects that workloads use (a Shared VPC host's connectors), and
         # every project whose network holds a connector or a Direct VPC interface.
@@ -275,6 +279,39 @@ class _Reader:
         run = [w for w in self._guarded(f"the Cloud Run services of {parent}", None, services)
                + self._guarded(f"the Cloud Run jobs of {parent}", None, jobs) if not managed_by_functions(w)]
         return run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
+
+    def app_engine_versions(self, project: str) -> list[Workload]:
+        """Every version of every service of the project's App Engine app (none without an app: 404)."""
+        from google.api_core import exceptions as gexc
+
+        app = f"apps/{project}"
+
+        def listed(parent: str, collection: str, method: str) -> list[dict[str, Any]]:
+            with api.classified(f"{method} {parent}"):
+                return self.clients.appengine.list(parent=parent, collection=collection,
+                                                   on_page=lambda: self.reads.count(method), **api.read_options())
+
+        def read() -> list[Workload]:
+            try:
+                services = listed(app, "services", "appengine.apps.services.list")
+            except EgressGuardError as exc:
+                if isinstance(exc.__cause__, gexc.NotFound):
+                    return []  # the project has no App Engine app
+                raise
+            found = []
+            for service in services:
+                parent = f"{app}/services/{service.get('id', '')}"
+                for item in listed(parent, "versions", "appengine.apps.services.versions.list"):
+                    try:
+                        name = parse_app_engine_version(item.get("name"), field="version.name")
+                        found.append(estate.app_engine_workload_from(item, name))
+                    except InvalidName:
+                        continue
+            return found
+
+        versions = self._guarded(f"the App Engine versions of {app}", None, read)
+        self.progress.advance(f"appengine.apps.services.versions.list {app}")
+        return versions
 
     def subnetworks(self, project: str) -> list[tuple[str, Subnetwork]]:
         from google.cloud import compute_v1
