@@ -30,7 +30,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping, get_args
 
 API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2", "cloudfunctions.v2",
-              "serviceusage.v1", "cloudresourcemanager.v1", "cloudbuild.v1", "appengine.v1"]
+              "serviceusage.v1", "cloudresourcemanager.v1", "cloudbuild.v1", "iam.v1", "cloudresourcemanager.v3",
+              "secretmanager.v1", "pubsub.v1", "appengine.v1"]
 APIS: tuple[str, ...] = get_args(API)
 
 # The protobuf package behind each document: used to name message types in error texts and to
@@ -46,6 +47,10 @@ _PROTO_PACKAGE: Mapping[str, str] = {
     "serviceusage.v1": "google.api.serviceusage.v1",
     "cloudresourcemanager.v1": "google.cloudresourcemanager.v1",
     "cloudbuild.v1": "google.devtools.cloudbuild.v1",
+    "iam.v1": "google.iam.admin.v1",
+    "cloudresourcemanager.v3": "google.cloud.resourcemanager.v3",
+    "secretmanager.v1": "google.cloud.secretmanager.v1",
+    "pubsub.v1": "google.pubsub.v1",
     "appengine.v1": "google.appengine.v1",
 }
 

@@ -557,3 +557,16 @@ def _to_template_string(value: Any, node: Tree | None) -> str:
         return str(value)
     where = f" (line {_line(node)})" if node is not None else ""
     raise TerraformError(f"cannot put a {type(value).__name__} into a string{where}")
+
+
+def functions_from_terraform(infra_dir: str | Path, *, project_id: str = LOCAL_PROJECT,
+                             example: str = "single-project") -> dict[str, Any]:
+    """``local.functions`` of ``infra/examples/<example>``, evaluated: each function's service
+    account id, trigger and custom-role permissions, as ``terraform apply`` deploys them."""
+    root = TerraformDir.load(Path(infra_dir) / "examples" / example)
+    if "functions" not in root.locals:
+        raise TerraformError(f"{root.path} defines no local.functions")
+    functions = root.scope({"project_id": project_id}).evaluate(root.locals["functions"])
+    if not isinstance(functions, dict):
+        raise TerraformError(f"local.functions evaluates to {type(functions).__name__}, not an object")
+    return functions

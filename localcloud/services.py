@@ -17,7 +17,9 @@ from localcloud.auditlog.writer import AuditLog
 from localcloud.backends.appengine import AppEngineBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
+from localcloud.backends.iam import IamBackend
 from localcloud.backends.run import RunBackend
+from localcloud.backends.secretmanager import SecretManagerBackend
 from localcloud.backends.vpcaccess import VpcAccessBackend
 from localcloud.faults import CallLog, Faults
 from localcloud.operations import Operations
@@ -27,7 +29,8 @@ from localcloud.world import World
 # The services localcloud emulates, in the order their routes are tried; each is a module
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging")
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging", "iam",
+                   "secretmanager")
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Services:
     functions: FunctionsBackend
     appengine: AppEngineBackend
     logging: LoggingState
+    iam: IamBackend
+    secretmanager: SecretManagerBackend
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -66,13 +71,15 @@ class Services:
         run = world.backends["run"] = RunBackend(world, operations)
         functions = world.backends["functions"] = FunctionsBackend(world, operations)
         appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
+        iam = world.backends["iam"] = IamBackend(world)
+        secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
         sinks = Sinks()
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
         return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
-                   LoggingState(audit, sinks), modules)
+                   LoggingState(audit, sinks), iam, secretmanager, modules)
 
     def api_routes(self) -> list[Route]:
         return [route for module in self.modules for route in module.routes(self)]

@@ -1,5 +1,6 @@
 """The local stack: the official Pub/Sub emulator, localcloud, the three functions under the real
-Functions Framework, and a local Slack receiver, wired as infra/ wires them in Google Cloud.
+Functions Framework, and a local Slack receiver (one per Slack destination the policy's notify.routes
+name, besides the default), wired as infra/ wires them in Google Cloud.
 
     python -m localcloud.stack up [--guardrails=on|off] [--policy=FILE]   (make up)
     python -m localcloud.stack down                                         (make down)
@@ -36,6 +37,7 @@ DEFAULT_STATE_DIR = ROOT / ".local"
 AUDIT_TOPIC = "egress-guard-audit"
 FINDINGS_TOPIC = "egress-guard-findings"
 DEAD_LETTER_TOPIC = "egress-guard-dead-letter"
+DEAD_LETTER_INBOX = "egress-guard-dead-letter-inbox"
 
 # The functions, the topic each is pushed from, and the service account each runs as (identities.py).
 FUNCTIONS = {
@@ -93,7 +95,8 @@ class Stack:
         try:
             self._start_on_a_free_port("pubsub", self._start_pubsub)
             self._start_on_a_free_port("localcloud", self._start_localcloud)
-            self._start_on_a_free_port("slack", self._start_slack)
+            for receiver in ("slack", *self.team_receivers):  # one Slack receiver per destination
+                self._start_on_a_free_port(receiver, lambda receiver=receiver: self._start_slack(receiver))
             if self.guardrails:
                 for name in FUNCTIONS:
                     self._start_on_a_free_port(name, lambda name=name: self._start_function(name, self.environment()))
@@ -132,6 +135,20 @@ class Stack:
         self._start_function(name, self.environment())
         return self.pid(name)
 
+    # ---- Slack destinations -------------------------------------------------------------
+    @property
+    def slack_destinations(self) -> tuple[str, ...]:
+        """The team destinations the policy's notify.routes name (the default one is "slack")."""
+        from egress_guard.policy import DEFAULT_DESTINATION, load_policy
+
+        if not self.policy:
+            return ()
+        return tuple(d for d in load_policy(self.policy).notify.destinations if d != DEFAULT_DESTINATION)
+
+    @property
+    def team_receivers(self) -> tuple[str, ...]:
+        return tuple(f"slack-{destination}" for destination in self.slack_destinations)
+
     # ---- environment --------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
         lc = self.url("localcloud")
@@ -160,8 +177,14 @@ class Stack:
             "SLACK_RECEIVER_URL": self.url("slack"),
             "GOOGLE_CLOUD_PROJECT": self.project,
             "EGRESS_GUARD_FINDINGS_TOPIC": f"projects/{self.project}/topics/{FINDINGS_TOPIC}",
+            # Where `egress-guard undo FINDING_ID` looks findings up (infra: the findings archive).
+            "EGRESS_GUARD_FINDINGS_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{FINDINGS_TOPIC}-watch",
+            # What `egress-guard dead-letters` reads (infra: the dead-letter inbox).
+            "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION": f"projects/{self.project}/subscriptions/{DEAD_LETTER_TOPIC}-watch",
             "EGRESS_GUARD_SELF_PRINCIPALS": ",".join(f["sa"] for f in FUNCTIONS.values()),
         }
+        for destination in self.slack_destinations:  # where each team's receiver listens
+            env[f"SLACK_RECEIVER_URL_{destination.upper().replace('-', '_')}"] = self.url(f"slack-{destination}")
         if self.guardrails:
             for name in FUNCTIONS:
                 env[f"EGRESS_GUARD_URL_{name.upper()}"] = self.url(name)
@@ -181,6 +204,8 @@ class Stack:
             if name in self.ports:
                 continue
             self.ports[name] = default if self.fixed_ports and port_free(default) else free_port()
+        for receiver in self.team_receivers:  # as many as the policy names: picked free
+            self.ports.setdefault(receiver, free_port())
 
     def _start_on_a_free_port(self, name: str, start: Callable[[], None]) -> None:
         """Start a server; if another program took its port meanwhile, start it on a fresh one.
@@ -238,10 +263,10 @@ class Stack:
         proc = self._spawn("localcloud", argv, env)
         self._wait("localcloud", proc, lambda: requests.get(self.url("localcloud") + "/_localcloud/health", timeout=1).ok)
 
-    def _start_slack(self) -> None:
-        argv = [sys.executable, "-m", "localcloud.slack_receiver", "--port", str(self.ports["slack"])]
-        proc = self._spawn("slack", argv)
-        self._wait("slack", proc, lambda: requests.get(self.url("slack") + "/_health", timeout=1).ok)
+    def _start_slack(self, name: str = "slack") -> None:
+        argv = [sys.executable, "-m", "localcloud.slack_receiver", "--port", str(self.ports[name])]
+        proc = self._spawn(name, argv)
+        self._wait(name, proc, lambda: requests.get(self.url(name) + "/_health", timeout=1).ok)
 
     def _start_function(self, name: str, env: dict[str, str]) -> None:
         source = ROOT / "functions" / name / "main.py"
@@ -249,7 +274,11 @@ class Stack:
                 "--signature-type=cloudevent", "--host=127.0.0.1", f"--port={self.ports[name]}"]
         fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1"}
         if name == "notify_slack":
+            from egress_guard.policy import webhook_variable
+
             fenv["SLACK_WEBHOOK_URL"] = f"{self.url('slack')}/services/T000/B000/localcloud"
+            for destination in self.slack_destinations:  # each destination's webhook, as its own secret would
+                fenv[webhook_variable(destination)] = f"{self.url('slack-' + destination)}/services/T000/B000/{destination}"
         proc = self._spawn(name, argv, fenv)
         # functions-framework answers GET / of a CloudEvent function with 4xx once it listens.
         self._wait(name, proc, lambda: requests.get(self.url(name), timeout=1).status_code < 500)
@@ -278,16 +307,93 @@ class Stack:
                     "dead_letter_policy": {"dead_letter_topic": publisher.topic_path(self.project, DEAD_LETTER_TOPIC),
                                            "max_delivery_attempts": 10},
                 })
+        # The dead-letter inbox infra's notifications module creates (doctor counts what waits there).
+        subscriber.create_subscription(name=subscriber.subscription_path(self.project, DEAD_LETTER_INBOX),
+                                       topic=publisher.topic_path(self.project, DEAD_LETTER_TOPIC))
         from localcloud.infra_sink import sink_filter_from_terraform
 
         sink = {"name": "egress-guard-audit", "filter": sink_filter_from_terraform(ROOT / "infra"),
-                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}"}
-        response = requests.post(self.url("localcloud") + "/_localcloud/sinks", json=sink, timeout=10)
+                "destination": f"pubsub.googleapis.com/projects/{self.project}/topics/{AUDIT_TOPIC}",
+                "parent": f"projects/{self.project}"}
+        created = self._control("POST", "sinks", sink, "the audit sink")
+        # log-routing's google_pubsub_topic_iam_member.sink_writer: the writer identity may publish.
+        # (through localcloud: the Pub/Sub emulator answers IAM calls with 501)
+        audit_topic = publisher.topic_path(self.project, AUDIT_TOPIC)
+        grant = {"policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": [created["writer_identity"]]}]}}
+        response = requests.post(f"{self.url('localcloud')}/pubsub/v1/{audit_topic}:setIamPolicy", json=grant, timeout=10)
         if response.status_code >= 400:
-            raise RuntimeError(f"localcloud refused the audit sink: {response.status_code} {response.text}")
+            raise RuntimeError(f"localcloud refused the sink writer's grant: {response.status_code} {response.text}")
         self.log(f"audit sink wired: {len(sink['filter'])} characters of filter from infra/ -> {AUDIT_TOPIC}")
+        self._deploy_identities()
         (self.state_dir / "stack.json").write_text(json.dumps({"ports": self.ports, "guardrails": self.guardrails,
                                                                 "policy": self.policy}, indent=2))
+
+    def _control(self, method: str, path: str, body: dict, what: str) -> dict:
+        response = requests.request(method, f"{self.url('localcloud')}/_localcloud/{path}", json=body, timeout=10)
+        if response.status_code >= 400:
+            raise RuntimeError(f"localcloud refused {what}: {response.status_code} {response.text}")
+        return response.json()
+
+    def _deploy_identities(self) -> None:
+        """What ``terraform apply`` of infra/examples/single-project creates besides topics and the
+        sink: each function's custom role (its permissions read from infra/) granted to its service
+        account on the project, and the Slack webhook secret with one version."""
+        from egress_guard.doctor import expected
+        from localcloud.infra_sink import functions_from_terraform
+
+        deployed = functions_from_terraform(ROOT / "infra", project_id=self.project)
+        for spec in expected.FUNCTIONS:
+            permissions = deployed[spec.key]["permissions"]
+            if not permissions:  # notify_slack calls no Google API: no role (serviceaccount.tf)
+                continue
+            role = f"projects/{self.project}/roles/{spec.role_id()}"
+            self._control("PUT", "iam/roles", {"name": role, "permissions": permissions,
+                                               "title": f"egress-guard {spec.name()}"}, f"the role {role}")
+            self._control("POST", "iam/bindings", {"resource": f"projects/{self.project}", "role": role,
+                                                   "member": f"serviceAccount:{spec.service_account(self.project)}"},
+                          f"the binding of {role}")
+        secret = expected.Names().slack_secret
+        self._control("POST", "secrets", {"project": self.project, "secret": secret, "versions": 1},
+                      f"the secret {secret}")
+        self.log(f"identities wired: custom roles and bindings from infra/, secret {secret}")
+        if self.guardrails:
+            self._deploy_functions(deployed)
+
+    def _deploy_functions(self, deployed: dict) -> None:
+        """Each function's Cloud Functions v2 record, created through localcloud's functions API as
+        infra/modules/guardrail-function declares it (the processes serving them run beside it), and
+        waited for until ACTIVE."""
+        from egress_guard.doctor import expected
+
+        names = expected.Names()
+        parent = f"{self.url('localcloud')}/cloudfunctions/v2/projects/{self.project}/locations/{REGION}/functions"
+        principals = ",".join(expected.self_principals(self.project))
+        for spec in expected.FUNCTIONS:
+            account = spec.service_account(self.project)
+            environment = {"EGRESS_GUARD_PROJECT": self.project, "EGRESS_GUARD_SELF_PRINCIPALS": principals}
+            if deployed[spec.key]["publishes_findings"]:
+                environment["EGRESS_GUARD_FINDINGS_TOPIC"] = f"projects/{self.project}/topics/{names.findings_topic}"
+            body = {
+                "description": deployed[spec.key]["description"],
+                "buildConfig": {"runtime": "python312", "entryPoint": deployed[spec.key]["entry_point"]},
+                "serviceConfig": {"serviceAccountEmail": account, "ingressSettings": "ALLOW_INTERNAL_ONLY",
+                                  "allTrafficOnLatestRevision": True, "maxInstanceRequestConcurrency": 1,
+                                  "environmentVariables": environment},
+                "eventTrigger": {"triggerRegion": REGION, "eventType": "google.cloud.pubsub.topic.v1.messagePublished",
+                                 "pubsubTopic": f"projects/{self.project}/topics/{names.trigger_topic(spec)}",
+                                 "retryPolicy": "RETRY_POLICY_RETRY", "serviceAccountEmail": account},
+            }
+            response = requests.post(parent, params={"functionId": spec.name()}, json=body, timeout=10)
+            if response.status_code >= 400:
+                raise RuntimeError(f"localcloud refused the function {spec.name()}: {response.status_code} {response.text}")
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            listed = requests.get(parent, timeout=10).json().get("functions", [])
+            if len(listed) == len(expected.FUNCTIONS) and all(f.get("state") == "ACTIVE" for f in listed):
+                self.log(f"functions deployed: {', '.join(f['name'].rsplit('/', 1)[-1] for f in listed)}")
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the functions' records did not become ACTIVE in localcloud")
 
 
 def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:

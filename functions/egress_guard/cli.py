@@ -31,6 +31,32 @@ Exit status: 0 when every decision was made, 1 when a read or a change failed, 2
 ``entries.list`` and replays each change once through the runner (``backfill.py``), oldest first:
 a progress line per change (stderr), a summary table at the end. Exit status as for replay.
 
+    egress-guard doctor --project P | --organization ORG | --folder F [--json] [--export DIR]
+
+``doctor`` checks a deployment end to end, read-only (``doctor/``): the audit sink (scope, filter
+against the trigger list, self-exclusion, writer identity), the topics and subscriptions, the
+dead letters waiting, each function, its service account and custom role, the policy, the Slack
+secret, a dry-run sweep; then it judges each UNCONFIRMED constant against the last 30 days of the
+scope's audit log. ``--export DIR`` writes those entries with principals and project numbers
+replaced. Exit status: 0 when nothing is ✗, 1 when something is, 2 for bad arguments.
+    egress-guard dead-letters [--subscription S] [--redrive] [--json] [--limit N]
+
+``dead-letters`` lists what waits in the dead-letter inbox (default ``egress-guard-dead-letter-inbox``
+in the configured project) without taking it out; ``--redrive`` publishes each message again to the
+topic it came from and acknowledges it only once Pub/Sub accepted it (``deadletters.py``). Exit
+status: 0 when everything asked for was done, 1 when a message could not be redriven (it stays in
+the inbox), 2 for bad arguments.
+
+    egress-guard undo FINDING_ID | finding.json [--dry-run] [--subscription S] [--json]
+
+``undo`` puts back the ``before`` of every change a remediated finding records, after checking that
+each is still as the finding left it (``undo.py``); it refuses, changing nothing, when someone
+changed it since. FINDING_ID is looked up in the findings archive subscription
+(``EGRESS_GUARD_FINDINGS_SUBSCRIPTION``); a file holds the finding's JSON. The ``undone`` finding is
+published to the findings topic (notify_slack posts it) and printed. ``--dry-run`` prints what it
+would do. Exit status: 0 undone (or planned), 1 refused or failed part-way (what was done is
+printed), 2 for bad arguments or a finding that cannot be found.
+
 Subcommands are a table (``COMMANDS``).
 """
 
@@ -274,6 +300,180 @@ def _backfill(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+# --------------------------------------------------------------------------- doctor
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--project", help="the deployment's scope is this project")
+    where.add_argument("--organization", help="the deployment's scope is this organization (numeric id)")
+    where.add_argument("--folder", help="the deployment's scope is this folder (numeric id)")
+    parser.add_argument("--json", action="store_true", help="print the checks and assumptions as one JSON document")
+    parser.add_argument("--export", metavar="DIR", help="write the audit entries used, anonymised, to DIR")
+    parser.add_argument("--host-project", help="the project holding egress-guard's topics, functions and secret "
+                                               "(default: the sink's topic's project)")
+    parser.add_argument("--role-organization", help="folder scope: the organization holding the custom roles")
+    parser.add_argument("--name-prefix", default=None, help="infra's var.name_prefix (default: egress-guard)")
+    parser.add_argument("--policy", help="the policy file the functions use (default: EGRESS_GUARD_POLICY)")
+    parser.add_argument("--infra", help="infra/ of egress-guard, for its permission table (default: the "
+                                        "repository's)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the dry-run sweep")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .clients import Clients
+    from .config import Settings
+    from .doctor import Reader, Scope, diagnose, export_entries, expected, render
+    from .errors import InvalidName
+    from .names import validate_project
+
+    kind, value = next((k, getattr(args, k)) for k in ("project", "organization", "folder") if getattr(args, k))
+    try:
+        if kind == "project":
+            value = validate_project(value, "--project")
+        elif not value.isdigit():
+            raise InvalidName(f"--{kind} {value!r}: expected the numeric id (e.g. 123456789012)")
+        host = validate_project(args.host_project, "--host-project") if args.host_project else None
+    except InvalidName as exc:
+        print(f"egress-guard doctor: {exc}", file=sys.stderr)
+        return 2
+    _quiet_unless(False)
+    settings = Settings.from_env()
+    if not settings.project:  # the logging client needs a project; the scope's host is the natural one
+        settings = dataclasses.replace(settings, project=host or (value if kind == "project" else ""))
+    reader = Reader(Clients(settings), prefix=args.name_prefix or expected.NAME_PREFIX,
+                    infra=Path(args.infra) if args.infra else expected.DEFAULT_INFRA, policy_path=args.policy,
+                    host_project=host, role_organization=args.role_organization, sweep=not args.no_sweep)
+    scope = Scope(kind, value)
+    diagnosis = diagnose(reader, scope)
+    target = scope.resource
+    entries = diagnosis.readings.audit_entries
+    show = render.as_json if args.json else render.text
+    sys.stdout.write(show(diagnosis.checks, diagnosis.assumptions, entries, target))
+    if args.export:
+        written = export_entries(diagnosis, Path(args.export))
+        print(f"egress-guard doctor: wrote {len(written)} file(s) to {args.export}", file=sys.stderr)
+    return 1 if diagnosis.failed else 0
+# --------------------------------------------------------------------------- dead-letters
+
+
+def _dead_letters_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscription", help="the dead-letter inbox: projects/P/subscriptions/S or S (default: "
+                                               "EGRESS_GUARD_DEAD_LETTER_SUBSCRIPTION, else egress-guard-dead-letter-inbox)")
+    parser.add_argument("--redrive", action="store_true", help="publish each message again to the topic it came "
+                                                               "from; acknowledged only once published")
+    parser.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
+    parser.add_argument("--limit", type=int, default=None, help="read at most this many messages")
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import os
+
+    from .clients import Clients
+    from .config import Settings
+    from .deadletters import DeadLetterInbox
+    from .errors import EgressGuardError
+
+    inbox = DeadLetterInbox.named(Clients(Settings.from_env()), args.subscription, os.environ)  # ConfigError: exit 2
+    try:
+        letters = inbox.read(limit=args.limit)
+    except EgressGuardError as exc:
+        print(f"egress-guard dead-letters: cannot read {inbox.subscription}: {exc.reason}", file=sys.stderr)
+        return 1
+    for letter in letters:
+        if args.json:
+            print(json.dumps(letter.to_dict(), sort_keys=True), flush=True)
+        else:
+            source = letter.source_subscription.rsplit("/", 1)[-1] or "?"
+            print(f"{letter.message_id}  {letter.publish_time}  from {source} ({letter.delivery_attempt} tries)  "
+                  f"{letter.what}", flush=True)
+    if not args.redrive:
+        inbox.release(letters)
+        print(f"{len(letters)} message(s) in {inbox.subscription}; left in place", file=sys.stderr)
+        return 0
+    failed = 0
+    for outcome in inbox.redrive(letters):
+        letter = outcome.letter
+        if outcome.redriven:
+            note = f" ({outcome.error})" if outcome.error else ""
+            print(f"redriven {letter.message_id} -> {letter.topic}{note}", file=sys.stderr)
+        else:
+            failed += 1
+            print(f"kept {letter.message_id} in the inbox: {outcome.error}", file=sys.stderr)
+    print(f"{len(letters) - failed} of {len(letters)} message(s) redriven from {inbox.subscription}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- undo
+
+
+def _undo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("finding", metavar="FINDING_ID|FILE", help="a finding id (24 hex characters), looked up in "
+                                                                   "the findings archive subscription, or a file "
+                                                                   "holding the finding's JSON (- for stdin)")
+    parser.add_argument("--dry-run", action="store_true", help="print what undo would change; change nothing")
+    parser.add_argument("--subscription", help="the findings archive subscription (default: "
+                                               "EGRESS_GUARD_FINDINGS_SUBSCRIPTION, else egress-guard-findings-archive)")
+    parser.add_argument("--json", action="store_true", help="print the undone finding as JSON only")
+
+
+def _undo(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+    import re
+
+    from .errors import EgressGuardError
+    from .runner import Context
+    from .undo import NotUndoable, find_finding, findings_subscription, redo_warning, undo
+
+    context = Context.from_env(publish=lambda finding: None)
+    clients = context.clients
+    if re.fullmatch(r"[0-9a-f]{24}", args.finding) and not os.path.exists(args.finding):
+        subscription = findings_subscription(clients, args.subscription, os.environ)
+        try:
+            finding = find_finding(clients, subscription, args.finding)
+        except EgressGuardError as exc:
+            print(f"egress-guard undo: cannot read {subscription}: {exc.reason}", file=sys.stderr)
+            return 1
+        if finding is None:
+            print(f"egress-guard undo: no finding {args.finding} in {subscription} (older than its retention? give "
+                  "the finding's JSON as a file instead)", file=sys.stderr)
+            return 2
+    else:
+        try:
+            documents = list(read_deliveries(args.finding))
+            if len(documents) != 1:
+                raise ValueError(f"it holds {len(documents)} documents; undo takes one finding")
+            finding = Finding.from_dict(documents[0])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"egress-guard undo: {args.finding} is neither a finding id nor a finding file: {exc}", file=sys.stderr)
+            return 2
+    try:
+        warning = redo_warning(context.policy, finding)
+        if warning:
+            print(f"egress-guard undo: warning: {warning}", file=sys.stderr)
+        plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
+                            publisher=lambda: _publisher(context),  # ConfigError (exit 2) before any write
+                            principal=context.settings.principal or getpass.getuser())
+    except NotUndoable as exc:
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise  # exit 2: no findings topic, found before any write
+    except EgressGuardError as exc:  # PartlyUndone says what was done; a read that failed changed nothing
+        print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(f"egress-guard undo: {plan.reason}", file=sys.stderr)
+        return 1
+    print(result.to_json(), flush=True)
+    if not args.json:
+        _render(result)
+    return 0
+
+
 # --------------------------------------------------------------------------- shared
 
 
@@ -325,6 +525,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),
+    "doctor": ("check a deployment end to end (read-only) and judge the UNCONFIRMED constants against the audit log",
+               _doctor_arguments, _doctor),
+    "undo": ("put back what a remediation changed (its findings' before), unless someone changed it since",
+             _undo_arguments, _undo),
+    "dead-letters": ("list what waits in the dead-letter inbox (nothing is taken out); --redrive sends it back",
+                     _dead_letters_arguments, _dead_letters),
 }
 
 

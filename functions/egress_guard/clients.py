@@ -9,10 +9,15 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | networks, subnetworks, firewalls, routers, addresses, region_operations, global_operations | google-cloud-compute ``compute_v1`` (REST) | ``{URL}`` (paths ``/compute/v1/...``) |
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
-| functions                       | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
+| functions_json                  | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
 | appengine                       | App Engine Admin v1 as JSON (``JsonApi``) | ``{URL}/appengine`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
-| publisher                       | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
+| publisher, subscriber           | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
+| topic_iam                       | google-cloud-pubsub's GAPIC ``PublisherClient`` (REST): topics' IAM policies | ``{URL}/pubsub`` (the emulator has no IAM) |
+| functions                       | google-api-python-client ``cloudfunctions`` v2 (discovery) | ``{URL}/cloudfunctions/`` |
+| projects, folders, organizations | google-cloud-resource-manager ``resourcemanager_v3`` (REST) | ``{URL}/cloudresourcemanager`` |
+| secrets                         | google-cloud-secret-manager ``secretmanager_v1`` (REST) | ``{URL}/secretmanager`` |
+| iam                             | google-api-python-client ``iam`` v1 (discovery; google-cloud-iam has no REST transport) | ``{URL}/iam/`` |
 
 The heavy libraries are imported inside the properties, so importing ``egress_guard`` (for
 example from notify_slack) never loads ``compute_v1`` (about 1 s and 150 MiB, docs/peers.md §5).
@@ -148,8 +153,9 @@ class Clients:
     # -- Cloud Functions v2
 
     @cached_property
-    def functions(self) -> "JsonApi":
-        """Cloud Functions v2, read as Google's JSON: google-cloud-functions' v2 ``ServiceConfig`` has
+    def functions_json(self) -> "JsonApi":
+        """Cloud Functions v2, read as Google's JSON (the guardrails and sweep; ``functions``, the
+        discovery client, is doctor's: two ways to one API, to be made one): google-cloud-functions' v2 ``ServiceConfig`` has
         no Direct VPC fields (1.25.0) and would drop them, and installed beside the Functions Framework
         it replaces the framework's ``google.cloud.functions`` package (docs/gcp-facts.md §12.3)."""
         return self._json_api("cloudfunctions", "v2")
@@ -183,6 +189,89 @@ class Clients:
 
         with self._lock:
             return pubsub_v1.PublisherClient()
+
+    @cached_property
+    def subscriber(self) -> "pubsub_v1.SubscriberClient":
+        # ``egress-guard dead-letters`` reads the dead-letter inbox with it; the functions never do.
+        from google.cloud import pubsub_v1
+
+        with self._lock:
+            return pubsub_v1.SubscriberClient()
+
+    # -- What doctor reads: the deployment itself
+
+    @cached_property
+    def topic_iam(self) -> Any:
+        """Topics' IAM policies. The GAPIC client, not pubsub_v1's wrapper, which would send it to
+        ``PUBSUB_EMULATOR_HOST``: the emulator answers IAM calls with 501, localcloud keeps them."""
+        from google.pubsub_v1.services.publisher import PublisherClient
+        from google.pubsub_v1.services.publisher.transports.rest import PublisherRestTransport
+
+        # A built transport: given the name "rest", the client would still open a gRPC channel to
+        # PUBSUB_EMULATOR_HOST and hand it to the REST transport, which refuses it.
+        options = self._options("/pubsub") or {}
+        with self._lock:
+            transport = PublisherRestTransport(host=options.get("api_endpoint", "pubsub.googleapis.com"),
+                                               credentials=self._credentials, client_info=self._client_info())
+            return PublisherClient(transport=transport)
+
+    @cached_property
+    def functions(self) -> Any:
+        """Cloud Functions v2 (``cloudfunctions.projects.locations.functions.get``, ...) through the
+        discovery client: google-cloud-functions would shadow the Functions Framework's
+        ``google.cloud.functions`` module (and lacks the Direct VPC fields)."""
+        return self._discovery("cloudfunctions", "v2")
+
+    def _resource_manager(self, class_name: str) -> Any:
+        from google.cloud import resourcemanager_v3
+
+        with self._lock:
+            return getattr(resourcemanager_v3, class_name)(credentials=self._credentials, transport="rest",
+                                                           client_options=self._options("/cloudresourcemanager"),
+                                                           client_info=self._client_info())
+
+    @cached_property
+    def projects(self) -> Any:
+        return self._resource_manager("ProjectsClient")
+
+    @cached_property
+    def folders(self) -> Any:
+        return self._resource_manager("FoldersClient")
+
+    @cached_property
+    def organizations(self) -> Any:
+        return self._resource_manager("OrganizationsClient")
+
+    @cached_property
+    def secrets(self) -> Any:
+        from google.cloud import secretmanager_v1
+
+        with self._lock:
+            return secretmanager_v1.SecretManagerServiceClient(credentials=self._credentials, transport="rest",
+                                                               client_options=self._options("/secretmanager"),
+                                                               client_info=self._client_info())
+
+    @cached_property
+    def iam(self) -> Any:
+        """The IAM v1 API (``iam.projects.roles.get``, ...) through the discovery client:
+        google-cloud-iam's IAMClient has no REST transport."""
+        return self._discovery("iam", "v1")
+
+    def _discovery(self, api: str, version: str) -> Any:
+        """A google-api-python-client service from its static discovery document; it raises
+        ``googleapiclient.errors.HttpError``."""
+        from googleapiclient import discovery
+
+        options = ({"api_endpoint": f"{self.settings.localcloud_url}/{api}/"} if self.settings.localcloud_url
+                   else None)
+        credentials = self._credentials
+        if credentials is None:
+            import google.auth
+
+            credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        with self._lock:
+            return discovery.build(api, version, credentials=credentials, client_options=options,
+                                   static_discovery=True, cache_discovery=False)
 
     @cached_property
     def logging(self) -> "cloud_logging.Client":

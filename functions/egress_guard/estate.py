@@ -365,7 +365,7 @@ INACTIVE_FUNCTION_STATES = frozenset({"FAILED", "DELETING", "DETACHING", "DETACH
 
 def read_function(clients: "Clients", name: FunctionName) -> Workload | None:
     """Cloud Functions v2 functions.get (as JSON); None when it does not exist (any more)."""
-    found = api.read_or_none(f"cloudfunctions.functions.get {name.relative}", clients.functions.get,
+    found = api.read_or_none(f"cloudfunctions.functions.get {name.relative}", clients.functions_json.get,
                              name=name.relative)
     return None if found is None else function_workload_from(found, name)
 

@@ -73,7 +73,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
-from .assumptions import RUN_JOB_RESOURCE_TYPE, VPCACCESS_RESOURCE_TYPE
+from .assumptions import RUN_JOB_RESOURCE_TYPE, RUN_V1_JOB_METHODS, VPCACCESS_RESOURCE_TYPE
 from .errors import InvalidName, MalformedEvent, NotOurEvent, StaleEvent
 from .findings import Trigger
 from .names import (
@@ -169,9 +169,9 @@ TRIGGERS: tuple[MethodSpec, ...] = (
                Action.UPDATE, ApiVersion.RUN_V2, RUN_SERVICE_RESOURCE_TYPE, long_running=True),
     # UNCONFIRMED: v1 job method names are not in Google's audit catalog; CreateJob was seen only in
     # an API ErrorInfo, ReplaceJob is inferred from the Services naming (docs/gcp-facts.md §3.1).
-    MethodSpec(_RUN, "google.cloud.run.v1.Jobs.CreateJob", EventKind.RUN_JOB_WRITTEN,
+    MethodSpec(_RUN, RUN_V1_JOB_METHODS[0], EventKind.RUN_JOB_WRITTEN,
                Action.CREATE, ApiVersion.RUN_V1, RUN_JOB_RESOURCE_TYPE, long_running=False, confirmed=False),
-    MethodSpec(_RUN, "google.cloud.run.v1.Jobs.ReplaceJob", EventKind.RUN_JOB_WRITTEN,
+    MethodSpec(_RUN, RUN_V1_JOB_METHODS[1], EventKind.RUN_JOB_WRITTEN,
                Action.UPDATE, ApiVersion.RUN_V1, RUN_JOB_RESOURCE_TYPE, long_running=False, confirmed=False),
     MethodSpec(_RUN, "google.cloud.run.v2.Jobs.CreateJob", EventKind.RUN_JOB_WRITTEN,
                Action.CREATE, ApiVersion.RUN_V2, RUN_JOB_RESOURCE_TYPE, long_running=True),

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from typing import Any
 
 SCHEMA = "egress-guard.finding/v1"
@@ -26,6 +27,7 @@ class Outcome(str, enum.Enum):
     EXEMPT = "exempt"
     BLOCKED = "blocked"  # a change was needed but is unsafe; the reason says what to do
     FAILED = "failed"
+    UNDONE = "undone"  # ``egress-guard undo`` restored the ``before`` of an earlier finding's changes
 
 
 class Mode(str, enum.Enum):
@@ -41,6 +43,7 @@ SEVERITY_BY_OUTCOME = {
     Outcome.EXEMPT: "INFO",
     Outcome.BLOCKED: "WARNING",
     Outcome.FAILED: "ERROR",
+    Outcome.UNDONE: "NOTICE",
 }
 
 
@@ -82,6 +85,11 @@ class Finding:
     network: str = ""
     changes: tuple[Change, ...] = ()
     links: tuple[str, ...] = ()
+    # Where the subject sits, for routing findings to the team that owns it (policy notify.routes):
+    # the workload's own labels (a Cloud Run service or job; empty for connectors, which have none)
+    # and its project's folder ("folders/N") when the caller knows it, else "".
+    labels: Mapping[str, str] = field(default_factory=dict)
+    folder: str = ""
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
     id: str = ""
     schema: str = SCHEMA
@@ -105,7 +113,7 @@ class Finding:
             "network": self.network,
             "changes": [{"action": c.action, "resource": c.resource, "before": c.before, "after": c.after}
                         for c in self.changes],
-            "links": list(self.links), "time": self.time, "id": self.id, "schema": self.schema,
+            "links": list(self.links), "labels": dict(self.labels), "folder": self.folder, "time": self.time, "id": self.id, "schema": self.schema,
             "severity": self.severity,
         }
 
@@ -133,6 +141,8 @@ class Finding:
             changes=tuple(Change(**c) for c in body.get("changes", [])),
             reason=body.get("reason", ""),
             links=tuple(body.get("links", [])),
+            labels={str(k): str(v) for k, v in (body.get("labels") or {}).items()},
+            folder=str(body.get("folder") or ""),
             time=body["time"],
             id=body["id"],
         )

@@ -88,13 +88,15 @@ class Plan:
         return " ".join([self.reason, *self.notes]).strip()
 
     def finding(self, *, guardrail: str, mode: Mode, trigger: Trigger,
-                applied: Sequence[Change] | None = None, reason: str | None = None) -> Finding:
+                applied: Sequence[Change] | None = None, reason: str | None = None,
+                labels: Mapping[str, str] | None = None) -> Finding:
         """The finding for this plan.
 
         Dry-run: ``planned`` with every planned change. Enforce: pass ``applied`` (the changes really
         made, which may be fewer when someone else made the same change concurrently): ``remediated``
         when there are any, otherwise the plan's own verdict (a change plan with nothing made:
-        ``compliant``, someone else converged first).
+        ``compliant``, someone else converged first). ``labels``: the workload's labels, which
+        notify.routes match on (a connector has none).
         """
         changes: tuple[Change, ...] = ()
         if mode is Mode.ENFORCE and applied:
@@ -112,7 +114,7 @@ class Plan:
         return Finding(
             guardrail=guardrail, mode=mode, outcome=outcome, project=self.project, region=self.region,
             network=self.network, resource=self.subject, trigger=trigger, changes=changes,
-            reason=reason if reason is not None else self.full_reason())
+            reason=reason if reason is not None else self.full_reason(), labels=dict(labels or {}))
 
 
 def change_plan(subject: ResourceRef, *, project: str, region: str, network: str, reason: str,

@@ -31,7 +31,31 @@ The full file, with the defaults (``examples/policy/default.yaml`` is this file)
       label: egress-guard=skip    # Cloud Run services/jobs with this label are exempt; null turns it off
     event_max_age_seconds: 600    # older events are acknowledged without action
     notify:
-      outcomes: [remediated, planned, exempt, blocked, failed]   # what notify_slack posts
+      outcomes: [remediated, planned, exempt, blocked, failed, undone]   # what notify_slack posts
+      routes: []                  # per-team routing, see below
+      default: default            # where a finding no route matches goes; null: nowhere
+
+``notify.routes`` sends each finding to the Slack destinations of the teams that own it. A route
+names a ``destination`` and what it ``match``es; every key of ``match`` is optional, a list matches
+when any item does, and a route matches when all its keys do::
+
+    notify:
+      routes:
+        - destination: payments            # webhook: SLACK_WEBHOOK_URL_PAYMENTS
+          match:
+            labels: {team: payments}       # the workload's labels (Cloud Run service or job)
+        - destination: platform
+          match:
+            projects: [shared-vpc-host]
+            folders: [folders/1234]        # the project's folder, when the finding carries it
+            networks: [prod]               # a name (any project) or projects/P/global/networks/N
+            outcomes: [blocked, failed]
+      default: default                     # webhook: SLACK_WEBHOOK_URL
+
+A finding goes to every destination whose route matches, once each, and to ``default`` when no
+route matches (``notify_routing``: the one place this is decided). Each destination's webhook is
+its own secret, read from ``SLACK_WEBHOOK_URL_<DESTINATION>`` (upper case, ``-`` as ``_``); the
+destination ``default`` reads ``SLACK_WEBHOOK_URL``, so a policy without routes works as before.
 
 ``firewall.mode`` defaults to dry-run because with an empty allow list the managed deny rule
 cuts the connector off from every VM. A file may still set ``mode: enforce`` with an empty allow
@@ -53,7 +77,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, InvalidName
-from .findings import Mode, Outcome
+from .findings import Finding, Mode, Outcome
 from .names import (
     AddressName,
     ConnectorName,
@@ -234,12 +258,77 @@ class Exemptions:
 DEFAULT_NOTIFIED_OUTCOMES = tuple(o for o in Outcome if o is not Outcome.COMPLIANT)
 
 
+# The destination that reads the single webhook every deployment has (SLACK_WEBHOOK_URL).
+DEFAULT_DESTINATION = "default"
+_DESTINATION_RE = re.compile(r"[a-z][a-z0-9-]{0,29}")
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """What a route matches; an empty tuple (or mapping) matches anything."""
+
+    projects: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()  # folders/N
+    networks: tuple[str, ...] = ()  # bare names (any project) or projects/P/global/networks/N
+    labels: Mapping[str, str] = field(default_factory=dict)
+    outcomes: tuple[Outcome, ...] = ()
+
+    def matches(self, finding: Finding) -> bool:
+        if self.projects and finding.project not in self.projects:
+            return False
+        if self.folders and finding.folder not in self.folders:
+            return False
+        if self.networks:
+            network = finding.network
+            if not network or (network not in self.networks and network.rsplit("/", 1)[-1] not in self.networks):
+                return False
+        if any(finding.labels.get(key) != value for key, value in self.labels.items()):
+            return False
+        return not self.outcomes or finding.outcome in self.outcomes
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str
+    match: RouteMatch = field(default_factory=RouteMatch)
+
+
 @dataclass(frozen=True)
 class NotifyPolicy:
     outcomes: tuple[Outcome, ...] = DEFAULT_NOTIFIED_OUTCOMES
+    routes: tuple[Route, ...] = ()
+    default: str | None = DEFAULT_DESTINATION  # None: findings no route matches are not posted
 
     def should_notify(self, outcome: Outcome) -> bool:
         return outcome in self.outcomes
+
+    def destinations_for(self, finding: Finding) -> tuple[str, ...]:
+        """Every destination a finding goes to, each once, in the order of the routes; the default
+        when no route matches. Empty when its outcome is not posted."""
+        if not self.should_notify(finding.outcome):
+            return ()
+        chosen: dict[str, None] = {}
+        for route in self.routes:
+            if route.match.matches(finding):
+                chosen.setdefault(route.destination, None)
+        if not chosen and self.default is not None:
+            chosen[self.default] = None
+        return tuple(chosen)
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Every destination the policy can send to (each needs its webhook at cold start)."""
+        names = dict.fromkeys(route.destination for route in self.routes)
+        if self.default is not None:
+            names.setdefault(self.default, None)
+        return tuple(names)
+
+
+def webhook_variable(destination: str) -> str:
+    """The environment variable holding a destination's webhook (a secret environment variable)."""
+    if destination == DEFAULT_DESTINATION:
+        return "SLACK_WEBHOOK_URL"
+    return "SLACK_WEBHOOK_URL_" + destination.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -289,7 +378,11 @@ class Policy:
                 "label": f"{ex.label_key}={ex.label_value}" if ex.label_key is not None else None,
             },
             "event_max_age_seconds": self.event_max_age_seconds,
-            "notify": {"outcomes": [o.value for o in self.notify.outcomes]},
+            "notify": {
+                "outcomes": [o.value for o in self.notify.outcomes],
+                "routes": [_route_dict(route) for route in self.notify.routes],
+                "default": self.notify.default,
+            },
         }
 
     def mode_for(self, guardrail: str) -> Mode:
@@ -649,10 +742,18 @@ class _Parser:
 
     def notify(self, raw: object) -> NotifyPolicy:
         path = "notify"
-        data = self.section(raw, path, ("outcomes",))
-        if "outcomes" not in data:
-            return NotifyPolicy()
-        outcomes = []
+        data = self.section(raw, path, ("outcomes", "routes", "default"))
+        defaults = NotifyPolicy()
+        outcomes = self.outcomes(data, path) if "outcomes" in data else defaults.outcomes
+        routes = tuple(route for index, item in enumerate(self.items(data, "routes", path))
+                       if (route := self.route(item, f"{path}.routes[{index}]")) is not None)
+        default: str | None = defaults.default
+        if "default" in data:
+            default = None if data["default"] is None else self.destination(data["default"], f"{path}.default")
+        return NotifyPolicy(outcomes, routes, default)
+
+    def outcomes(self, data: Mapping[str, Any], path: str) -> tuple[Outcome, ...]:
+        outcomes: list[Outcome] = []
         known = tuple(o.value for o in Outcome)
         for index, item in enumerate(self.items(data, "outcomes", path)):
             if isinstance(item, str) and item in known:
@@ -660,7 +761,66 @@ class _Parser:
                     outcomes.append(Outcome(item))
             else:
                 self.error(f"{path}.outcomes[{index}]", f"{_show(item)} is not one of: {', '.join(known)}")
-        return NotifyPolicy(tuple(outcomes))
+        return tuple(outcomes)
+
+    def destination(self, value: object, path: str) -> str | None:
+        if not isinstance(value, str) or not _DESTINATION_RE.fullmatch(value):
+            self.error(path, f"{_show(value)} is not a destination name (1-30 lowercase letters, digits and "
+                             "hyphens, starting with a letter; its webhook is SLACK_WEBHOOK_URL_<NAME>)")
+            return None
+        return value
+
+    def route(self, raw: object, path: str) -> Route | None:
+        data = self.section(raw, path, ("destination", "match"))
+        if not isinstance(raw, Mapping):
+            return None
+        if "destination" not in data:
+            self.error(f"{path}.destination", "is required: the name of the Slack destination")
+        destination = self.destination(data.get("destination"), f"{path}.destination") \
+            if "destination" in data else None
+        match_path = f"{path}.match"
+        match = self.section(data.get("match", _MISSING), match_path,
+                             ("projects", "folders", "networks", "labels", "outcomes"))
+        projects = [checked for index, item in enumerate(self.items(match, "projects", match_path))
+                    if (checked := self.checked(validate_project, item, f"{match_path}.projects[{index}]"))]
+        folders = []
+        for index, item in enumerate(self.items(match, "folders", match_path)):
+            if isinstance(item, str) and re.fullmatch(r"folders/[0-9]{1,20}", item):
+                folders.append(item)
+            else:
+                self.error(f"{match_path}.folders[{index}]", f"{_show(item)} is not a folder: folders/NUMBER")
+        networks = []
+        for index, item in enumerate(self.items(match, "networks", match_path)):
+            item_path = f"{match_path}.networks[{index}]"
+            if isinstance(item, str) and "/" in item:
+                try:
+                    networks.append(parse_network(item, field=item_path).relative)
+                except InvalidName as exc:
+                    self.errors.append(str(exc))
+            elif self.checked(validate_compute_name, item, item_path):
+                networks.append(item)
+        labels: dict[str, str] = {}
+        raw_labels = match.get("labels")
+        if raw_labels is not None and not isinstance(raw_labels, Mapping):
+            self.error(f"{match_path}.labels", f"should be a mapping like {{team: payments}}, got {_kind(raw_labels)}")
+        for key, value in (raw_labels or {}).items() if isinstance(raw_labels, Mapping) else ():
+            label_path = f"{match_path}.labels.{key}"
+            checked_key = self.checked(validate_label_key, key, f"{label_path} (key)")
+            checked_value = self.checked(validate_label_value, value, label_path)
+            if checked_key and checked_value is not None:
+                labels[checked_key] = checked_value
+        outcomes = self.outcomes(match, match_path) if "outcomes" in match else ()
+        if destination is None:
+            return None
+        return Route(destination, RouteMatch(tuple(projects), tuple(folders), tuple(networks), labels, outcomes))
+
+
+def _route_dict(route: Route) -> dict[str, Any]:
+    match = route.match
+    written: dict[str, Any] = {"projects": list(match.projects), "folders": list(match.folders),
+                               "networks": list(match.networks), "labels": dict(match.labels),
+                               "outcomes": [o.value for o in match.outcomes]}
+    return {"destination": route.destination, "match": {k: v for k, v in written.items() if v}}
 
 
 def _join(path: str, key: str) -> str:

@@ -53,6 +53,7 @@ RECENT_DROPS_KEPT = 100
 
 _SINK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Cloud Logging's sink-name rule
 _TOPIC_DESTINATION = re.compile(r"^pubsub\.googleapis\.com/projects/([a-z][-a-z0-9.:]{4,61}[a-z0-9])/topics/([^/]+)$")
+_PARENT = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]|folders/\d+|organizations/\d+)$")
 _TOPIC_ID = re.compile(r"^[A-Za-z][-A-Za-z0-9_.~+%]{2,254}$")
 
 
@@ -64,6 +65,30 @@ class SinkConfig:
     topic: str | None = None  # projects/P/topics/T
     pubsub_host: str | None = None
     eventarc_target: str | None = None
+    parent: str = ""  # projects/P, folders/F or organizations/O: where Logging keeps the sink
+    include_children: bool = False
+    create_time: str = ""
+
+    @property
+    def writer_identity(self) -> str:
+        """UNCONFIRMED form: the Logging service agent of the sink's parent, as Google's sink docs
+        describe for new sinks (``service-PROJECT_NUMBER@gcp-sa-logging...``, ``service-org-ORG``,
+        ``service-folder-FOLDER``); older project sinks have a per-sink ``p…-…@`` identity."""
+        kind, _, ident = self.parent.partition("/")
+        if kind == "projects":
+            from localcloud.backends.vpcaccess import project_number
+
+            return f"serviceAccount:service-{project_number(ident)}@gcp-sa-logging.iam.gserviceaccount.com"
+        return f"serviceAccount:service-{kind[:-1].replace('organization', 'org')}-{ident}@gcp-sa-logging.iam.gserviceaccount.com"
+
+    def log_sink(self) -> dict[str, Any]:
+        """The sink as Logging v2's ``LogSink`` (sinks.get/list)."""
+        out: dict[str, Any] = {"name": self.name, "destination": self.destination, "filter": self.filter_text,
+                               "writerIdentity": self.writer_identity, "createTime": self.create_time,
+                               "updateTime": self.create_time}
+        if self.include_children:
+            out["includeChildren"] = True
+        return out
 
     @property
     def destination(self) -> str:
@@ -75,7 +100,8 @@ class SinkConfig:
         environ = os.environ if environ is None else environ
         if not isinstance(body, dict):
             raise invalid('a sink is {"name", "filter", "destination" | "eventarc_target"}')
-        known = {"name", "filter", "destination", "eventarc_target", "pubsub_emulator_host"}
+        known = {"name", "filter", "destination", "eventarc_target", "pubsub_emulator_host", "parent",
+                 "include_children"}
         unknown = sorted(set(body) - known)
         if unknown:
             raise invalid(f"unknown sink field(s) {unknown}; known: {sorted(known)}")
@@ -85,6 +111,15 @@ class SinkConfig:
         filter_text = body.get("filter", "")
         if not isinstance(filter_text, str):
             raise invalid("sink filter must be a string")
+        parent = body.get("parent")
+        if parent is not None and (not isinstance(parent, str) or not _PARENT.match(parent)):
+            raise invalid(f"sink parent {parent!r} is not projects/P, folders/F or organizations/O")
+        include_children = body.get("include_children", False)
+        if not isinstance(include_children, bool):
+            raise invalid("sink include_children must be a boolean")
+        from localcloud.world import World
+
+        placed = {"parent": parent or "", "include_children": include_children, "create_time": World.rfc3339()}
         destination, target = body.get("destination"), body.get("eventarc_target")
         if (destination is None) == (target is None):
             raise invalid("a sink needs exactly one of destination (pubsub.googleapis.com/projects/P/topics/T) "
@@ -98,11 +133,12 @@ class SinkConfig:
             if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.\-\[\]:]+:\d+$", host):
                 raise invalid("no Pub/Sub emulator to publish to: set PUBSUB_EMULATOR_HOST for localcloud "
                               "or give pubsub_emulator_host (HOST:PORT) in the sink")
-            return cls(name, filter_text, topic=destination.split("/", 1)[1], pubsub_host=host)
+            placed["parent"] = placed["parent"] or f"projects/{match.group(1)}"  # default: the topic's project
+            return cls(name, filter_text, topic=destination.split("/", 1)[1], pubsub_host=host, **placed)
         parts = urlsplit(target) if isinstance(target, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise invalid(f"sink eventarc_target {target!r} is not an http(s) URL")
-        return cls(name, filter_text, eventarc_target=target)
+        return cls(name, filter_text, eventarc_target=target, **placed)
 
 
 # ---- formatting (pure) ------------------------------------------------------------------------
@@ -268,6 +304,8 @@ class Sink:
             pending = c.offered - c.examined + (c.matched - c.delivered - c.dropped)
             return {
                 "name": self.config.name,
+                "parent": self.config.parent,
+                "writer_identity": self.config.writer_identity,
                 "filter": self.config.filter_text,
                 "destination": self.config.destination,
                 **({"pubsub_emulator_host": self.config.pubsub_host} if self.config.pubsub_host else {}),
@@ -363,6 +401,11 @@ class Sinks:
         with self._lock:
             sinks = list(self._sinks.values())
         return [s.stats() for s in sinks]
+
+    def configs(self, parent: str) -> list[SinkConfig]:
+        """The sinks Logging keeps under ``parent`` (sinks.list), by name."""
+        with self._lock:
+            return sorted((s.config for s in self._sinks.values() if s.config.parent == parent), key=lambda c: c.name)
 
     def offer(self, entry: dict[str, Any]) -> None:
         with self._lock:

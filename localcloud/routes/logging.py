@@ -3,9 +3,12 @@
 The audit writer and the sinks (built by ``localcloud.services``) are read here.
 
 POST /logging/v2/entries:list          logging.entries.list (google-cloud-logging's HTTP client)
+GET  /logging/v2/{projects|organizations|folders}/ID/sinks[/NAME]   sinks.list / sinks.get: the sinks
+                                       below, in Logging v2's LogSink shape (doctor reads them)
 GET  /_localcloud/entries              every stored entry, in write order
 GET  /_localcloud/sinks                the sinks with their counters
-POST /_localcloud/sinks                {name, filter, destination | eventarc_target, pubsub_emulator_host?}
+POST /_localcloud/sinks                {name, filter, destination | eventarc_target, pubsub_emulator_host?,
+                                        parent? (default projects/<the topic's project>), include_children?}
 DELETE /_localcloud/sinks/{name}       stop and remove one sink
 
 ``POST /_localcloud/reset`` clears the entries but keeps the sinks running: a local stack
@@ -44,7 +47,52 @@ def routes(app: "Services") -> list[Route]:
     def list_entries(call: Call) -> Result:
         return Result(list_page(audit.stored(), call.body or {}))
 
-    return [Route("POST", "/logging/v2/entries:list", "logging.v2", "logging.entries.list", list_entries)]
+    sinks = app.logging.sinks
+
+    def sink_parent(call: Call) -> str:
+        kind = call.path.split("/")[3]  # /logging/v2/{kind}/{id}/sinks...
+        return f"{kind}/{call.params['parent']}"
+
+    def get_sink(call: Call) -> Result:
+        parent = sink_parent(call)
+        found = next((c for c in sinks.configs(parent) if c.name == call.params["sink"]), None)
+        if found is None:
+            raise ApiError(404, f"Sink {call.params['sink']} does not exist", reason="notFound")
+        return Result(found.log_sink())
+
+    def list_sinks(call: Call) -> Result:
+        configs = sinks.configs(sink_parent(call))
+        page_size = _query_int(call, "pageSize", DEFAULT_SINK_PAGE_SIZE) or DEFAULT_SINK_PAGE_SIZE
+        start = _query_int(call, "pageToken", 0) if call.query.get("pageToken") else 0
+        page = configs[start:start + page_size]
+        out: dict[str, Any] = {"sinks": [c.log_sink() for c in page]} if page else {}
+        if start + page_size < len(configs):
+            out["nextPageToken"] = str(start + page_size)
+        return Result(out)
+
+    out = [Route("POST", "/logging/v2/entries:list", "logging.v2", "logging.entries.list", list_entries)]
+    for kind in ("projects", "organizations", "folders"):
+        out += [Route("GET", f"/logging/v2/{kind}/{{parent}}/sinks/{{sink}}", "logging.v2",
+                      f"logging.{kind}.sinks.get", get_sink),
+                Route("GET", f"/logging/v2/{kind}/{{parent}}/sinks", "logging.v2", f"logging.{kind}.sinks.list",
+                      list_sinks)]
+    return out
+
+
+DEFAULT_SINK_PAGE_SIZE = 100
+
+
+def _query_int(call: Call, name: str, default: int) -> int:
+    value = call.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(f"Invalid value at '{name}' (TYPE_INT32), \"{value}\"") from None
+    if number < 0:
+        raise invalid(f"{name} must not be negative")
+    return number
 
 
 def control_routes(app: "Services") -> list[Route]:

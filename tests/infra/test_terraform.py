@@ -58,7 +58,8 @@ def test_every_tf_file_parses():
 
 
 def test_layout_one_module_per_concern_plus_the_example():
-    assert {p.name for p in MODULES.iterdir() if p.is_dir()} == {"log-routing", "guardrail-function", "notifications"}
+    assert {p.name for p in MODULES.iterdir() if p.is_dir()} == {"log-routing", "guardrail-function", "notifications",
+                                                                 "monitoring"}
     for directory in module_dirs():
         for required in ("variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (directory / required).is_file(), f"{directory.relative_to(REPO)} has no {required}"
@@ -179,6 +180,40 @@ def test_sink_writer_may_publish_to_the_audit_topic_only():
     }
     for kind in ("google_project_iam_member", "google_project_iam_binding", "google_pubsub_topic_iam_binding"):
         assert not resources(module_dir, kind), f"log-routing must not use {kind}"
+
+
+def test_each_slack_destination_is_its_own_secret_given_to_notify_slack():
+    from egress_guard.policy import webhook_variable
+
+    (secret,) = [body for name, body in resources(MODULES / "notifications", "google_secret_manager_secret").items()
+                 if name == "slack_destination"]
+    assert secret["for_each"] == "${toset(var.slack_destinations)}"
+    assert "-slack-webhook-${each.value}" in secret["secret_id"]
+    (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "functions"]
+    secrets = str(call["secret_environment_variables"])
+    # The default destination keeps the single-webhook variable; each team destination its own.
+    assert "module.notifications.slack_webhook_secret_id" in secrets
+    assert "module.notifications.slack_destination_secret_ids" in secrets
+    assert 'SLACK_WEBHOOK_URL_${upper(replace(name, "-", "_"))}' in secrets
+    assert webhook_variable("team-a") == "SLACK_WEBHOOK_URL_TEAM_A" and webhook_variable("default") == "SLACK_WEBHOOK_URL"
+
+
+def test_alerts_watch_the_dead_letter_inbox_and_function_errors():
+    policies = resources(MODULES / "monitoring", "google_monitoring_alert_policy")
+    assert set(policies) == {"dead_letters", "function_errors"}
+    (dead,) = policies["dead_letters"]["conditions"]
+    (threshold,) = dead["condition_threshold"]
+    assert "pubsub.googleapis.com/subscription/num_undelivered_messages" in threshold["filter"]
+    assert "local.dead_letter_subscription" in threshold["filter"]
+    (errors,) = policies["function_errors"]["conditions"]
+    assert "5xx" in errors["condition_threshold"][0]["filter"]
+    for body in policies.values():
+        assert body["notification_channels"] == "${var.notification_channels}"
+        assert "Runbook" in str(load(MODULES / "monitoring" / "main.tf")["locals"])
+    (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "monitoring"]
+    assert call["count"] == "${var.alerts.enabled ? 1 : 0}", "alerts are optional in the example"
+    assert call["dead_letter_subscription"] == "${module.notifications.dead_letter_inbox}"
+    assert "When an alert fires" in (INFRA / "README.md").read_text(encoding="utf-8")
 
 
 def test_slack_webhook_is_a_secret_environment_variable_and_never_in_state():

@@ -136,6 +136,17 @@ def test_overlapping_subnet_ranges_are_refused(compute, cidr):
         "Invalid IPCidrRange" in error.message
 
 
+@pytest.mark.parametrize("insert, body", [
+    ("subnetwork_insert", {"name": "s", "network": "net-a", "ipCidrRange": "10.9.0.0/24"}),
+    ("address_insert", {"name": "ip-1"}),
+])
+def test_a_body_region_other_than_the_urls_is_refused_and_nothing_is_stored(compute, insert, body):
+    net(compute)
+    error = raises(400, getattr(compute, insert), P, R, {**body, "region": f"{LINK}/projects/{P}/regions/us-east1"})
+    assert f"must match the region of the request URL ('{R}')" in error.message
+    done(getattr(compute, insert)(P, R, {**body, "region": f"regions/{R}"}))  # the same region is fine
+
+
 def test_hidden_connector_subnets_block_overlaps_but_stay_invisible(compute):
     net(compute)
     compute.register_hidden_subnet(P, R, f"{LINK}/projects/{P}/global/networks/net-a", "aet-conn", "10.8.0.0/28")

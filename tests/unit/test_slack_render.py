@@ -89,7 +89,7 @@ def test_render_finding_header_says_outcome_and_dry_run(name: str) -> None:
     header = payload["blocks"][0]
     assert header["type"] == "header"
     title = {"planned": "Planned", "remediated": "Remediated", "compliant": "Compliant", "exempt": "Exempt",
-             "blocked": "Blocked", "failed": "Failed"}[finding.outcome.value]
+             "blocked": "Blocked", "failed": "Failed", "undone": "Undone"}[finding.outcome.value]
     assert title in header["text"]["text"]
     badge_blocks = [text for kind, text in _texts(payload) if kind == "context" and "DRY-RUN" in text]
     if finding.mode is Mode.DRY_RUN:

@@ -439,8 +439,9 @@ class EnsureNat:
             workload, ctx.policy, connector_of=lambda c: estate.read_connector(ctx.clients, c),
             subnet_of=_live_subnets(ctx)))
         if isinstance(subject, Plan):
-            return [subject.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger)]
-        return [self._ensure(name.ref, subject, event.trigger, ctx, mode)]
+            return [subject.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger,
+                                    labels=workload.labels)]
+        return [self._ensure(name.ref, subject, event.trigger, ctx, mode, labels=workload.labels)]
 
     def _for_router_change(self, router: RouterName, event: AuditEvent, ctx: "Context",
                            mode: Mode) -> list[Finding]:
@@ -486,7 +487,7 @@ class EnsureNat:
     # -- read, plan, act, replan
 
     def _ensure(self, subject: ResourceRef, point: EgressPoint, trigger: Trigger, ctx: "Context", mode: Mode,
-                *, drift: str = "") -> Finding:
+                *, drift: str = "", labels: Mapping[str, str] | None = None) -> Finding:
         timeout = ctx.settings.operation_timeout_seconds
         with _LOCKS.hold(nat_lock_key(point)):
             done = converge(
@@ -496,11 +497,12 @@ class EnsureNat:
                 enforce=mode is Mode.ENFORCE,
                 kept_changing=f"ensure_nat: the routers of network {point.network.name} in {point.region} kept "
                               f"changing during {MAX_ATTEMPTS} attempts; will retry")
-        return _finding(done.plan, mode, trigger, list(done.applied))
+        return _finding(done.plan, mode, trigger, list(done.applied), labels=labels)
 
 
-def _finding(plan: Plan, mode: Mode, trigger: Trigger, applied: list[Change]) -> Finding:
-    return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied)
+def _finding(plan: Plan, mode: Mode, trigger: Trigger, applied: list[Change], *,
+             labels: Mapping[str, str] | None = None) -> Finding:
+    return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied, labels=labels)
 
 
 def _live_subnets(ctx: "Context") -> "SubnetLookup":

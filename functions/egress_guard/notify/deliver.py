@@ -5,7 +5,9 @@
 - A 4xx other than 429 is permanent (the payload or the webhook is wrong): the finding is posted
   once more as plain text; if that is refused too it is logged in full and acknowledged, because
   redelivering a payload Slack refuses would loop until the dead-letter topic.
-- Findings this instance already posted are not posted again (Pub/Sub delivers at least once).
+- Findings this instance already posted to this webhook are not posted to it again (Pub/Sub delivers at
+  least once); notify_slack keeps one delivery per destination's webhook, so the memory is per
+  (finding, destination).
 - The webhook URL is a secret: it is redacted from every log line and error this module produces,
   including slack_sdk's own.
 """

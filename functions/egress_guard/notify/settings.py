@@ -1,15 +1,22 @@
-"""What notify_slack reads once, at cold start: the webhook, retry settings and which outcomes to post."""
+"""What notify_slack reads once, at cold start: each destination's webhook, retry settings, and
+the policy's ``notify`` section (which outcomes are posted, and where: ``notify.routes``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from egress_guard.findings import Outcome
+from egress_guard.findings import Finding, Outcome
 from egress_guard.notify.summary import DEFAULT_CONSOLE_BASE
-from egress_guard.policy import DEFAULT_NOTIFIED_OUTCOMES, POLICY_ENV, load_policy
+from egress_guard.policy import (
+    DEFAULT_NOTIFIED_OUTCOMES,
+    POLICY_ENV,
+    NotifyPolicy,
+    load_policy,
+    webhook_variable,
+)
 
-WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # filled from Secret Manager by the deployment
+WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # the default destination's webhook, filled from Secret Manager
 MAX_RETRIES_ENV = "EGRESS_GUARD_SLACK_MAX_RETRIES"
 TIMEOUT_ENV = "EGRESS_GUARD_SLACK_TIMEOUT_S"
 
@@ -39,24 +46,48 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: f
     return value
 
 
+def _webhooks(environ: Mapping[str, str], destinations: tuple[str, ...]) -> dict[str, str]:
+    """destination -> webhook URL, for every destination the policy can send to."""
+    webhooks = {}
+    for destination in destinations:
+        variable = webhook_variable(destination)
+        url = environ.get(variable, "").strip()
+        if not url:
+            raise SettingsError(f"{variable} is not set: the policy's notify section sends findings to destination "
+                                f"{destination!r}, and the deployment fills its webhook from Secret Manager")
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{variable} is not an http(s) URL")
+        webhooks[destination] = url
+    return webhooks
+
+
 @dataclass(frozen=True)
 class NotifySettings:
-    webhook_url: str = field(repr=False)  # a secret: never in a repr, a log line or an error
-    outcomes: frozenset[Outcome] = DEFAULT_OUTCOMES
+    webhooks: Mapping[str, str] = field(repr=False)  # destination -> URL; secrets: never in a repr or a log
+    notify: NotifyPolicy = field(default_factory=NotifyPolicy)
     max_retries: int = 3
     timeout_s: float = 10.0
     console_base: str = DEFAULT_CONSOLE_BASE
 
+    @property
+    def outcomes(self) -> frozenset[Outcome]:
+        return frozenset(self.notify.outcomes)
+
+    @property
+    def webhook_url(self) -> str:
+        """The default destination's webhook (the one every deployment has)."""
+        return self.webhooks[self.notify.default or ""]
+
+    def destinations_for(self, finding: Finding) -> tuple[str, ...]:
+        """Where a finding goes (the policy's ``notify`` decides; see ``NotifyPolicy.destinations_for``)."""
+        return self.notify.destinations_for(finding)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "NotifySettings":
-        url = environ.get(WEBHOOK_ENV, "").strip()
-        if not url:
-            raise SettingsError(f"{WEBHOOK_ENV} is not set: the deployment fills it from Secret Manager")
-        if not url.startswith(("https://", "http://")):
-            raise SettingsError(f"{WEBHOOK_ENV} is not an http(s) URL")
+        notify = load_policy(environ.get(POLICY_ENV) or None).notify
         return cls(
-            webhook_url=url,
-            outcomes=notify_outcomes(environ),
+            webhooks=_webhooks(environ, notify.destinations),
+            notify=notify,
             max_retries=int(_number(environ, MAX_RETRIES_ENV, 3, minimum=0)),
             timeout_s=_number(environ, TIMEOUT_ENV, 10.0, minimum=0.1),
         )

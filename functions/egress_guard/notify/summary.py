@@ -51,6 +51,7 @@ OUTCOME_STYLES: Mapping[Outcome, OutcomeStyle] = {
     Outcome.EXEMPT: OutcomeStyle("Exempt", ":large_blue_circle:", "blue"),
     Outcome.BLOCKED: OutcomeStyle("Blocked", ":warning:", "yellow"),
     Outcome.FAILED: OutcomeStyle("Failed", ":x:", "red"),
+    Outcome.UNDONE: OutcomeStyle("Undone", ":leftwards_arrow_with_hook:", "magenta"),
 }
 
 RESOURCE_KINDS: Mapping[str, str] = {

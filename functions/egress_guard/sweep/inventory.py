@@ -63,7 +63,7 @@ class HttpCalls:
     without that attribute is simply not counted, and ``total`` says so by being None.
     """
 
-    CLIENTS = ("connectors", "run_services", "run_jobs", "functions", "appengine", "subnetworks", "routers", "firewalls",
+    CLIENTS = ("connectors", "run_services", "run_jobs", "functions_json", "appengine", "subnetworks", "routers", "firewalls",
                "region_operations", "global_operations")
 
     def __init__(self) -> None:
@@ -270,7 +270,7 @@ class _Reader:
         def functions() -> list[Workload]:
             method = "cloudfunctions.projects.locations.functions.list"
             with api.classified(f"{method} {parent}"):
-                items = self.clients.functions.list(parent=parent, collection="functions",
+                items = self.clients.functions_json.list(parent=parent, collection="functions",
                                                     on_page=lambda: self.reads.count(method), **api.read_options())
             self.progress.advance(f"{method} {parent}")
             return [w for item in items if (w := _function(item, project, region)) is not None]

@@ -25,6 +25,7 @@ locals {
     "eventarc.googleapis.com",         # the functions' Pub/Sub triggers
     "iam.googleapis.com",              # service accounts and custom roles
     "logging.googleapis.com",          # the audit-log sink
+    "monitoring.googleapis.com",       # the alert policies (var.alerts)
     "pubsub.googleapis.com",           # audit, findings and dead-letter topics
     "run.googleapis.com",              # the functions' services (and the workloads guarded)
     "secretmanager.googleapis.com",    # the Slack webhook
@@ -49,7 +50,22 @@ module "notifications" {
   kms_key_name              = var.kms_key_name
   slack_webhook_url         = var.slack_webhook_url
   slack_webhook_url_version = var.slack_webhook_url_version
+  slack_destinations        = var.slack_destinations
   depends_on                = [google_project_service.apis]
+}
+
+# Watch the watcher (optional): alerts on dead letters and failing functions, sent to the
+# notification channels given; the runbook is in infra/README.md.
+module "monitoring" {
+  source                   = "../../modules/monitoring"
+  count                    = var.alerts.enabled ? 1 : 0
+  project_id               = var.project_id
+  name_prefix              = var.name_prefix
+  dead_letter_subscription = module.notifications.dead_letter_inbox
+  function_services        = [for f in module.functions : f.name]
+  notification_channels    = var.alerts.notification_channels
+  labels                   = var.labels
+  depends_on               = [google_project_service.apis]
 }
 
 module "log_routing" {
@@ -118,9 +134,12 @@ module "functions" {
     local.common_environment,
     each.value.publishes_findings ? { EGRESS_GUARD_FINDINGS_TOPIC = module.notifications.findings_topic_id } : {},
   )
-  secret_environment_variables = each.value.uses_slack ? {
-    SLACK_WEBHOOK_URL = { secret = module.notifications.slack_webhook_secret_id }
-  } : {}
+  # The default destination's webhook, and one per team destination of the policy's notify.routes.
+  secret_environment_variables = each.value.uses_slack ? merge(
+    { SLACK_WEBHOOK_URL = { secret = module.notifications.slack_webhook_secret_id } },
+    { for name, secret in module.notifications.slack_destination_secret_ids :
+    "SLACK_WEBHOOK_URL_${upper(replace(name, "-", "_"))}" => { secret = secret } },
+  ) : {}
   secret_volumes = local.policy_volumes
 
   min_instances = lookup(var.instances, each.key, { min = 0, max = 3 }).min

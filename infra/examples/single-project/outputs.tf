@@ -1,3 +1,8 @@
+output "alert_policies" {
+  description = "The alert policies (var.alerts): dead_letters and function_errors -> policy name; empty when alerts are off."
+  value       = var.alerts.enabled ? module.monitoring[0].alert_policies : {}
+}
+
 output "audit_topic" {
   description = "Topic the sink writes matching audit entries to (trigger of ensure_nat and replace_connector_firewalls)."
   value       = module.log_routing.topic_id
@@ -36,4 +41,14 @@ output "sink_writer_identity" {
 output "slack_webhook_secret" {
   description = "Secret Manager secret that holds the Slack webhook URL (add a version if Terraform did not)."
   value       = module.notifications.slack_webhook_secret_id
+}
+
+output "slack_destination_secrets" {
+  description = "Per team destination: the secret to add its webhook version to (gcloud secrets versions add)."
+  value       = module.notifications.slack_destination_secret_ids
+}
+
+output "findings_archive" {
+  description = "Subscription keeping a week of findings: export EGRESS_GUARD_FINDINGS_SUBSCRIPTION=<this> for `egress-guard undo FINDING_ID`."
+  value       = module.notifications.findings_archive
 }

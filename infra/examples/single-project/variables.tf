@@ -1,3 +1,17 @@
+variable "alerts" {
+  description = "Alert policies on the dead-letter inbox and on failing functions (modules/monitoring), sent to these Cloud Monitoring notification channels (projects/P/notificationChannels/ID). Off by default."
+  type = object({
+    enabled               = optional(bool, false)
+    notification_channels = optional(list(string), [])
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = alltrue([for c in var.alerts.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each notification channel is projects/P/notificationChannels/ID."
+  }
+}
+
 variable "bundle_dir" {
   description = "Directory where `make package` wrote <function>.zip; relative paths start at this example."
   type        = string
@@ -130,6 +144,16 @@ variable "scope" {
   validation {
     condition     = var.scope.type != "folder" || can(regex("^[0-9]+$", coalesce(var.scope.organization_id, "-")))
     error_message = "A folder scope needs its organization number in scope.organization_id (custom roles live in the organization)."
+  }
+}
+
+variable "slack_destinations" {
+  description = "The team destinations the policy's notify.routes name (besides default): one webhook secret each, given to notify_slack as SLACK_WEBHOOK_URL_<DESTINATION>."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for d in var.slack_destinations : can(regex("^[a-z][a-z0-9-]{0,29}$", d)) && d != "default"])
+    error_message = "Each destination is 1-30 lowercase letters, digits or hyphens, starting with a letter, and not \"default\"."
   }
 }
 

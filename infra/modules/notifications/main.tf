@@ -16,6 +16,19 @@ resource "google_pubsub_topic" "findings" {
   kms_key_name = var.kms_key_name
 }
 
+# Keeps every finding for a week: `egress-guard undo FINDING_ID` looks findings up here
+# (EGRESS_GUARD_FINDINGS_SUBSCRIPTION), reading without consuming; a SIEM may read it too.
+resource "google_pubsub_subscription" "findings_archive" {
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-findings-archive"
+  topic                      = google_pubsub_topic.findings.id
+  message_retention_duration = var.dead_letter_retention
+  retain_acked_messages      = true
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
 resource "google_pubsub_topic" "dead_letter" {
   project      = var.project_id
   name         = "${var.name_prefix}-dead-letter"
@@ -45,6 +58,25 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 resource "google_secret_manager_secret" "slack_webhook" {
   project   = var.project_id
   secret_id = "${var.name_prefix}-slack-webhook"
+  replication {
+    auto {
+      dynamic "customer_managed_encryption" {
+        for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+        content {
+          kms_key_name = customer_managed_encryption.value
+        }
+      }
+    }
+  }
+}
+
+# One secret per team destination of the policy's notify.routes (the default destination is the
+# secret above): notify_slack reads each as SLACK_WEBHOOK_URL_<DESTINATION>. Versions are added
+# by the team that owns the channel (`gcloud secrets versions add`), never through Terraform.
+resource "google_secret_manager_secret" "slack_destination" {
+  for_each  = toset(var.slack_destinations)
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-slack-webhook-${each.value}"
   replication {
     auto {
       dynamic "customer_managed_encryption" {

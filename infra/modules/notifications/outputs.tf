@@ -22,3 +22,13 @@ output "slack_webhook_secret_id" {
   description = "Secret Manager secret id of the Slack webhook (short name): add a version with `gcloud secrets versions add <id> --data-file=-`."
   value       = google_secret_manager_secret.slack_webhook.secret_id
 }
+
+output "slack_destination_secret_ids" {
+  description = "Per team destination (var.slack_destinations): the Secret Manager secret id of its webhook; notify_slack reads it as SLACK_WEBHOOK_URL_<DESTINATION>."
+  value       = { for name, secret in google_secret_manager_secret.slack_destination : name => secret.secret_id }
+}
+
+output "findings_archive" {
+  description = "Subscription keeping a week of findings, where `egress-guard undo FINDING_ID` looks them up (set EGRESS_GUARD_FINDINGS_SUBSCRIPTION to it)."
+  value       = google_pubsub_subscription.findings_archive.id
+}

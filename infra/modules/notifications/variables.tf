@@ -29,6 +29,16 @@ variable "project_id" {
   type        = string
 }
 
+variable "slack_destinations" {
+  description = "Names of the Slack destinations the policy's notify.routes send to, besides the default: one Secret Manager secret each (<prefix>-slack-webhook-<name>)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for d in var.slack_destinations : can(regex("^[a-z][a-z0-9-]{0,29}$", d)) && d != "default"])
+    error_message = "Each destination is 1-30 lowercase letters, digits or hyphens, starting with a letter, and not \"default\" (the default destination is slack_webhook)."
+  }
+}
+
 variable "slack_webhook_url" {
   description = "Optional Slack incoming-webhook URL. Write-only: sent to Secret Manager, never stored in the Terraform state. Leave null and add the version yourself with `gcloud secrets versions add`."
   type        = string

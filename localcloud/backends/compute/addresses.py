@@ -21,10 +21,9 @@ from localcloud.backends.compute.common import (
     _in_use,
     _labels_fingerprint,
     _object,
-    _present,
 )
 from localcloud.backends.compute.listing import ListQuery
-from localcloud.backends.compute.refs import _region_of, _relative
+from localcloud.backends.compute.refs import _relative, check_body_region
 from localcloud.errors import ApiError, already_exists, precondition
 
 
@@ -55,9 +54,7 @@ class Addresses(ComputeBase):
         body = _object(body)
         name = _check_name(body.get("name"))
         path = f"projects/{project}/regions/{region}/addresses/{name}"
-        if _present(body, "region") and _region_of(body["region"], "resource.region") != region:
-            raise _field_error("resource.region", body["region"],
-                               f"The region must match the region of the request URL ('{region}').")
+        check_body_region(body, region)
         address_type = body.get("addressType") or "EXTERNAL"
         if address_type != "EXTERNAL":
             raise _field_error("resource.addressType", address_type,

@@ -80,3 +80,11 @@ def _region_of(value: Any, field_name: str) -> str:
     if "/" in name or not _REGION.fullmatch(name):
         raise _field_error(field_name, value, "The URL is malformed.")
     return name
+
+
+def check_body_region(body: Any, region: str) -> None:
+    """A regional insert may repeat its region in the body; Compute refuses one that differs
+    from the request URL's."""
+    if isinstance(body, dict) and body.get("region") is not None and _region_of(body["region"], "resource.region") != region:
+        raise _field_error("resource.region", body["region"],
+                           f"The region must match the region of the request URL ('{region}').")

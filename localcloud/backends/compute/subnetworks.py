@@ -31,7 +31,7 @@ from localcloud.backends.compute.common import (
     merge_patch,
 )
 from localcloud.backends.compute.listing import ListQuery
-from localcloud.backends.compute.refs import _region_of, parse_network_ref
+from localcloud.backends.compute.refs import check_body_region, parse_network_ref
 from localcloud.errors import already_exists, invalid, precondition
 
 
@@ -81,9 +81,7 @@ class Subnetworks(ComputeBase):
         body = _object(body)
         name = _check_name(body.get("name"))
         path = f"projects/{project}/regions/{region}/subnetworks/{name}"
-        if _present(body, "region") and _region_of(body["region"], "resource.region") != region:
-            raise _field_error("resource.region", body["region"],
-                               f"The region must match the region of the request URL ('{region}').")
+        check_body_region(body, region)
         net_ref = parse_network_ref(body.get("network"), project, "resource.network")
         if "ipCidrRange" not in body or body.get("ipCidrRange") in (None, ""):
             raise _required("resource.ipCidrRange")

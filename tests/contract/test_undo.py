@@ -1,0 +1,81 @@
+"""egress-guard undo with the real google-cloud-compute clients against localcloud: the state
+before a remediation is back; a write that fails part-way says what was done; the file form."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from egress_guard.clients import Clients
+from egress_guard.config import Settings
+from egress_guard.findings import Finding, Outcome
+from egress_guard.guardrails.connector_firewalls import _shape
+from egress_guard.undo import PartlyUndone, undo
+from tests.contract.test_guardrails_localcloud import (  # noqa: F401  (fixtures)
+    DISABLE_AUTO_RULES,
+    P,
+    Guardrails,
+    User,
+    guardrails,
+    state,
+    subnet_connector,
+    user,
+)
+
+pytestmark = pytest.mark.contract
+
+
+def _rules(localcloud) -> dict[str, dict]:
+    """Firewall rules by name, as what decides them (Google's defaults filled: disabled false)."""
+    return {name: _shape(body) for name, body in state(localcloud)[1].items()}
+
+
+def _clients(url: str) -> Clients:
+    return Clients(Settings(project=P, localcloud_url=url, operation_timeout_seconds=20))
+
+
+def test_undo_a_firewall_remediation_puts_the_state_before_back(subnet_connector, guardrails: Guardrails,
+                                                                localcloud, localcloud_url):
+    before = _rules(localcloud)
+    (finding,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
+    assert finding.outcome is Outcome.REMEDIATED and _rules(localcloud) != before
+    published: list[Finding] = []
+    plan, undone = undo(_clients(localcloud_url), finding, timeout=20, dry_run=False,
+                        publisher=lambda: published.append)
+    assert undone is not None and published == [undone] and undone.outcome is Outcome.UNDONE
+    assert _rules(localcloud) == before
+    assert [c.action for c in undone.changes] == ["compute.firewalls.patch"] * 2 + ["compute.firewalls.delete"] * 2
+
+
+def test_undo_that_fails_part_way_says_what_was_done(subnet_connector, guardrails: Guardrails, localcloud,
+                                                     localcloud_url):
+    (finding,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
+    localcloud.set_faults([{"methods": "compute.firewalls.delete", "error_rate": 1.0, "code": 403, "count": 1}])
+    try:
+        with pytest.raises(PartlyUndone) as raised:
+            undo(_clients(localcloud_url), finding, timeout=20, dry_run=False, publisher=None)
+    finally:
+        localcloud.clear_faults()
+    reason = raised.value.reason
+    print(f"\n{reason}")
+    assert "403" in reason and "done before it stopped: compute.firewalls.patch" in reason
+    # What was done is not done twice: the broad rules are enabled again, so a second undo is refused.
+    plan, again = undo(_clients(localcloud_url), finding, timeout=20, dry_run=False, publisher=None)
+    assert again is None and "changed disabled" in plan.reason
+
+
+def test_undo_command_takes_a_finding_file_and_refuses_a_dry_run_finding(tmp_path: Path, localcloud_url):
+    from tests.slack_helpers import load_finding
+
+    planned = tmp_path / "planned.json"
+    planned.write_text(load_finding("planned-dry-run").to_json())
+    script = Path(sys.executable).parent / "egress-guard"
+    env = {"LOCALCLOUD_URL": localcloud_url, "GOOGLE_CLOUD_PROJECT": P, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(script), "undo", str(planned)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "nothing to undo" in done.stderr, done.stderr
+    missing = subprocess.run([str(script), "undo", str(tmp_path / "nowhere.json")], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 2 and "neither a finding id nor a finding file" in missing.stderr
