@@ -14,6 +14,7 @@ from types import ModuleType
 
 from localcloud.auditlog.sinks import Sinks
 from localcloud.auditlog.writer import AuditLog
+from localcloud.backends.appengine import AppEngineBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
 from localcloud.backends.iam import IamBackend
@@ -28,7 +29,8 @@ from localcloud.world import World
 # The services localcloud emulates, in the order their routes are tried; each is a module
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "platform", "logging", "iam", "secretmanager")
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging", "iam",
+                   "secretmanager")
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Services:
     vpcaccess: VpcAccessBackend
     run: RunBackend
     functions: FunctionsBackend
+    appengine: AppEngineBackend
     logging: LoggingState
     iam: IamBackend
     secretmanager: SecretManagerBackend
@@ -67,6 +70,7 @@ class Services:
         vpcaccess = world.backends["vpcaccess"] = VpcAccessBackend(world, operations)
         run = world.backends["run"] = RunBackend(world, operations)
         functions = world.backends["functions"] = FunctionsBackend(world, operations)
+        appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
         iam = world.backends["iam"] = IamBackend(world)
         secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
@@ -74,7 +78,7 @@ class Services:
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
-        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions,
+        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
                    LoggingState(audit, sinks), iam, secretmanager, modules)
 
     def api_routes(self) -> list[Route]:

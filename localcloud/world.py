@@ -17,8 +17,6 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from egress_guard.assumptions import FUNCTIONS_V2_WRITE_RUN_ENTRY
-
 # Compute writes creationTimestamp in Pacific time with an offset (e.g. 2024-04-01T05:34:56.123-07:00).
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -33,9 +31,7 @@ class Config:
     connector_ready_delay_s: float = 1.0
     run_operation_delay_s: float = 0.0
     functions_operation_delay_s: float = 0.0
-    # UNCONFIRMED whether Google logs a 2nd gen function's Cloud Run service too: egress-guard's choice
-    # (egress_guard.assumptions.FUNCTIONS_V2_WRITE_RUN_ENTRY) by default; tests switch it to cover both.
-    functions_write_run_entry: bool = FUNCTIONS_V2_WRITE_RUN_ENTRY
+    appengine_operation_delay_s: float = 0.0
     # docs/gcp-facts.md §11: whether the broad connector -> VPC allow rules (sbntfw/tagfw) are visible
     # firewall resources or implicit ones no API lists. Visible by default.
     connector_broad_rules: str = "visible"  # visible | implicit

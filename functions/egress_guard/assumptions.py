@@ -45,8 +45,8 @@ SWEEP_FIREWALL_WRITERS = 8
 # its service agent performs administrative actions during the deploy, and no sample was found).
 # Chosen: no. The Functions entry (confirmed) is what ensure_nat acts on; a Cloud Run entry for a
 # service labelled ``goog-managed-by: cloudfunctions`` is acknowledged without acting whatever this
-# says, so if Google does write one nothing is decided twice. localcloud writes that entry only when
-# this is True (its ``functions_write_run_entry`` setting, which the tests turn on to cover both).
+# says, so if Google does write one nothing is decided twice. localcloud follows the choice (it writes
+# no such entry); tests/contract/test_functions_guardrail.py covers the other case with a labelled service.
 FUNCTIONS_V2_WRITE_RUN_ENTRY = False
 # The label Cloud Functions puts on a 2nd gen function's Cloud Run service ([3P], docs/gcp-facts.md §12.3).
 FUNCTIONS_MANAGED_LABEL = ("goog-managed-by", "cloudfunctions")

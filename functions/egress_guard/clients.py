@@ -9,6 +9,8 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | networks, subnetworks, firewalls, routers, addresses, region_operations, global_operations | google-cloud-compute ``compute_v1`` (REST) | ``{URL}`` (paths ``/compute/v1/...``) |
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
+| functions_json                  | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
+| appengine                       | App Engine Admin v1 as JSON (``JsonApi``) | ``{URL}/appengine`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
 | publisher, subscriber           | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
 | topic_iam                       | google-cloud-pubsub's GAPIC ``PublisherClient`` (REST): topics' IAM policies | ``{URL}/pubsub`` (the emulator has no IAM) |
@@ -48,8 +50,10 @@ USER_AGENT = "egress-guard/0.1.0"
 # Where each API's REST paths start, at Google (host, version) and under LOCALCLOUD_URL (the prefix
 # the client libraries' api_endpoint gets below). The same roots the client libraries use.
 _GOOGLE_ROOTS = {"compute": "https://compute.googleapis.com/compute/v1", "vpcaccess": "https://vpcaccess.googleapis.com/v1",
-                 "run": "https://run.googleapis.com/v2"}
-_LOCAL_ROOTS = {"compute": "/compute/v1", "vpcaccess": "/vpcaccess/v1", "run": "/run/v2"}
+                 "run": "https://run.googleapis.com/v2", "cloudfunctions": "https://cloudfunctions.googleapis.com/v2",
+                 "appengine": "https://appengine.googleapis.com/v1"}
+_LOCAL_ROOTS = {"compute": "/compute/v1", "vpcaccess": "/vpcaccess/v1", "run": "/run/v2",
+                "cloudfunctions": "/cloudfunctions/v2", "appengine": "/appengine/v1"}
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
@@ -214,6 +218,28 @@ class Clients:
             return _GOOGLE_ROOTS[api]
         return f"{self.settings.localcloud_url}{_LOCAL_ROOTS[api]}"
 
+    # -- Cloud Functions v2
+
+    @cached_property
+    def functions_json(self) -> "JsonApi":
+        """Cloud Functions v2, read as Google's JSON (the guardrails and sweep; ``functions``, the
+        discovery client, is doctor's: two ways to one API, to be made one): google-cloud-functions' v2 ``ServiceConfig`` has
+        no Direct VPC fields (1.25.0) and would drop them, and installed beside the Functions Framework
+        it replaces the framework's ``google.cloud.functions`` package (docs/gcp-facts.md §12.3)."""
+        return self._json_api("cloudfunctions", "v2")
+
+    @cached_property
+    def appengine(self) -> "JsonApi":
+        """App Engine Admin v1, read as JSON: one read (versions.get) does not justify another client
+        library in every function bundle."""
+        return self._json_api("appengine", "v1")
+
+    def _json_api(self, service: str, version: str) -> "JsonApi":
+        """Over the one observed ``json`` session, so a sweep counts these calls like the others."""
+        base = f"{self.settings.localcloud_url}/{service}" if self.settings.localcloud_url is not None \
+            else f"https://{service}.googleapis.com"
+        return JsonApi(self.json, base, version)
+
     # -- Pub/Sub and Logging
 
     @cached_property
@@ -320,6 +346,45 @@ class Clients:
             return cloud_logging.Client(
                 project=self.settings.project or None, credentials=self._credentials, _use_grpc=False,
                 client_options=self._options("/logging"))
+
+
+class JsonApi:
+    """A one-platform API as JSON over an authorized session, with the client libraries' call shape
+    (keyword arguments, ``retry=`` and ``timeout=``, google-api-core exceptions), so ``api`` sorts
+    its failures like any other client's."""
+
+    def __init__(self, session: Any, base_url: str, version: str = "v2") -> None:
+        self.session = session
+        self.base_url = f"{base_url.rstrip('/')}/{version}"
+
+    def _get(self, path: str, params: dict[str, str] | None, retry: Any, timeout: float | None) -> dict[str, Any]:
+        from google.api_core import exceptions
+
+        def once() -> dict[str, Any]:
+            response = self.session.get(f"{self.base_url}/{path}", params=params, timeout=timeout,
+                                        headers={"User-Agent": USER_AGENT})
+            if response.status_code >= 400:
+                raise exceptions.from_http_response(response)
+            return response.json()
+
+        return retry(once)() if retry is not None else once()
+
+    def get(self, *, name: str, retry: Any = None, timeout: float | None = None) -> dict[str, Any]:
+        return self._get(name, None, retry, timeout)
+
+    def list(self, *, parent: str, collection: str, retry: Any = None, timeout: float | None = None,
+             on_page: Any = None) -> list[dict[str, Any]]:
+        """Every item of ``parent/collection``, all pages (``on_page()`` is called once per page read)."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            page = self._get(f"{parent}/{collection}", {"pageToken": token} if token else None, retry, timeout)
+            if on_page is not None:
+                on_page()
+            items.extend(page.get(collection) or ())
+            token = page.get("nextPageToken") or ""
+            if not token:
+                return items
 
 
 def LocalPrincipalCredentials(email: str) -> Any:

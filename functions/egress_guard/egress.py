@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Union
 
 from .errors import InvalidName, NothingToDo
-from .names import ConnectorName, NetworkName, RunJobName, RunServiceName, SubnetworkName, parse_network
+from .names import ConnectorName, FunctionName, NetworkName, RunJobName, RunServiceName, SubnetworkName, parse_network
 
 if TYPE_CHECKING:
     from .estate import Connector, Subnetwork, Workload
@@ -173,7 +173,7 @@ def range_connector_point(connector: "Connector") -> EgressPoint:
                        ip_cidr_range=connector.ip_cidr_range, via=Via.CONNECTOR, connector=name)
 
 
-def interface_point(workload: Union[RunServiceName, RunJobName], interface: NetworkInterface,
+def interface_point(workload: Union[RunServiceName, RunJobName, FunctionName], interface: NetworkInterface,
                     subnet_of: SubnetLookup) -> EgressPoint:
     """A Direct VPC interface's subnet and network (the subnet is looked up when no network is given)."""
     region = workload.region
@@ -199,8 +199,8 @@ def workload_point(workload: "Workload", connector_of: ConnectorLookup, subnet_o
     if workload.connector is not None:
         connector = connector_of(workload.connector)
         if connector is None:
-            raise NoEgressPoint(f"its connector {workload.connector.relative} does not exist: Cloud Run cannot send "
-                                "traffic through it")
+            raise NoEgressPoint(f"its connector {workload.connector.relative} does not exist: no traffic can be "
+                                "sent through it")
         return connector_point(connector, subnet_of)
     if not workload.network_interfaces:
         raise NoEgressPoint("it sends no traffic through a VPC")

@@ -13,9 +13,12 @@ tests hold each scenario to that minimum.
 | ``routers_of``           | compute.routers.list (of a region)           | every router and NAT of the region    |
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
+| ``read_function``        | cloudfunctions.projects.locations.functions.get (v2) | the same, for a Cloud Function |
+| ``read_app_engine_version`` | appengine.apps.services.versions.get (v1) | connector, egress setting |
 
 ``connector_from`` and ``workload_from`` convert a connector, service or job as JSON, whichever
-way it was read (a typed message through ``to_json``, or ``egress-guard sweep``'s JSON pages).
+way it was read (a typed message through ``to_json``, or ``egress-guard sweep``'s JSON pages); ``function_workload_from`` a Cloud Function's JSON,
+``app_engine_workload_from`` an App Engine version's.
 
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
 a firewall rule) are kept as read-only JSON in Google's camelCase, the shape findings show.
@@ -38,10 +41,12 @@ from typing import TYPE_CHECKING, Any, Union
 
 from . import api
 from .errors import InvalidName
-from .egress import Egress, NetworkInterface, decode_egress
+from .egress import Egress, EgressSetting, NetworkInterface, decode_egress
 from .events import freeze
 from .names import (
+    AppEngineVersionName,
     ConnectorName,
+    FunctionName,
     NetworkName,
     RunJobName,
     RunServiceName,
@@ -144,9 +149,10 @@ class FirewallRule:
 
 @dataclass(frozen=True)
 class Workload:
-    """A Cloud Run service or job as it is now (v2 view), reduced to what egress-guard needs."""
+    """A serverless workload as it is now (a Cloud Run service or job, v2 view; a Cloud Function),
+    reduced to what egress-guard needs."""
 
-    name: Union[RunServiceName, RunJobName]
+    name: Union[RunServiceName, RunJobName, FunctionName, AppEngineVersionName]
     labels: Mapping[str, str]
     connector: ConnectorName | None
     egress: Egress
@@ -354,3 +360,70 @@ def workload_from(body: Mapping[str, Any], name: Union[RunServiceName, RunJobNam
             tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.get("tags") or ())))
     return Workload(name=name, labels=freeze(dict(body.get("labels") or {})), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))
+
+
+# Function states in which it sends no traffic (or never will): nothing to cover. A function whose
+# deploy failed (FAILED) never ran with these settings; the failed call itself is screened earlier.
+INACTIVE_FUNCTION_STATES = frozenset({"FAILED", "DELETING", "DETACHING", "DETACH_FAILED"})
+
+
+def read_function(clients: "Clients", name: FunctionName) -> Workload | None:
+    """Cloud Functions v2 functions.get (as JSON); None when it does not exist (any more)."""
+    found = api.read_or_none(f"cloudfunctions.functions.get {name.relative}", clients.functions_json.get,
+                             name=name.relative)
+    return None if found is None else function_workload_from(found, name)
+
+
+def function_workload_from(found: Mapping[str, Any], name: FunctionName) -> Workload:
+    """A v2 ``Function`` (JSON, from a get or a list) -> ``Workload``. Its egress comes from the
+    field that carries it: ``vpcConnectorEgressSettings`` with a connector, ``directVpcEgress`` with
+    Direct VPC, each spelled its own way (docs/gcp-facts.md §12.6)."""
+    from .egress import NoEgressPoint
+
+    state = str(found.get("state") or "")
+    if state in INACTIVE_FUNCTION_STATES:
+        raise NoEgressPoint(f"function {name.name} is {state}: it sends no traffic with these settings")
+    config = found.get("serviceConfig") or {}
+    field = "serviceConfig"
+    connector = None
+    if config.get("vpcConnector"):
+        connector = parse_connector(config["vpcConnector"], field=f"{field}.vpcConnector",
+                                    default_project=name.project, default_region=name.region)
+        egress = decode_egress(config.get("vpcConnectorEgressSettings"), setting=EgressSetting.FUNCTIONS_CONNECTOR,
+                               field=f"{field}.vpcConnectorEgressSettings")
+    else:
+        egress = decode_egress(config.get("directVpcEgress"), setting=EgressSetting.FUNCTIONS_DIRECT_VPC,
+                               field=f"{field}.directVpcEgress")
+    interfaces = []
+    for index, iface in enumerate(config.get("directVpcNetworkInterface") or ()):
+        where = f"{field}.directVpcNetworkInterface[{index}]"
+        interfaces.append(NetworkInterface(
+            network=parse_network(iface["network"], field=f"{where}.network", default_project=name.project)
+            if iface.get("network") else None,
+            subnetwork=parse_subnetwork(iface["subnetwork"], field=f"{where}.subnetwork", default_project=name.project,
+                                        default_region=name.region) if iface.get("subnetwork") else None,
+            tags=tuple(validate_network_tag(t, f"{where}.tags") for t in iface.get("tags") or ())))
+    labels = {str(k): str(v) for k, v in (found.get("labels") or {}).items()}
+    return Workload(name=name, labels=freeze(labels), connector=connector, egress=egress,
+                    network_interfaces=tuple(interfaces))
+
+
+def read_app_engine_version(clients: "Clients", name: AppEngineVersionName) -> Workload | None:
+    """App Engine Admin v1 versions.get (as JSON); None when the version does not exist (any more)."""
+    found = api.read_or_none(f"appengine.versions.get {name.relative}", clients.appengine.get, name=name.relative)
+    return None if found is None else app_engine_workload_from(found, name)
+
+
+def app_engine_workload_from(found: Mapping[str, Any], name: AppEngineVersionName) -> Workload:
+    """A v1 ``Version`` (JSON) -> ``Workload``: its ``vpcAccessConnector {name, egressSetting}``, with App
+    Engine's own spelling of the egress setting (docs/gcp-facts.md §12.6). Direct VPC for App Engine
+    (``vpcAccess``) is not read yet."""
+    vpc = found.get("vpcAccessConnector") or {}
+    connector = None
+    if vpc.get("name"):
+        connector = parse_connector(vpc["name"], field="vpcAccessConnector.name", default_project=name.project)
+    egress = decode_egress(vpc.get("egressSetting"), setting=EgressSetting.APP_ENGINE,
+                           field="vpcAccessConnector.egressSetting")
+    # A Version has no labels (appengine v1 discovery document): the label exemption cannot apply;
+    # connector, network and project exemptions do.
+    return Workload(name=name, labels=freeze({}), connector=connector, egress=egress, network_interfaces=())

@@ -44,6 +44,17 @@ produces; it is written down once, in ``TRIGGERS`` and the constants that follow
   ``resource.type`` ``assumptions.VPCACCESS_RESOURCE_TYPE`` with labels ``{connector_name, location,
   project_id}``.
 
+- Cloud Functions v2 (docs/gcp-facts.md §12.3; the first/last pair confirmed by Google's audit page,
+  the rest assumed as Cloud Run v2's): ``resourceName`` ``projects/P/locations/R/functions/F``;
+  first: ``request`` ``CreateFunctionRequest`` ``{parent, functionId, function}`` /
+  ``UpdateFunctionRequest`` ``{function, updateMask}``; last: ``response`` the Function;
+  ``resource.type`` ``cloud_function`` (labels function_name, region, project_id), as the real 1st gen
+  entry shows.
+
+- App Engine (docs/gcp-facts.md §12.4, a real pair): ``resourceName`` ``apps/P/services/S/versions/V``;
+  first: the request in ``protoPayload.serviceData`` (``AuditData``, ``createVersion.request.version``),
+  no ``request``; last: no payload; ``resource.type`` ``gae_app`` (labels module_id, version_id).
+
 The parser also accepts a create entry whose ``resourceName`` is the parent (``projects/P/locations/R``,
 ``namespaces/P``) and takes the new name from the request (``connectorId``, ``serviceId``, ``jobId``,
 ``metadata.name``), since some Google APIs log creates that way.
@@ -67,8 +78,10 @@ from .errors import InvalidName, MalformedEvent, NotOurEvent, StaleEvent
 from .findings import Trigger
 from .names import (
     ResourceName,
+    parse_app_engine_version,
     parse_connector,
     parse_firewall,
+    parse_function,
     parse_router,
     parse_run_job,
     parse_run_service,
@@ -93,6 +106,8 @@ class EventKind(str, enum.Enum):
     CONNECTOR_CREATED = "connector-created"
     RUN_SERVICE_WRITTEN = "run-service-written"  # created or replaced/updated
     RUN_JOB_WRITTEN = "run-job-written"
+    FUNCTION_WRITTEN = "function-written"  # a Cloud Function created or updated (v2 API)
+    APP_ENGINE_VERSION_CREATED = "app-engine-version-created"
     ROUTER_CHANGED = "router-changed"  # patched, updated or deleted (a NAT may be gone)
     FIREWALL_CHANGED = "firewall-changed"  # inserted, patched, updated or deleted
 
@@ -108,6 +123,8 @@ class ApiVersion(str, enum.Enum):
     RUN_V1 = "run.v1"  # Knative-style API (gcloud run deploy, the console)
     RUN_V2 = "run.v2"
     COMPUTE_V1 = "compute.v1"
+    FUNCTIONS_V2 = "cloudfunctions.v2"
+    APPENGINE_V1 = "appengine.v1"
 
 
 @dataclass(frozen=True)
@@ -127,11 +144,15 @@ class MethodSpec:
 _VPCACCESS = "vpcaccess.googleapis.com"
 _RUN = "run.googleapis.com"
 _COMPUTE = "compute.googleapis.com"
+_FUNCTIONS = "cloudfunctions.googleapis.com"
+_APPENGINE = "appengine.googleapis.com"
 
 # resource.type of the entries (the vpcaccess and job ones are UNCONFIRMED: see ``assumptions``).
 RUN_SERVICE_RESOURCE_TYPE = "cloud_run_revision"
 ROUTER_RESOURCE_TYPE = "gce_router"
 FIREWALL_RESOURCE_TYPE = "gce_firewall_rule"
+APP_ENGINE_RESOURCE_TYPE = "gae_app"  # a real CreateVersion pair (docs/gcp-facts.md §12.4)
+FUNCTION_RESOURCE_TYPE = "cloud_function"  # a real 1st gen entry (docs/gcp-facts.md §12.2); assumed for 2nd gen
 
 # The trigger list of design §1: every method egress-guard reacts to.
 TRIGGERS: tuple[MethodSpec, ...] = (
@@ -156,6 +177,16 @@ TRIGGERS: tuple[MethodSpec, ...] = (
                Action.CREATE, ApiVersion.RUN_V2, RUN_JOB_RESOURCE_TYPE, long_running=True),
     MethodSpec(_RUN, "google.cloud.run.v2.Jobs.UpdateJob", EventKind.RUN_JOB_WRITTEN,
                Action.UPDATE, ApiVersion.RUN_V2, RUN_JOB_RESOURCE_TYPE, long_running=True),
+    # Cloud Functions v2 (docs/gcp-facts.md §12.3): long-running, first and last entries (confirmed by
+    # Google's audit page); the request and response shapes are the one-platform ones, as Cloud Run v2.
+    MethodSpec(_FUNCTIONS, "google.cloud.functions.v2.FunctionService.CreateFunction", EventKind.FUNCTION_WRITTEN,
+               Action.CREATE, ApiVersion.FUNCTIONS_V2, FUNCTION_RESOURCE_TYPE, long_running=True),
+    MethodSpec(_FUNCTIONS, "google.cloud.functions.v2.FunctionService.UpdateFunction", EventKind.FUNCTION_WRITTEN,
+               Action.UPDATE, ApiVersion.FUNCTIONS_V2, FUNCTION_RESOURCE_TYPE, long_running=True),
+    # App Engine (docs/gcp-facts.md §12.4): the request is in protoPayload.serviceData, not request; a
+    # version's connector cannot be changed by a patch, so a version's creation is the only trigger.
+    MethodSpec(_APPENGINE, "google.appengine.v1.Versions.CreateVersion", EventKind.APP_ENGINE_VERSION_CREATED,
+               Action.CREATE, ApiVersion.APPENGINE_V1, APP_ENGINE_RESOURCE_TYPE, long_running=True),
     MethodSpec(_COMPUTE, "v1.compute.routers.patch", EventKind.ROUTER_CHANGED,
                Action.UPDATE, ApiVersion.COMPUTE_V1, ROUTER_RESOURCE_TYPE, long_running=True),
     MethodSpec(_COMPUTE, "v1.compute.routers.update", EventKind.ROUTER_CHANGED,
@@ -185,6 +216,8 @@ OPERATION_PRODUCERS: Mapping[ApiVersion, str] = MappingProxyType({
     ApiVersion.VPCACCESS_V1: _VPCACCESS,
     ApiVersion.RUN_V2: _RUN,
     ApiVersion.COMPUTE_V1: _COMPUTE,
+    ApiVersion.FUNCTIONS_V2: _FUNCTIONS,
+    ApiVersion.APPENGINE_V1: _APPENGINE,
 })
 
 
@@ -632,6 +665,11 @@ def _resource(spec: MethodSpec, resource_name: str, request: Mapping[str, Any], 
         region = validate_region(location, "resource.labels.location") if location is not None else None
         parser = parse_run_service if is_service else parse_run_job
         return _own_project(parser(name, field=field, default_region=region), project)
+    if spec.kind is EventKind.APP_ENGINE_VERSION_CREATED:
+        return _own_project(parse_app_engine_version(resource_name, field=field), project)
+    if spec.kind is EventKind.FUNCTION_WRITTEN:
+        name = _child_of_parent(resource_name, request, "functionId", "functions")
+        return _own_project(parse_function(name, field=field), project)
     if spec.kind is EventKind.ROUTER_CHANGED:
         return _own_project(parse_router(resource_name, field=field), project)
     return _own_project(parse_firewall(resource_name, field=field), project)

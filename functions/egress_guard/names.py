@@ -47,6 +47,8 @@ COMPUTE_NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 # Cloud Run documents 49 characters for services and 63 for jobs. We accept up to 63 for both:
 # the pattern is what keeps URLs safe, and the API itself rejects longer service names.
 RUN_NAME_RE = COMPUTE_NAME_RE
+# App Engine service and version ids: lowercase letters, digits and hyphens, at most 63 characters.
+APP_ENGINE_ID_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 # Serverless VPC Access: a Compute name "less than 21 characters long, and hyphens (-) count as
 # two characters" (docs/gcp-facts.md §1.2). So len(name) + name.count("-") must be at most 20.
 CONNECTOR_NAME_MAX_WEIGHT = 20
@@ -271,6 +273,51 @@ class RunJobName(_RunName):
 
 
 @dataclass(frozen=True)
+class FunctionName(_Named):
+    """A Cloud Function (2nd gen, and 1st gen through the v2 API): ``projects/P/locations/R/functions/F``."""
+
+    project: str
+    region: str
+    name: str
+    TYPE: ClassVar[str] = "cloudfunctions.function"
+
+    def __post_init__(self) -> None:
+        validate_project(self.project, "function project", allow_number=True)
+        validate_region(self.region, "function region")
+        validate_run_name(self.name, "function name")  # same rule: lowercase, digits, '-', at most 63
+
+    @property
+    def relative(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/functions/{self.name}"
+
+
+@dataclass(frozen=True)
+class AppEngineVersionName(_Named):
+    """An App Engine version: ``apps/P/services/S/versions/V`` (the app id is the project id). Its name
+    says no region: its traffic's region comes from its connector."""
+
+    project: str
+    service: str
+    name: str  # the version id
+    TYPE: ClassVar[str] = "appengine.version"
+
+    def __post_init__(self) -> None:
+        validate_project(self.project, "app")
+        for value, what in ((self.service, "service"), (self.name, "version")):
+            if not _full(APP_ENGINE_ID_RE, _check_text(value, f"App Engine {what}", path=False)):
+                raise InvalidName(f"App Engine {what}: {_show(value)} is not an App Engine id (lowercase letters, "
+                                  "digits and hyphens, at most 63 characters)", field=f"App Engine {what}")
+
+    @property
+    def region(self) -> str:
+        return ""
+
+    @property
+    def relative(self) -> str:
+        return f"apps/{self.project}/services/{self.service}/versions/{self.name}"
+
+
+@dataclass(frozen=True)
 class _GlobalComputeName(_ComputeNamed):
     project: str
     name: str
@@ -343,7 +390,8 @@ class AddressName(_RegionalComputeName):
 ComputeName = Union[NetworkName, FirewallName, SubnetworkName, RouterName, AddressName]
 RunName = Union[RunServiceName, RunJobName]
 # What an audit event is about (AuditEvent.resource).
-ResourceName = Union[ConnectorName, RunServiceName, RunJobName, RouterName, FirewallName]
+ResourceName = Union[ConnectorName, RunServiceName, RunJobName, FunctionName, AppEngineVersionName, RouterName,
+                     FirewallName]
 
 _GLOBAL_COLLECTIONS: dict[str, type[_GlobalComputeName]] = {"networks": NetworkName, "firewalls": FirewallName}
 _REGIONAL_COLLECTIONS: dict[str, type[_RegionalComputeName]] = {
@@ -532,3 +580,29 @@ def parse_run_job(value: object, *, field: str, default_project: str | None = No
                         default_region=default_region)
     assert isinstance(result, RunJobName)
     return result
+
+
+def parse_function(value: object, *, field: str, default_project: str | None = None,
+                   default_region: str | None = None) -> FunctionName:
+    """``projects/P/locations/R/functions/F`` (or a bare name with defaults) -> ``FunctionName``."""
+    text = _check_text(value, field, path=True)
+    parts = _segments(text, field, text)
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations" and parts[4] == "functions":
+        project, region, name = parts[1], parts[3], parts[5]
+    elif len(parts) == 1 and default_project is not None and default_region is not None:
+        project, region, name = default_project, default_region, parts[0]
+    else:
+        raise InvalidName(f"{field}: {_show(text)} is not a Cloud Functions name "
+                          "(projects/P/locations/R/functions/NAME)", field=field)
+    return FunctionName(validate_project(project, f"{field} (project)", allow_number=True),
+                        validate_region(region, f"{field} (region)"), validate_run_name(name, f"{field} (name)"))
+
+
+def parse_app_engine_version(value: object, *, field: str) -> AppEngineVersionName:
+    """``apps/P/services/S/versions/V`` -> ``AppEngineVersionName``."""
+    text = _check_text(value, field, path=True)
+    parts = _segments(text, field, text)
+    if len(parts) == 6 and parts[0] == "apps" and parts[2] == "services" and parts[4] == "versions":
+        return AppEngineVersionName(validate_project(parts[1], f"{field} (app)"), parts[3], parts[5])
+    raise InvalidName(f"{field}: {_show(text)} is not an App Engine version name (apps/P/services/S/versions/V)",
+                      field=field)

@@ -77,6 +77,7 @@ _API_PATH_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "run.v2": ("/run/v2/",),
     "run.v1": ("/run/apis/serving.knative.dev/v1/", "/run/apis/run.googleapis.com/v1/", "/run/v1/"),
     "cloudfunctions.v2": ("/cloudfunctions/v2/",),
+    "appengine.v1": ("/appengine/v1/",),
 }
 
 

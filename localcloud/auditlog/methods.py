@@ -21,6 +21,7 @@ COMPUTE = "compute.googleapis.com"
 VPCACCESS = "vpcaccess.googleapis.com"
 RUN = "run.googleapis.com"
 FUNCTIONS = "cloudfunctions.googleapis.com"
+APPENGINE = "appengine.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class MethodSpec:
     resource_type: str  # resource.type when the route gives no AuditInfo (failed calls)
     verb: str  # create | update | delete | run
     data_access: bool = False  # DATA_WRITE: Data Access logs are off by default, nothing is written
+    # App Engine logs the request in protoPayload.serviceData (AuditData), under this field, instead of
+    # protoPayload.request, and its operation.last entry carries no payload (docs/gcp-facts.md §12.4).
+    service_data: str | None = None
 
 
 def _compute_specs() -> dict[tuple[str, str], MethodSpec]:
@@ -120,10 +124,17 @@ def _functions_specs() -> dict[tuple[str, str], MethodSpec]:
     return table
 
 
-METHODS: Mapping[tuple[str, str], MethodSpec] = {**_compute_specs(), **_vpcaccess_specs(), **_run_specs(),
-                                                 **_functions_specs()}
+def _appengine_specs() -> dict[tuple[str, str], MethodSpec]:
+    return {("appengine.v1", "appengine.apps.services.versions.create"): MethodSpec(
+        APPENGINE, "google.appengine.v1.Versions.CreateVersion", "appengine.versions.create", "lro",
+        "type.googleapis.com/google.appengine.v1.CreateVersionRequest", "type.googleapis.com/google.appengine.v1.Version",
+        "gae_app", "create", service_data="createVersion")}
 
-_SERVICE_BY_API_PREFIX = {"compute": COMPUTE, "vpcaccess": VPCACCESS, "run": RUN, "cloudfunctions": FUNCTIONS,
+
+METHODS: Mapping[tuple[str, str], MethodSpec] = {**_compute_specs(), **_vpcaccess_specs(), **_run_specs(),
+                                                 **_functions_specs(), **_appengine_specs()}
+
+_SERVICE_BY_API_PREFIX = {"compute": COMPUTE, "vpcaccess": VPCACCESS, "run": RUN, "cloudfunctions": FUNCTIONS, "appengine": APPENGINE,
                           "logging": "logging.googleapis.com"}
 
 

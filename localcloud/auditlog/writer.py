@@ -105,6 +105,9 @@ class InsertIds:
         return prefix + digits.rjust(5, "0")
 
 
+APPENGINE_AUDIT_DATA_TYPE = "type.googleapis.com/google.appengine.v1.AuditData"
+
+
 def build_entry(*, target: Target, spec: MethodSpec, principal: str, caller_ip: str, user_agent: str,
                 request: dict[str, Any] | None, response: dict[str, Any] | None,
                 status: tuple[int, str] | None, operation: dict[str, Any] | None, now_ns: int,
@@ -123,6 +126,12 @@ def build_entry(*, target: Target, spec: MethodSpec, principal: str, caller_ip: 
         metadata["requestAttributes"] = {"time": timestamp, "auth": {}}
         metadata["destinationAttributes"] = {}
     payload["methodName"] = target.method_name
+    last_entry = operation is not None and operation.get("last") and not operation.get("first")
+    if spec.service_data:  # App Engine: the request in serviceData; the last entry carries none
+        if request is not None and not last_entry:
+            body = {k: v for k, v in request.items() if k not in ("@type", "versionId")}
+            payload["serviceData"] = {"@type": APPENGINE_AUDIT_DATA_TYPE, spec.service_data: {"request": body}}
+        request = response = None
     if request is not None:
         payload["request"] = request
     payload["requestMetadata"] = metadata

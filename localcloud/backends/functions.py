@@ -9,8 +9,9 @@ uploads the source first: ``generateUploadUrl`` answers a URL on localcloud (``U
 takes the zip, as the signed Cloud Storage URL does for Google.
 
 UNCONFIRMED choices, each once: the upload bucket's name (``UPLOAD_BUCKET``), and whether Google
-also logs the function's underlying Cloud Run service (``egress_guard.assumptions``; localcloud
-follows ``world.config.functions_write_run_entry``, which defaults to that constant).
+also logs the function's underlying Cloud Run service (``egress_guard.assumptions.FUNCTIONS_V2_WRITE_RUN_ENTRY``,
+chosen False: localcloud writes no such service nor entry; the guardrail's handling of one, should
+Google write it, is tested with a labelled service made through the Cloud Run API).
 """
 
 from __future__ import annotations

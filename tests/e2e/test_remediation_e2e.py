@@ -212,6 +212,59 @@ def test_shared_vpc_job_on_a_host_connector_is_covered_by_a_nat_in_the_host_proj
     assert not [r for r in _routers(stack, "shared-net")], "no router for it in the service project"
 
 
+def test_gen2_function_with_a_connector_and_all_traffic_gets_a_nat(stack_enforce: RunningStack, tmp_path):
+    """Issue 18: the real gcloud functions deploy --gen2 (source upload included) with --vpc-connector and
+    --egress-settings=all; ensure_nat reacts to the Cloud Functions entry. nat.on_connector_create gives
+    the connector its NAT first, so the function's finding is compliant or remediated: either way it
+    names the function and the NAT that covers it."""
+    stack, seen = stack_enforce, []
+    _network(stack, "net-fn", ("fn-28", "10.33.0.0/28"))
+    stack.gcloud("compute", "networks", "vpc-access", "connectors", "create", "conn-fn", f"--region={REGION}",
+                 "--subnet=fn-28")
+    (tmp_path / "main.py").write_text("def hello(request):\n    return 'hi'\n")
+    (tmp_path / "requirements.txt").write_text("")
+    stack.gcloud("functions", "deploy", "fn-all", "--gen2", "--runtime=python312", f"--region={REGION}",
+                 f"--source={tmp_path}", "--entry-point=hello", "--trigger-http", "--no-allow-unauthenticated",
+                 "--vpc-connector=conn-fn", "--egress-settings=all", "--quiet")
+    decided = eventually(lambda: [f for f in _findings_for(stack, seen, "fn-all") if f["guardrail"] == "ensure_nat"
+                                  and f["outcome"] in ("remediated", "compliant")], BOUND_S)
+    assert decided and decided[0]["resource"]["type"] == "cloudfunctions.function", decided
+    routers = _routers(stack, "net-fn")
+    print(f"\ngen2 function: {decided[0]['outcome']}: {decided[0]['reason']}")
+    print("gcloud compute routers list (net-fn): " + json.dumps(
+        [{"name": r["name"], "nats": [n["name"] for n in r.get("nats", [])]} for r in routers]))
+    assert [s["name"].rsplit("/", 1)[-1] for r in routers for n in r["nats"] for s in n.get("subnetworks", [])] == [
+        "fn-28"]
+
+
+def test_app_engine_version_with_all_traffic_gets_a_nat(stack_enforce: RunningStack):
+    """Issue 18: an App Engine version on a connector with egressSetting ALL_TRAFFIC, created with Google's
+    discovery client (gcloud app deploy cannot work offline); its entry carries the request under
+    protoPayload.serviceData, and ensure_nat re-reads the version."""
+    import httplib2
+    from googleapiclient.discovery import build
+
+    stack, seen = stack_enforce, []
+    _network(stack, "net-ae", ("ae-28", "10.34.0.0/28"))
+    stack.gcloud("compute", "networks", "vpc-access", "connectors", "create", "conn-ae", f"--region={REGION}",
+                 "--subnet=ae-28")
+    api = build("appengine", "v1", http=httplib2.Http(), static_discovery=True,
+                client_options={"api_endpoint": stack.url + "/appengine/"})
+    api.apps().services().versions().create(appsId=PROJECT, servicesId="default", body={
+        "id": "v-all", "runtime": "python312", "env": "standard",
+        "vpcAccessConnector": {"name": f"projects/{PROJECT}/locations/{REGION}/connectors/conn-ae",
+                               "egressSetting": "ALL_TRAFFIC"}}).execute()
+    decided = eventually(lambda: [f for f in _findings_for(stack, seen, "v-all") if f["guardrail"] == "ensure_nat"
+                                  and f["outcome"] in ("remediated", "compliant")], BOUND_S)
+    assert decided and decided[0]["resource"]["type"] == "appengine.version", decided
+    routers = _routers(stack, "net-ae")
+    print(f"\nApp Engine version: {decided[0]['outcome']}: {decided[0]['reason']}")
+    print("gcloud compute routers list (net-ae): " + json.dumps(
+        [{"name": r["name"], "nats": [n["name"] for n in r.get("nats", [])]} for r in routers]))
+    assert [s["name"].rsplit("/", 1)[-1] for r in routers for n in r["nats"] for s in n.get("subnetworks", [])] == [
+        "ae-28"]
+
+
 def _publish_raw(stack: RunningStack, data: bytes, copies: int = 1) -> list[str]:
     """Publish ``data`` ``copies`` times; the Pub/Sub message ids."""
     import os

@@ -144,3 +144,24 @@ def test_functions_v1_egress_numbers_match_v2():
     path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "cloudfunctions.v1.json"
     values = json.loads(path.read_text())["schemas"]["CloudFunction"]["properties"]["vpcConnectorEgressSettings"]
     assert values["enum"] == ["VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", "PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"]
+
+
+def test_a_function_is_read_with_its_own_spellings_and_an_unknown_value_is_refused():
+    from egress_guard.errors import PermanentError
+    from egress_guard.estate import function_workload_from
+    from egress_guard.names import FunctionName
+
+    name = FunctionName(P, R, "fn")
+    connector = {"state": "ACTIVE", "labels": {"team": "a"}, "serviceConfig": {
+        "vpcConnector": "conn-a", "vpcConnectorEgressSettings": "ALL_TRAFFIC"}}
+    workload = function_workload_from(connector, name)
+    assert (workload.connector, workload.egress, workload.labels["team"]) == (CONN, Egress.ALL_TRAFFIC, "a")
+    direct = {"serviceConfig": {"directVpcNetworkInterface": [{"subnetwork": f"projects/{HOST}/regions/{R}/subnetworks/conn-28"}],
+                                "directVpcEgress": "VPC_EGRESS_ALL_TRAFFIC"}}
+    workload = function_workload_from(direct, name)
+    assert workload.egress is Egress.ALL_TRAFFIC and workload.network_interfaces[0].subnetwork == SUB
+    newer = {"serviceConfig": {"directVpcNetworkInterface": [{"network": "shared"}], "directVpcEgress": "VPC_EGRESS_SOME_NEW"}}
+    with pytest.raises(PermanentError, match="serviceConfig.directVpcEgress: 'VPC_EGRESS_SOME_NEW' is not"):
+        function_workload_from(newer, name)
+    with pytest.raises(NoEgressPoint, match="FAILED"):
+        function_workload_from({**connector, "state": "FAILED"}, name)

@@ -30,7 +30,15 @@ from egress_guard.events import (
     screen,
     thaw,
 )
-from egress_guard.names import ConnectorName, FirewallName, RouterName, RunJobName, RunServiceName
+from egress_guard.names import (
+    AppEngineVersionName,
+    ConnectorName,
+    FirewallName,
+    FunctionName,
+    RouterName,
+    RunJobName,
+    RunServiceName,
+)
 from tests.paths import AUDIT_SAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -118,11 +126,14 @@ def test_triggers_mark_only_v1_jobs_unconfirmed() -> None:
 
 
 def test_triggers_cover_design_list() -> None:
-    assert len(METHODS) == len(TRIGGERS) == 16
+    assert len(METHODS) == len(TRIGGERS) == 19
     assert methods_for(EventKind.CONNECTOR_CREATED) == ("google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",)
     assert methods_for(EventKind.ROUTER_CHANGED) == (
         "v1.compute.routers.patch", "v1.compute.routers.update", "v1.compute.routers.delete")
     assert len(methods_for(EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN)) == 8
+    assert methods_for(EventKind.FUNCTION_WRITTEN) == (
+        "google.cloud.functions.v2.FunctionService.CreateFunction",
+        "google.cloud.functions.v2.FunctionService.UpdateFunction")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -161,6 +172,9 @@ EXPECTED_RESOURCES = {
     "google.cloud.run.v1.Jobs.ReplaceJob": RunJobName(PROJECT, REGION, "nightly"),
     "google.cloud.run.v2.Jobs.CreateJob": RunJobName(PROJECT, REGION, "batch"),
     "google.cloud.run.v2.Jobs.UpdateJob": RunJobName(PROJECT, REGION, "batch"),
+    "google.cloud.functions.v2.FunctionService.CreateFunction": FunctionName(PROJECT, REGION, "fn-a"),
+    "google.cloud.functions.v2.FunctionService.UpdateFunction": FunctionName(PROJECT, REGION, "fn-a"),
+    "google.appengine.v1.Versions.CreateVersion": AppEngineVersionName(PROJECT, "default", "v1"),
     "v1.compute.routers.patch": RouterName(PROJECT, REGION, "router-a"),
     "v1.compute.routers.update": RouterName(PROJECT, REGION, "router-a"),
     "v1.compute.routers.delete": RouterName(PROJECT, REGION, "router-a"),
@@ -176,7 +190,8 @@ def test_parse_event_fixture_resource_region_and_operation(method: str) -> None:
     spec = METHODS[method]
     first = parse_event(load(fixture_name(method)))
     assert first.resource == EXPECTED_RESOURCES[method]
-    assert first.region == ("" if spec.kind is EventKind.FIREWALL_CHANGED else REGION)
+    assert first.region == ("" if spec.kind in (EventKind.FIREWALL_CHANGED, EventKind.APP_ENGINE_VERSION_CREATED)
+                            else REGION)
     if spec.long_running:
         last = parse_event(load(fixture_name(method, last=True)))
         assert (first.operation_first, first.operation_last) == (True, False)

@@ -70,7 +70,16 @@ from ..errors import NothingToDo, NotOurEvent, PermanentError
 from ..estate import Router, Subnetwork, Workload
 from ..events import AuditEvent, EventKind
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
-from ..names import ConnectorName, RouterName, RunJobName, RunServiceName, SubnetworkName
+from ..assumptions import FUNCTIONS_MANAGED_LABEL
+from ..names import (
+    AppEngineVersionName,
+    ConnectorName,
+    FunctionName,
+    RouterName,
+    RunJobName,
+    RunServiceName,
+    SubnetworkName,
+)
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
 from ..converge import MAX_ATTEMPTS, converge
@@ -182,8 +191,16 @@ def workload_subject(workload: Workload, policy: Policy, *, connector_of: "Conne
 
 
 def _kind(workload: Workload) -> str:
-    what = "Cloud Run service" if isinstance(workload.name, RunServiceName) else "Cloud Run job"
+    what = {RunServiceName: "Cloud Run service", RunJobName: "Cloud Run job",
+            FunctionName: "Cloud Function", AppEngineVersionName: "App Engine version"}[type(workload.name)]
     return f"{what} {workload.name.name}"
+
+
+def managed_by_functions(workload: Workload) -> bool:
+    """A 2nd gen function's own Cloud Run service: decided through its function, never twice
+    (docs/gcp-facts.md §12.3; ``assumptions.FUNCTIONS_V2_WRITE_RUN_ENTRY``)."""
+    key, value = FUNCTIONS_MANAGED_LABEL
+    return isinstance(workload.name, RunServiceName) and workload.labels.get(key) == value
 
 
 def plan_nat(subject: ResourceRef, point: EgressPoint, routers: Sequence[Router], policy: Policy, *,
@@ -418,8 +435,9 @@ class EnsureNat:
         if kind is EventKind.CONNECTOR_CREATED:
             assert isinstance(event.resource, ConnectorName)
             return self._for_connector(event.resource, event, ctx, mode)
-        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN):
-            assert isinstance(event.resource, (RunServiceName, RunJobName))
+        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN, EventKind.FUNCTION_WRITTEN,
+                    EventKind.APP_ENGINE_VERSION_CREATED):
+            assert isinstance(event.resource, (RunServiceName, RunJobName, FunctionName, AppEngineVersionName))
             return self._for_workload(event.resource, event, ctx, mode)
         if kind is EventKind.ROUTER_CHANGED:
             assert isinstance(event.resource, RouterName)
@@ -440,11 +458,19 @@ class EnsureNat:
         point = _nothing_to_cover(name.relative, lambda: connector_point(connector, _live_subnets(ctx)))
         return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
 
-    def _for_workload(self, name: RunServiceName | RunJobName, event: AuditEvent, ctx: "Context",
-                      mode: Mode) -> list[Finding]:
-        workload = estate.read_workload(ctx.clients, name)
+    def _for_workload(self, name: RunServiceName | RunJobName | FunctionName | AppEngineVersionName, event: AuditEvent,
+                      ctx: "Context", mode: Mode) -> list[Finding]:
+        if isinstance(name, FunctionName):
+            workload = _nothing_to_cover(name.relative, lambda: estate.read_function(ctx.clients, name))
+        elif isinstance(name, AppEngineVersionName):
+            workload = estate.read_app_engine_version(ctx.clients, name)
+        else:
+            workload = estate.read_workload(ctx.clients, name)
         if workload is None:
             raise NothingToDo(f"{name.relative} does not exist (any more); nothing to cover")
+        if managed_by_functions(workload):
+            raise NothingToDo(f"{name.relative} is the Cloud Run service of a 2nd gen Cloud Function "
+                              f"({'='.join(FUNCTIONS_MANAGED_LABEL)}): its function's own audit entry decides it")
         subject = _nothing_to_cover(name.relative, lambda: workload_subject(
             workload, ctx.policy, connector_of=lambda c: estate.read_connector(ctx.clients, c),
             subnet_of=_live_subnets(ctx)))

@@ -18,7 +18,18 @@ from .. import api, estate
 from ..egress import NetworkInterface
 from ..errors import EgressGuardError, InvalidName
 from ..estate import Connector, FirewallRule, Router, Subnetwork, Workload
-from ..names import NetworkName, RunJobName, RunServiceName, parse_network, parse_run_job, parse_run_service, parse_subnetwork
+from ..names import (
+    NetworkName,
+    RunJobName,
+    RunServiceName,
+    parse_app_engine_version,
+    parse_function,
+    parse_network,
+    parse_run_job,
+    parse_run_service,
+    parse_subnetwork,
+)
+from ..guardrails.ensure_nat import managed_by_functions
 from .progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -116,6 +127,9 @@ class Inventory:
             {c.name.region for c in connectors.values()}
             | {s.name.region for s in subnets.values() if s.name.project == project}))
         workloads = [w for region in run_regions for w in reader.workloads(project, region)]
+        # App Engine versions are not regional: listed once, kept when their connector is in a swept region.
+        workloads += [w for w in reader.app_engine_versions(project)
+                      if w.connector is not None and w.connector.region in run_regions]
 
         # Connectors of other projects that workloads use (a Shared VPC host's connectors), and
         # every project whose network holds a connector or a Direct VPC interface.
@@ -237,8 +251,47 @@ class _Reader:
                         if (w := _workload(item, parse, project, region)) is not None]
             return read
 
-        return (self._guarded(f"the Cloud Run services of {parent}", None, listed("services", parse_run_service))
-                + self._guarded(f"the Cloud Run jobs of {parent}", None, listed("jobs", parse_run_job)))
+        def functions() -> list[Workload]:
+            pages = self._pages("cloudfunctions.projects.locations.functions.list", parent, "cloudfunctions",
+                                f"{parent}/functions", {"pageSize": PAGE_SIZE})
+            return [w for page in pages for item in page.get("functions") or ()
+                    if (w := _function(item, project, region)) is not None]
+
+        # A 2nd gen function's own Cloud Run service is decided through its function, never twice.
+        run = [w for w in self._guarded(f"the Cloud Run services of {parent}", None, listed("services", parse_run_service))
+               + self._guarded(f"the Cloud Run jobs of {parent}", None, listed("jobs", parse_run_job))
+               if not managed_by_functions(w)]
+        return run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
+
+    def app_engine_versions(self, project: str) -> list[Workload]:
+        """Every version of every service of the project's App Engine app (none without an app: 404)."""
+        from google.api_core import exceptions as gexc
+
+        app = f"apps/{project}"
+
+        def listed(path: str, collection: str, method: str) -> list[dict[str, Any]]:
+            return [item for page in self._pages(method, path, "appengine", path, {"pageSize": PAGE_SIZE})
+                    for item in page.get(collection) or ()]
+
+        def read() -> list[Workload]:
+            try:
+                services = listed(f"{app}/services", "services", "appengine.apps.services.list")
+            except EgressGuardError as exc:
+                if isinstance(exc.__cause__, gexc.NotFound):
+                    return []  # the project has no App Engine app
+                raise
+            found = []
+            for service in services:
+                path = f"{app}/services/{service.get('id', '')}/versions"
+                for item in listed(path, "versions", "appengine.apps.services.versions.list"):
+                    try:
+                        name = parse_app_engine_version(item.get("name"), field="version.name")
+                        found.append(estate.app_engine_workload_from(item, name))
+                    except InvalidName:
+                        continue
+            return found
+
+        return self._guarded(f"the App Engine versions of {app}", None, read)
 
     def subnetworks(self, project: str) -> list[tuple[str, Subnetwork]]:
         def read() -> list[tuple[str, Subnetwork]]:
@@ -293,6 +346,17 @@ def _workload(item: Mapping[str, Any], parse: Callable[..., Union[RunServiceName
                                                 default_region=region))
     except InvalidName:
         return None  # a name or reference no write could use; the function would acknowledge it too
+
+
+def _function(item: Any, project: str, region: str) -> Workload | None:
+    """A listed function; None when no write could use it or it sends no traffic (FAILED, DELETING)."""
+    from ..egress import NoEgressPoint
+
+    try:
+        name = parse_function(item.get("name"), field="function.name", default_project=project, default_region=region)
+        return estate.function_workload_from(item, name)
+    except (InvalidName, NoEgressPoint):
+        return None
 
 
 def _subnetwork(item: Mapping[str, Any], project: str) -> Subnetwork | None:
