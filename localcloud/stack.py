@@ -352,26 +352,6 @@ class Stack:
                                                                indent=2))
 
 
-def _children(pid: int) -> set[int]:
-    """The live child processes of ``pid`` (from /proc: the stack runs on Linux and macOS has no /proc;
-    there ``ps`` says the same)."""
-    children: set[int] = set()
-    proc = Path("/proc")
-    if not proc.is_dir():
-        out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
-        return {int(a) for a, b in (line.split() for line in out.splitlines() if line.strip()) if int(b) == pid}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children.add(int(entry.name))
-    return children
-
     def _control(self, method: str, path: str, body: dict, what: str) -> dict:
         response = requests.request(method, f"{self.url('localcloud')}/_localcloud/{path}", json=body, timeout=10)
         if response.status_code >= 400:
@@ -438,6 +418,27 @@ def _children(pid: int) -> set[int]:
                 return
             time.sleep(0.1)
         raise RuntimeError("the functions' records did not become ACTIVE in localcloud")
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc: the stack runs on Linux and macOS has no /proc;
+    there ``ps`` says the same)."""
+    children: set[int] = set()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
+        return {int(a) for a, b in (line.split() for line in out.splitlines() if line.strip()) if int(b) == pid}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(entry.name))
+    return children
 
 
 def _stop_process_group(pid: int, timeout: float = 10.0) -> bool:
