@@ -117,7 +117,7 @@ def test_doctor_dead_lettered_message_is_counted_not_consumed(stack):
         check = only_failure(stack)
         assert check["title"] == f"no message waits in {NAMES.dead_letter_subscription}"
         assert check["detail"][0].startswith("1 message(s) wait")
-        assert f"gcloud pubsub subscriptions pull {NAMES.dead_letter_subscription} --project={stack.project}" in check["fix"]
+        assert f"egress-guard dead-letters --subscription projects/{stack.project}/subscriptions/{NAMES.dead_letter_subscription} --redrive" in check["fix"]
         again = only_failure(stack)  # doctor handed the message back: a second run still counts it
         assert again["detail"][0].startswith("1 message(s) wait")
     finally:

@@ -119,7 +119,7 @@ def test_doctor_checks_dead_letters_fail_with_the_pull_and_replay_command():
     (check,) = failures(dataclasses.replace(healthy(), dead_letters=Waiting(3, False)))
     assert check.title == f"no message waits in {NAMES.dead_letter_subscription}"
     assert check.detail[0].startswith("3 message(s) wait")
-    assert f"gcloud pubsub subscriptions pull {NAMES.dead_letter_subscription} --project={P}" in check.fix
+    assert f"egress-guard dead-letters --subscription projects/{P}/subscriptions/{NAMES.dead_letter_subscription} --redrive" in check.fix
 
 
 def test_doctor_checks_writer_without_publish_fails_with_the_grant():

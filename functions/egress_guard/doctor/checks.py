@@ -192,10 +192,10 @@ def pubsub_checks(r: Readings) -> Iterator[Check]:
     else:
         count = f"{r.dead_letters.count}{'+' if r.dead_letters.capped else ''}"
         yield fail(PUBSUB, title,
-                   f"gcloud pubsub subscriptions pull {inbox} --project={host} --limit={max(r.dead_letters.count, 1)} "
-                   "--format=json > dead-letters.json && egress-guard replay dead-letters.json",
+                   f"egress-guard dead-letters --subscription projects/{host}/subscriptions/{inbox} --redrive",
                    f"{count} message(s) wait: deliveries a function failed {expected.DEAD_LETTER_MAX_ATTEMPTS} times. "
-                   "Read them, fix the cause, replay them, then acknowledge them (pull --auto-ack)")
+                   "Read them (the same command without --redrive takes nothing out), fix the cause, then redrive "
+                   "them to the topic they came from")
 
 
 def short(name: str) -> str:
