@@ -8,6 +8,7 @@ would redeliver on, so "redelivery" here is calling ``handle`` again with the sa
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import random
@@ -15,16 +16,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import pytest
+from google.cloud import run_v2
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from egress_guard.errors import TransientError
 from localcloud.auditlog.invariants import make_before_break_violations
 from tests.figures import tally
 from tests.contract.test_guardrails_localcloud import (
-    CONNECTOR_CREATE, DISABLE_AUTO_RULES, FW_SA, NAT_SA, P, R, Guardrails, User, managed, one, state,
+    CONNECTOR_CREATE, DISABLE_AUTO_RULES, FW_SA, NAT_SA, P, R, Guardrails, User, as_eventarc, as_pubsub, managed, one,
+    state,
 )
 
 pytestmark = pytest.mark.reliability
@@ -203,6 +207,11 @@ def bad_deliveries(draw) -> Any:
         return _broken(entry, "protoPayload.resourceName", draw(_bad_names))
     if kind == "failed-call":
         return _broken(entry, "protoPayload.status", {"code": draw(st.integers(1, 16)), "message": "failed"})
+    return draw(_bad_pubsub())
+
+
+@st.composite
+def _bad_pubsub(draw) -> dict[str, Any]:
     data = draw(st.binary(max_size=64)) if draw(st.booleans()) else json.dumps(draw(_junk)).encode()
     return {"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "x",
             "source": "//pubsub.googleapis.com/projects/p/topics/t",
@@ -253,3 +262,170 @@ def test_10000_fuzzed_bad_deliveries_are_refused_with_a_reason_and_no_write(loca
     tally("fuzz unexpected writes", len(writes))
     assert seen["count"] >= 10_000
     assert writes == []
+
+
+# ---- fuzz in a populated world ----------------------------------------------------------------
+# The same bad deliveries, now against a world where every name can point at something real:
+# connectors, a service and a job on them, the egress-guard NAT and managed rules of the first
+# connector, the connectors' auto rules; the second connector's workloads not remediated yet, so a
+# correct reading of its entries must write. Mutated-but-valid entries (fresh time and insertId,
+# unknown fields added, another real resource's name, delivered raw, through Pub/Sub or Eventarc) are
+# mixed in. The reference run: the same world built again from nothing, each of its entries delivered
+# once, clean, to both guardrails; the writes it made (by method and resource, counted) are all a
+# correct reading may make. The fuzz may write no more than that and must end in the same state.
+_WORLD_CONFIG = dict(compute_operation_delay_s=0.0, connector_ready_delay_s=0.2, run_operation_delay_s=0.0,
+                     connector_broad_rules="visible", validate_responses=True)
+_GUARDRAIL_PRINCIPALS = (NAT_SA, FW_SA)
+
+
+def _populated_world(localcloud, url: str) -> list[dict[str, Any]]:
+    """Build the world from nothing; return the audit entries it wrote, in order."""
+    localcloud.reset()
+    localcloud.config(**_WORLD_CONFIG)
+    user, guardrails = User(url), Guardrails(url)
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.subnet("sub28b", "10.0.2.0/28")
+    user.connector("conn-a", subnet="sub28")
+    user.service("svc-a", run_v2.VpcAccess(connector=f"projects/{P}/locations/{R}/connectors/conn-a",
+                                            egress=run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC))
+    created = one(localcloud, CONNECTOR_CREATE, resource="conn-a", first=True)
+    _deliver_until_done(guardrails.nat, created)  # the egress-guard NAT and conn-a's managed rules
+    _deliver_until_done(guardrails.firewalls, created)
+    user.connector("conn-b", subnet="sub28b")  # not remediated: its entries still ask for writes
+    user.job("job-b", "conn-b")
+    return localcloud.request("GET", "entries")["entries"]
+
+
+def _guardrail_writes(localcloud, since: int) -> Counter:
+    entries_ = localcloud.request("GET", "entries")["entries"][since:]
+    return Counter((e["protoPayload"]["methodName"], e["protoPayload"].get("resourceName", ""))
+                   for e in entries_
+                   if e["protoPayload"].get("authenticationInfo", {}).get("principalEmail") in _GUARDRAIL_PRINCIPALS
+                   and (e.get("operation") or {}).get("last") is not True)
+
+
+def _world_state(localcloud) -> dict[str, Any]:
+    """What the guardrails guard, without volatile fields: NAT subnets per router, rules' effect."""
+    routers, rules = state(localcloud)
+    return {
+        "nats": {name: sorted((nat["name"], json.dumps(nat.get("subnetworks", []), sort_keys=True))
+                              for nat in body.get("nats", [])) for name, body in routers.items()},
+        "rules": {name: {k: body.get(k) for k in ("allowed", "denied", "priority", "disabled", "direction",
+                                                  "targetTags", "sourceRanges", "destinationRanges")}
+                  for name, body in rules.items()},
+    }
+
+
+_FRESH = itertools.count()  # unique ids (Hypothesis would shrink drawn ones to a few repeats)
+
+
+def _findings_once_done(run, delivery) -> list:
+    """The findings of a delivery, delivered again after every TransientError (as Pub/Sub would)."""
+    for _ in range(REDELIVERIES):
+        try:
+            return run(delivery)
+        except TransientError:
+            continue
+    raise AssertionError(f"no convergence after {REDELIVERIES} deliveries")
+
+
+def _valid_mutation(entry: dict[str, Any], draw, names: dict[str, list[str]]) -> Any:
+    mutated = json.loads(json.dumps(entry))
+    mutated["timestamp"] = _now()
+    if draw(st.booleans()):
+        mutated["insertId"] = f"fz{next(_FRESH)}"
+    if isinstance(mutated.get("operation"), dict) and draw(st.booleans()):
+        # A new operation: no instance remembers deciding it, so the guardrail reads the world again.
+        mutated["operation"]["id"] = f"fz-op-{next(_FRESH)}"
+    if draw(st.booleans()):
+        mutated[draw(st.sampled_from(["x-unknown", "trace", "spanId"]))] = draw(_junk)
+        mutated["protoPayload"]["x-unknown"] = draw(_junk)
+    resource = mutated["protoPayload"].get("resourceName", "")
+    kind = resource.rsplit("/", 2)[-2] if resource.count("/") >= 2 else ""
+    if kind in names and draw(st.booleans()):  # another real resource of the same kind
+        mutated["protoPayload"]["resourceName"] = resource.rsplit("/", 1)[0] + "/" + draw(st.sampled_from(names[kind]))
+    wrap = draw(st.sampled_from(["raw", "pubsub", "eventarc"]))
+    return as_pubsub(mutated) if wrap == "pubsub" else as_eventarc(mutated) if wrap == "eventarc" else mutated
+
+
+def test_10000_fuzzed_deliveries_in_a_populated_world_write_only_what_a_clean_reading_does(localcloud_url, localcloud):
+    # The reference run: the world, then each entry once, clean, to both guardrails.
+    reference_entries = _populated_world(localcloud, localcloud_url)
+    reference = Guardrails(localcloud_url)
+    decided: set[int] = set()  # the entries (by place in the log) a guardrail decided on
+    for index, entry in enumerate(reference_entries):
+        entry = {**entry, "timestamp": _now()}
+        if _findings_once_done(reference.nat, entry) + _findings_once_done(reference.firewalls, entry):
+            decided.add(index)
+    reference_writes = _guardrail_writes(localcloud, len(reference_entries))
+    reference_state = _world_state(localcloud)
+    assert reference_writes, "a clean reading of the unremediated connector's entries writes"
+
+    world = _populated_world(localcloud, localcloud_url)
+    assert len(world) == len(reference_entries), "the same world, built again"
+    acted_on = [entry for index, entry in enumerate(world) if index in decided]
+    assert acted_on, "some entries of the world are ones the guardrails decide on"
+    names: dict[str, list[str]] = {}
+    for entry in world:
+        resource = entry["protoPayload"].get("resourceName", "")
+        if resource.count("/") >= 2:
+            kind, name = resource.rsplit("/", 2)[-2:]
+            if name not in names.setdefault(kind, []):
+                names[kind].append(name)
+    guardrails = Guardrails(localcloud_url)
+    seen = Counter()
+    reasons = _Acknowledgements()
+    runner_log = logging.getLogger("egress_guard.runner")
+    runner_log.addHandler(reasons)
+
+    @st.composite
+    def deliveries(draw) -> Any:
+        kind = draw(st.sampled_from(["junk", "broken-entry", "bad-name", "bad-pubsub", "failed-call", "valid"]))
+        entry = draw(st.sampled_from(world))
+        if kind == "valid":  # mostly entries a guardrail decides on, so the decision is read again
+            return kind, _valid_mutation(draw(st.sampled_from(acted_on)) if draw(st.booleans()) else entry,
+                                         draw, names)
+        if kind == "junk":
+            return kind, draw(_junk)
+        if kind == "bad-pubsub":
+            return kind, draw(_bad_pubsub())
+        if kind == "broken-entry":
+            return kind, _broken(entry, draw(st.sampled_from(_BREAKABLE)), draw(_junk))
+        if kind == "bad-name":
+            return kind, _broken(entry, "protoPayload.resourceName", draw(_bad_names))
+        return kind, _broken(entry, "protoPayload.status", {"code": draw(st.integers(1, 16)), "message": "failed"})
+
+    @settings(max_examples=10_000, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @given(deliveries())
+    def check(kind_and_delivery: tuple[str, Any]) -> None:
+        kind, delivery = kind_and_delivery
+        seen[kind] += 1
+        for run in (guardrails.nat, guardrails.firewalls):
+            before = len(reasons.lines)
+            findings = _findings_once_done(run, delivery)
+            acknowledged = reasons.lines[before:]
+            if findings == []:
+                (reason,) = acknowledged  # refused or nothing to do: exactly one log line, saying why
+                assert reason.strip(), "acknowledged without a reason"
+            else:
+                assert acknowledged == [], "a decision is not also an acknowledgement"
+
+    try:
+        check()
+    finally:
+        runner_log.removeHandler(reasons)
+    writes = _guardrail_writes(localcloud, len(world))
+    unexpected = writes - reference_writes
+    total = sum(seen.values())
+    print(f"\n{total} fuzzed deliveries x 2 guardrails in a populated world ({dict(sorted(seen.items()))}): "
+          f"0 crashes, {len(reasons.lines)} refusals each with one reason, {sum(writes.values())} writes "
+          f"(the reference run's clean reading: {sum(reference_writes.values())}), "
+          f"{sum(unexpected.values())} beyond it")
+    tally("fuzz deliveries (x 2 guardrails)", total)
+    tally("fuzz crashes", 0)  # any exception would have failed the test above
+    tally("fuzz unexpected writes", sum(unexpected.values()))
+    assert total >= 10_000
+    assert unexpected == Counter(), unexpected
+    assert _world_state(localcloud) == reference_state
