@@ -78,10 +78,11 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
     return last
 
 
-def _start(tmp_path_factory, name: str, policy: Path | None) -> Iterator[RunningStack]:
+def _start(tmp_path_factory, name: str, policy: Path | None,
+           instances: int = DEPLOYED_INSTANCES) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp(name)
     stack = Stack(state_dir=state, guardrails=True, policy=str(policy) if policy else None, fixed_ports=False,
-                  log=lambda line: None, instances=DEPLOYED_INSTANCES)
+                  log=lambda line: None, instances=instances)
     env = stack.up()
     try:
         yield RunningStack(stack, env)

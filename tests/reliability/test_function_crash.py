@@ -28,8 +28,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, vpcaccess_v1
 
-from localcloud.stack import AUDIT_TOPIC, DEAD_LETTER_TOPIC, FUNCTIONS, PROJECT, REGION, Stack
-from tests.e2e.conftest import RunningStack, eventually
+from localcloud.stack import AUDIT_TOPIC, DEAD_LETTER_TOPIC, FUNCTIONS, PROJECT, REGION
+from tests.e2e.conftest import RunningStack, _start, eventually
 from tests.figures import record, tally
 from tests.deliveries import decisions, deliveries
 
@@ -44,14 +44,7 @@ CONVERGE_WITHIN_S = 120.0  # a bound that only stops a hang (Pub/Sub backs off u
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[RunningStack]:
-    state = tmp_path_factory.mktemp("stack-crash")
-    stack = Stack(state_dir=state, guardrails=True, policy=None, fixed_ports=False, log=lambda line: None,
-                  instances=INSTANCES)
-    env = stack.up()
-    try:
-        yield RunningStack(stack, env)
-    finally:
-        stack.down(quiet=True)
+    yield from _start(tmp_path_factory, "stack-crash", None, instances=INSTANCES)
 
 
 def _user_clients(url: str) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from google.auth.credentials import AnonymousCredentials
 import requests
 from google.cloud import compute_v1
 
-from localcloud.stack import FUNCTIONS, PROJECT, REGION, Stack
-from tests.e2e.conftest import RunningStack
+from localcloud.stack import FUNCTIONS, PROJECT, REGION
+from tests.e2e.conftest import RunningStack, _start
 from tests.figures import note, record, tally
 from tests.deliveries import deliveries, outcomes, redeliveries
 
@@ -47,14 +47,7 @@ PUSH_ATTEMPTS = 20  # a bound on redeliveries per message, as the dead-letter po
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[RunningStack]:
-    state = tmp_path_factory.mktemp("stack-instances")
-    stack = Stack(state_dir=state, guardrails=True, policy=None, fixed_ports=False, log=lambda line: None,
-                  instances=INSTANCES)
-    env = stack.up()
-    try:
-        yield RunningStack(stack, env)
-    finally:
-        stack.down(quiet=True)
+    yield from _start(tmp_path_factory, "stack-instances", None, instances=INSTANCES)
 
 
 class _User:
