@@ -15,9 +15,11 @@ from types import ModuleType
 from localcloud.auditlog.sinks import Sinks
 from localcloud.auditlog.writer import AuditLog
 from localcloud.backends.appengine import AppEngineBackend
+from localcloud.backends.cloudasset import CloudAssetBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
 from localcloud.backends.iam import IamBackend
+from localcloud.backends.resourcemanager import ResourceManagerBackend
 from localcloud.backends.run import RunBackend
 from localcloud.backends.secretmanager import SecretManagerBackend
 from localcloud.backends.vpcaccess import VpcAccessBackend
@@ -30,7 +32,7 @@ from localcloud.world import World
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
 SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging", "iam",
-                   "secretmanager")
+                   "secretmanager", "cloudasset")
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Services:
     logging: LoggingState
     iam: IamBackend
     secretmanager: SecretManagerBackend
+    resourcemanager: ResourceManagerBackend
+    cloudasset: CloudAssetBackend
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -73,13 +77,15 @@ class Services:
         appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
         iam = world.backends["iam"] = IamBackend(world)
         secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
+        resourcemanager = world.backends["resourcemanager"] = ResourceManagerBackend(world)
+        cloudasset = world.backends["cloudasset"] = CloudAssetBackend(world, resourcemanager)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
         sinks = Sinks()
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
         return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
-                   LoggingState(audit, sinks), iam, secretmanager, modules)
+                   LoggingState(audit, sinks), iam, secretmanager, resourcemanager, cloudasset, modules)
 
     def api_routes(self) -> list[Route]:
         return [route for module in self.modules for route in module.routes(self)]
