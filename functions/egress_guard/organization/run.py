@@ -1,5 +1,5 @@
 """``egress-guard sweep --organization ORG | --folder FOLDER``: every project, decided by the one
-per-project sweep (design §3.5).
+per-project sweep (design §3, "Command line").
 
 1. **discover** (``discovery.discover``): one Cloud Asset Inventory search per scope, every asset type
    at once, 500 results a page. Calls: pages, whatever the number of projects.
