@@ -16,6 +16,7 @@ Not emulated, loudly: a non-empty ``query`` (501) and ``orderBy`` (501).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -51,6 +52,9 @@ class Asset:
     version: str
     state: str = ""
     labels: dict[str, str] | None = None
+    # The resource as its API returns it, from what the backend stores (a copy): made only for the
+    # results of the page answered.
+    shape: Callable[[dict[str, Any]], dict[str, Any]] = copy.deepcopy
 
 
 class CloudAssetBackend:
@@ -85,8 +89,10 @@ class CloudAssetBackend:
         size = MAX_PAGE_SIZE if page_size > MAX_PAGE_SIZE else (page_size if page_size > 0 else DEFAULT_PAGE_SIZE)
         signature = hashlib.sha256(json.dumps([scope, sorted(types), query, read_mask]).encode()).hexdigest()[:12]
         start = _offset(page_token, signature)
+        inside: dict[str, bool] = {}  # project -> in the scope (asked once per project, not per resource)
         with self.world.lock:
-            found = sorted((a for t in types for a in self.kinds[t]() if projects(a.project)),
+            found = sorted((a for t in types for a in self.kinds[t]()
+                            if inside.setdefault(a.project, projects(a.project))),
                            key=lambda a: (f"//{a.service}/{a.relative}"))
             page = [self._result(a, fields) for a in found[start:start + size]]
         body: dict[str, Any] = {}
@@ -138,7 +144,7 @@ class CloudAssetBackend:
             "project": f"projects/{number}", "displayName": asset.relative.rpartition("/")[2],
             "parentFullResourceName": f"//cloudresourcemanager.googleapis.com/projects/{number}",
             "parentAssetType": "cloudresourcemanager.googleapis.com/Project",
-            "versionedResources": [{"version": asset.version, "resource": asset.resource}],
+            "versionedResources": [{"version": asset.version, "resource": asset.shape(asset.resource)}],
         }
         folders = [a for a in ancestors if a.startswith("folders/")]
         if folders:
@@ -159,9 +165,9 @@ class CloudAssetBackend:
         from localcloud.backends.vpcaccess import CONNECTORS, view
 
         for (project, region, _), stored in self.world.table(CONNECTORS).items():
-            connector = view(stored, "v1")
             yield Asset("vpcaccess.googleapis.com/Connector", "vpcaccess.googleapis.com", project, region,
-                        connector["name"], connector, "v1", state=str(connector.get("state", "")))
+                        stored["name"], stored, "v1", state=str(stored.get("state", "")),
+                        shape=lambda c: view(c, "v1"))
 
     def _compute(self, table: str, kind: str) -> Iterator[Asset]:
         for key, stored in self.world.table(table).items():

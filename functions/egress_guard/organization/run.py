@@ -37,7 +37,7 @@ from ..guardrails.connector_firewalls import planner_reads
 from ..policy import Policy
 from ..sweep import HttpCalls, Row, Sweep, SweepReport
 from .discovery import Discovery, Scope, discover
-from .snapshot import Unreadable, has_subjects, snapshot_inventory
+from .snapshot import Snapshots, Unreadable, has_subjects
 
 if TYPE_CHECKING:
     from ..clients import Clients
@@ -130,7 +130,8 @@ class OrganizationSweep:
             raise DiscoveryFailed(", ".join(s.name for s in scopes), exc) from exc
         search_calls = http.total
         projects = sorted(p for p in found.assets if has_subjects(p, found))
-        judged = [self._judge(p, found) for p in projects]
+        snapshots = Snapshots(found, keep_rule=lambda name: planner_reads(name, self.policy))
+        judged = [self._judge(p, found, snapshots) for p in projects]
         live = [(p, regions, why) for p, regions, why in judged if why]
         results: dict[str, ProjectResult] = {}
         done = 0
@@ -159,11 +160,11 @@ class OrganizationSweep:
 
     # -- step 2: the snapshot, planned by the sweep's own code (no call)
 
-    def _judge(self, project: str, found: Discovery) -> tuple[str, object, str]:
+    def _judge(self, project: str, found: Discovery, snapshots: Snapshots) -> tuple[str, object, str]:
         """(project, the snapshot's rows or the regions to sweep, why it is swept live or "")."""
         from ..cli import forced_dry_run
 
-        inventory = snapshot_inventory(project, found, keep_rule=lambda name: planner_reads(name, self.policy))
+        inventory = snapshots.inventory(project)
         if isinstance(inventory, Unreadable):
             regions = sorted({a.location for a in found.assets.get(project, ())
                               if a.location and a.location != "global"})

@@ -62,12 +62,38 @@ class _Unparsed(Exception):
     pass
 
 
+class Snapshots:
+    """Every project's inventory from one discovery. Connectors are parsed once for all projects (a
+    workload may use another project's, a Shared VPC host's), the rest per project: judging 1,000
+    projects stays linear in the results."""
+
+    def __init__(self, found: Discovery, *, keep_rule: Callable[[str], bool]) -> None:
+        self.found = found
+        self.keep_rule = keep_rule
+        self.connectors: dict[str, Connector] = {}
+        self.unreadable: dict[str, str] = {}  # project -> why its own connectors could not be read
+        for asset in found.of_type(CONNECTOR):
+            try:
+                connector = estate.connector_from(_resource(asset))
+            except _Unparsed as exc:
+                self.unreadable.setdefault(asset.project, str(exc))
+                continue
+            if connector is not None:
+                self.connectors[connector.name.relative] = connector
+
+    def inventory(self, project: str) -> "Inventory | Unreadable":
+        """``project``'s inventory, or why it cannot be built from the snapshot."""
+        if project in self.unreadable:
+            return Unreadable(self.unreadable[project])
+        try:
+            return _build(project, self.found, self.connectors, self.keep_rule)
+        except _Unparsed as exc:
+            return Unreadable(str(exc))
+
+
 def snapshot_inventory(project: str, found: Discovery, *, keep_rule: Callable[[str], bool]) -> Inventory | Unreadable:
-    """``project``'s inventory from the discovery, or why it cannot be built."""
-    try:
-        return _build(project, found, keep_rule)
-    except _Unparsed as exc:
-        return Unreadable(str(exc))
+    """One project's inventory (``Snapshots`` for many)."""
+    return Snapshots(found, keep_rule=keep_rule).inventory(project)
 
 
 def _resource(asset: Asset) -> Mapping[str, Any]:
@@ -78,12 +104,8 @@ def _resource(asset: Asset) -> Mapping[str, Any]:
     return asset.resource
 
 
-def _build(project: str, found: Discovery, keep_rule: Callable[[str], bool]) -> Inventory:
-    connectors: dict[str, Connector] = {}
-    for asset in found.of_type(CONNECTOR):  # every project's: a workload may use a Shared VPC host's
-        connector = estate.connector_from(_resource(asset))
-        if connector is not None:
-            connectors[connector.name.relative] = connector
+def _build(project: str, found: Discovery, every_connector: Mapping[str, Connector],
+           keep_rule: Callable[[str], bool]) -> Inventory:
     workloads: list[Workload] = []
     for asset in (a for a in found.assets.get(project, ()) if a.asset_type in SUBJECT_TYPES and a.asset_type != CONNECTOR):
         _resource(asset)
@@ -91,9 +113,10 @@ def _build(project: str, found: Discovery, keep_rule: Callable[[str], bool]) -> 
         if workload is not None and not managed_by_functions(workload):
             workloads.append(workload)
 
-    mine = [c for c in connectors.values() if c.name.project == project]
-    used = [connectors[w.connector.relative] for w in workloads
-            if w.connector is not None and w.connector.relative in connectors]
+    mine = [every_connector[a_name] for a_name in _connector_names(project, found) if a_name in every_connector]
+    used = [every_connector[w.connector.relative] for w in workloads
+            if w.connector is not None and w.connector.relative in every_connector]
+    connectors = {c.name.relative: c for c in mine + used}
     network_projects = {project} | {p for c in mine + used for p in _projects_of_connector(c)}
     network_projects |= {p for w in workloads for i in w.network_interfaces for p in _projects_of_interface(i)}
     for missing in sorted(network_projects - set(found.assets)):
@@ -129,6 +152,10 @@ def _build(project: str, found: Discovery, keep_rule: Callable[[str], bool]) -> 
                      routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
                      firewalls={n: zlib.compress("\n".join(t).encode(), 1) for n, t in rules.items()},
                      network_projects=frozenset(network_projects), failed_projects=frozenset())
+
+
+def _connector_names(project: str, found: Discovery) -> list[str]:
+    return [str((a.resource or {}).get("name", "")) for a in found.assets.get(project, ()) if a.asset_type == CONNECTOR]
 
 
 def has_subjects(project: str, found: Discovery) -> bool:
