@@ -31,7 +31,8 @@ from localcloud.world import World
 
 PERMISSION = "cloudasset.assets.searchAllResources"
 MAX_PAGE_SIZE = 500  # "Page size is capped at 500 even if a larger value is given" (discovery)
-DEFAULT_PAGE_SIZE = 100  # "server will pick an appropriate default": not documented; ours
+DEFAULT_PAGE_SIZE = 100
+_CURSORS = 64  # searches whose next page is kept  # "server will pick an appropriate default": not documented; ours
 
 # The fields returned without a read mask (discovery, readMask), and every field a mask may name.
 DEFAULT_FIELDS = ("name", "assetType", "project", "folders", "organization", "displayName", "description",
@@ -63,6 +64,7 @@ class CloudAssetBackend:
     def __init__(self, world: World, hierarchy: ResourceManagerBackend) -> None:
         self.world = world
         self.hierarchy = hierarchy
+        self._cursors: dict[str, list[Asset]] = {}  # next page token -> the search's listing
         # asset type -> every asset of that type in the world (all projects)
         self.kinds: dict[str, Callable[[], Iterator[Asset]]] = {
             "vpcaccess.googleapis.com/Connector": self._connectors,
@@ -75,6 +77,9 @@ class CloudAssetBackend:
             "cloudfunctions.googleapis.com/Function": self._functions,
             "appengine.googleapis.com/Version": self._app_engine_versions,
         }
+
+    def reset(self) -> None:
+        self._cursors.clear()
 
     # ---- the search -------------------------------------------------------------------------------
     def search(self, scope: str, *, principal: str, asset_types: tuple[str, ...], query: str, page_size: int,
@@ -91,15 +96,24 @@ class CloudAssetBackend:
         start = _offset(page_token, signature)
         inside: dict[str, bool] = {}  # project -> in the scope (asked once per project, not per resource)
         with self.world.lock:
-            found = sorted((a for t in types for a in self.kinds[t]()
-                            if inside.setdefault(a.project, projects(a.project))),
-                           key=lambda a: (f"//{a.service}/{a.relative}"))
+            # A later page continues the first page's listing (a search reads an index, not the live
+            # state), so the scope is filtered and sorted once per search, not once per page.
+            found = self._cursors.pop(page_token, None) if page_token else None
+            if found is None:
+                found = sorted((a for t in types for a in self.kinds[t]()
+                                if inside.setdefault(a.project, projects(a.project))),
+                               key=lambda a: (f"//{a.service}/{a.relative}"))
             page = [self._result(a, fields) for a in found[start:start + size]]
         body: dict[str, Any] = {}
         if page:
             body["results"] = page
         if start + size < len(found):
-            body["nextPageToken"] = base64.urlsafe_b64encode(f"{signature}:{start + size}".encode()).decode()
+            token = base64.urlsafe_b64encode(f"{signature}:{start + size}".encode()).decode()
+            body["nextPageToken"] = token
+            with self.world.lock:
+                self._cursors[token] = found
+                while len(self._cursors) > _CURSORS:
+                    self._cursors.pop(next(iter(self._cursors)))
         return body
 
     def _types(self, asset_types: tuple[str, ...]) -> list[str]:
