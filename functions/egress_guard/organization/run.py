@@ -26,7 +26,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -149,8 +149,9 @@ class OrganizationSweep:
                                      tuple(self._as_decided(r, _folder(found, project)) for r in rows), 0))
         if live:
             with ThreadPoolExecutor(min(self.projects_at_once, len(live)), thread_name_prefix="sweep-project") as pool:
-                for result in pool.map(lambda item: self._live(item[0], item[1], item[2], found), live):
-                    finish(result)
+                running = [pool.submit(self._live, project, regions, why, found) for project, regions, why in live]
+                for future in as_completed(running):  # the progress line as each project finishes
+                    finish(future.result())
         ordered = tuple(results[p] for p in projects)
         calls = None if search_calls is None or any(r.calls is None for r in ordered) else \
             search_calls + sum(r.calls or 0 for r in ordered)
