@@ -597,7 +597,8 @@ def _publisher(context: Any) -> Callable[[Finding], object]:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "replay": ("run the guardrails on audit entries from a file and print the findings as JSON lines",
                _replay_arguments, _replay),
-    "sweep": ("reconcile everything that already exists (connectors, Cloud Run services and jobs) with the guardrails",
+    "sweep": ("reconcile everything that already exists (connectors, Cloud Run services and jobs) with the guardrails, "
+              "in a project or every project of an organization or folder",
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),

@@ -129,6 +129,15 @@ def test_asset_search_scopes_types_pages_and_read_mask(world):
     assert masked.versioned_resources[0].resource["ipCidrRange"] == "10.8.0.0/28"
 
 
+def test_resource_manager_names_a_seeded_projects_parent(world):
+    import requests
+
+    app, url = world
+    org.seed(app, 2, compliant=False)
+    project = requests.get(f"{url}/cloudresourcemanager/v1/projects/eg-org-p0001", timeout=10).json()
+    assert project["parent"] == {"type": "folder", "id": "102"}
+
+
 def test_asset_search_refuses_what_google_refuses(world):
     app, url = world
     org.seed(app, 3, compliant=False)
