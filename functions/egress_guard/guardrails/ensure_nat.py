@@ -252,8 +252,10 @@ def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
     body = dict(nat.body)
     subnets = list(body.get("subnetworks") or ())
     assert point.subnetwork is not None
-    for index, entry in enumerate(subnets):  # the subnet is listed with only secondary ranges: add the primary range
-        if estate.relative_link(str(entry.get("name", "")), collection="subnetworks") == point.subnetwork.relative:
+    # nat.subnetworks are the body's entries parsed, in the same order (estate.router_from_json).
+    for index, parsed in enumerate(nat.subnetworks):  # listed with only secondary ranges: add the primary range
+        if parsed.subnetwork == point.subnetwork.relative:
+            entry = subnets[index]
             subnets[index] = {**entry, "sourceIpRangesToNat": sorted(
                 set(entry.get("sourceIpRangesToNat") or ()) | {"PRIMARY_IP_RANGE"})}
             break
