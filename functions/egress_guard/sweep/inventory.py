@@ -9,7 +9,9 @@ the rest of the sweep; the subjects that needed it are reported as failed or ski
 from __future__ import annotations
 
 import json
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -47,9 +49,11 @@ class Reads:
 
     calls: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, method: str, pages: int = 1) -> None:
-        self.calls[method] = self.calls.get(method, 0) + pages
+        with self._lock:  # lists are read on two threads (Inventory.read)
+            self.calls[method] = self.calls.get(method, 0) + pages
 
     @property
     def total(self) -> int:
@@ -114,6 +118,19 @@ class Inventory:
         """``keep_rule``: which firewall rules (by name) to keep; converting the thousands of rules
         a large VPC has costs more than listing them, and the planners look at few names."""
         reader = _Reader(clients, reads, progress, keep_rule)
+        with ThreadPoolExecutor(1, thread_name_prefix="sweep-reads") as beside:
+            return cls._read(reader, project, regions, beside)
+
+    @classmethod
+    def _read(cls, reader: "_Reader", project: str, regions: Sequence[str] | None,
+              beside: ThreadPoolExecutor) -> "Inventory":
+        # The project's own routers and rules are needed whatever else is found (its networks are
+        # always read) and only at the end: they are listed on a second thread while this one lists
+        # connectors, subnets and workloads. The pages' parsing overlaps the API's answering the
+        # next page: against Google each page is a round trip; the firewall list is most of them.
+        reader.clients.json  # noqa: B018 - built once, before two threads share it
+        early: dict[str, Future[Any]] = {"routers": beside.submit(reader.routers, project),
+                                         "firewalls": beside.submit(reader.firewalls, project)}
         if regions:
             chosen = tuple(regions)
         else:
@@ -146,9 +163,10 @@ class Inventory:
         routers: dict[tuple[str, str], list[Router]] = {}
         rules: dict[str, list[str]] = {}
         for network_project in sorted(network_projects):
-            for router in reader.routers(network_project):
+            mine = network_project == project
+            for router in early["routers"].result() if mine else reader.routers(network_project):
                 routers.setdefault((router.project, router.region), []).append(router)
-            for network, text in reader.firewalls(network_project):
+            for network, text in early["firewalls"].result() if mine else reader.firewalls(network_project):
                 rules.setdefault(network, []).append(text)
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
