@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from localcloud.identities import service_account
+from localcloud.quotas import DEFAULT_GLOBAL_MUTATIONS_PER_MINUTE, global_project
 
 PROJECT = "egb-sweep"
 # A fixed set of regions (issue 6: "1,000 connectors over 5 regions").
@@ -242,8 +243,13 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
     calls = app.calls.snapshot(0)
     api_s = sum(float(c.get("duration_ms", 0.0)) for c in calls["calls"]) / 1000
     writes = sum(1 for c in calls["calls"] if c.get("mutating"))
+    quota_writes = sum(1 for c in calls["calls"] if c.get("mutating") and global_project(c.get("path", "")))
     result: dict[str, Any] = {"wall_s": round(wall, 3), "rss_mib": round(maxrss_kib / 1024, 1),
                               "calls": calls["total"], "writes": writes, "api_server_s": round(api_s, 3),
+                              # Google's floor for these writes (docs/minimums.md): the global mutations
+                              # ("Queries") at the default 1,500 a minute per project.
+                              "quota_writes": quota_writes,
+                              "quota_floor_s": round(quota_writes / DEFAULT_GLOBAL_MUTATIONS_PER_MINUTE * 60, 1),
                               "exit_status": process.returncode,
                               "calls_by_method": dict(sorted(calls["counts"].items())),
                               "findings": findings}

@@ -66,7 +66,7 @@ class RateQuotas:
         """Raise Compute's 403 rateLimitExceeded when this request is over its project's quota."""
         if self.per_window is None or not (mutating and method_id.startswith("compute.")):
             return
-        project = _global_project(path)
+        project = global_project(path)
         if project is None:
             return  # a regional or zonal mutation: another quota group, not emulated
         with self._lock:
@@ -82,7 +82,7 @@ class RateQuotas:
             self._counts[key] = used + 1
 
 
-def _global_project(path: str) -> str | None:
+def global_project(path: str) -> str | None:
     """``/compute/v1/projects/P/global/...`` -> P; None for any other path."""
     parts = path.split("/")
     try:
