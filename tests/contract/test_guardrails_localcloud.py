@@ -204,9 +204,6 @@ MINIMUM: dict[str, Minimum] = {
 # goes when the code reaches the argued figure.
 VERIFY_PATCH = "the routers read again after the patch: a concurrent stale patch would have dropped ours unseen"
 ABOVE_ARGUED: dict[str, Minimum] = {
-    "nat: job (v2) through a covered connector": {
-        SUBNET_GET: (1, "the subnet is read before the routers, though a LIST NAT naming it covers it"),
-    },
     # Verify after write (converge, issue 14): a routers.patch made from a stale read by another
     # instance is not refused (no fingerprint, F4) and drops our subnet, so each patch is checked.
     "nat: job (v1, gcloud) through an uncovered connector": {ROUTERS_LIST: (1, VERIFY_PATCH)},
