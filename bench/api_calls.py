@@ -147,9 +147,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("nat dry-run: subnet connector created", "firewalls: connector created, keep auto rules"),
              _with_nat),
     Scenario("all-traffic job on a covered network",
-             "re-read the job, its connector and subnet, one routers.list that shows the covering NAT; no write; "
-             "the firewall guardrail acknowledges a job entry without a call",
-             ("nat: job (v2) through a covered connector",),
+             "re-read the job, its connector, one routers.list, and the subnet: the covering NAT is "
+             "ALL_SUBNETWORKS_*, which names no subnet, so only the subnet's network shows it covers the job; no "
+             "write; the firewall guardrail acknowledges a job entry without a call",
+             ("nat: job (v2) through a connector an ALL_SUBNETWORKS NAT covers",),
              _job_on_covered_network),
     Scenario("private-ranges service",
              "one services.get shows egress private-ranges-only: nothing else to read, nothing to write",
