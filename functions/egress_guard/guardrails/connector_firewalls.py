@@ -299,13 +299,13 @@ class RuleIndex:
         self._build({r.name: r for r in rules}, policy, project)
 
     @classmethod
-    def from_json(cls, texts: Mapping[str, str], policy: Policy, project: str) -> "RuleIndex":
-        """``texts``: rule name -> the rule as JSON text (one network's rules)."""
+    def from_json(cls, texts: Mapping[str, "str | Mapping[str, Any]"], policy: Policy, project: str) -> "RuleIndex":
+        """``texts``: rule name -> the rule as Google's JSON, as text or parsed (one network's rules)."""
         index = cls.__new__(cls)
         index._build(dict(texts), policy, project)
         return index
 
-    def _build(self, by_name: dict[str, "FirewallRule | str"], policy: Policy, project: str) -> None:
+    def _build(self, by_name: dict[str, "FirewallRule | str | Mapping[str, Any]"], policy: Policy, project: str) -> None:
         prefix = policy.firewall.name_prefix
         self._by_name = by_name
         self._managed: dict[str, list[str]] = {}
@@ -317,7 +317,9 @@ class RuleIndex:
 
     def _rule(self, name: str) -> FirewallRule:
         found = self._by_name[name]
-        return estate.firewall_from_json(json.loads(found)) if isinstance(found, str) else found
+        if isinstance(found, FirewallRule):
+            return found
+        return estate.firewall_from_json(json.loads(found) if isinstance(found, str) else found)
 
     def rules_for(self, connector: ConnectorName, network: NetworkName) -> tuple[FirewallRule, ...]:
         fw = self._policy.firewall

@@ -216,7 +216,7 @@ class Sweep:
             index = self._indexes.get(network.relative)
             if index is None:
                 index = self._indexes[network.relative] = RuleIndex.from_json(
-                    inventory.rule_texts(network), self.policy, network.project)
+                    inventory.rule_bodies(network), self.policy, network.project)
                 while len(self._indexes) > _OPEN_INDEXES:
                     self._indexes.popitem(last=False)
             else:
