@@ -44,6 +44,16 @@ class LocalCloudControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    def set_quotas(self, **quota: Any) -> dict[str, Any]:
+        """Switch on Compute's rate quota (``per_window``, ``window_s``; Google's 1,500 a minute by default)."""
+        return self._call("POST", "quotas", quota)
+
+    def quotas(self) -> dict[str, Any]:
+        return self._call("GET", "quotas")
+
+    def clear_quotas(self) -> None:
+        self._call("DELETE", "quotas")
+
     def config(self, **changes: Any) -> dict[str, Any]:
         return self._call("POST", "config", changes) if changes else self._call("GET", "config")
 

@@ -85,6 +85,7 @@ class LocalCloud:
                 time.sleep(latency)
             if fault is not None:
                 raise fault
+            self.services.quotas.before_call(route.method_id, raw_path, route.mutating)
             result = route.handler(call)
             body = self._encode_response(route, call, result)
             response = _json_response(result.status, body)

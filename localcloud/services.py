@@ -25,6 +25,7 @@ from localcloud.backends.secretmanager import SecretManagerBackend
 from localcloud.backends.vpcaccess import VpcAccessBackend
 from localcloud.faults import CallLog, Faults
 from localcloud.operations import Operations
+from localcloud.quotas import RateQuotas
 from localcloud.routing import Route
 from localcloud.world import World
 
@@ -65,6 +66,7 @@ class Services:
     resourcemanager: ResourceManagerBackend
     cloudasset: CloudAssetBackend
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
+    quotas: RateQuotas = field(default_factory=RateQuotas)  # Compute's rate quota, off unless switched on
 
     @classmethod
     def build(cls, world: World) -> "Services":

@@ -34,10 +34,11 @@ WAITS_FOR_LAST_ENTRY = False
 # How many connectors' firewall rules ``egress-guard sweep`` writes at once in enforce mode. Each
 # connector's rules are its own (no two connectors write one rule), and a sweep of 5,000 connectors
 # without managed rules makes 10,000 inserts, each waited for: one at a time, that is Google's
-# operation latency 10,000 times over. Compute's write quota per project is counted per minute and
-# its figure for firewall writes is not published for our case (UNCONFIRMED); eight writers keep a
-# sweep under a few hundred writes a minute at about a second per operation. A 429 fails that
-# connector's finding (transient: the next sweep does it), never the sweep.
+# operation latency 10,000 times over. How many writes Google serves at once without slowing each
+# is not published (UNCONFIRMED). Its rate quota is: firewall writes are global mutations, 1,500 a
+# minute per project by default (docs/gcp-facts.md §14); a write refused with 403
+# rateLimitExceeded waits for the next minute with every other writer of the project
+# (``api.RateQuotaWait``), so eight writers cost at most eight refused requests a minute.
 SWEEP_FIREWALL_WRITERS = 8
 
 # Cloud Asset Inventory (``egress-guard sweep --organization``, docs/gcp-facts.md §17). The version of
