@@ -10,8 +10,6 @@ judged from a guess.
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,7 @@ from ..errors import InvalidName
 from ..estate import Connector, Router, Subnetwork, Workload
 from ..guardrails.ensure_nat import managed_by_functions
 from ..names import parse_app_engine_version, parse_run_job, parse_run_service
-from ..sweep.inventory import Inventory, _function, _projects_of_connector, _projects_of_interface, _subnetwork, _workload
+from ..sweep.inventory import Inventory, pack_rules, rule_json_items, _function, _projects_of_connector, _projects_of_interface, _subnetwork, _workload
 from .discovery import Asset, Discovery
 
 CONNECTOR, SUBNETWORK, ROUTER, FIREWALL = ("vpcaccess.googleapis.com/Connector", "compute.googleapis.com/Subnetwork",
@@ -136,13 +134,12 @@ def _build(project: str, found: Discovery, every_connector: Mapping[str, Connect
         except InvalidName:
             continue
         routers.setdefault((router.project, router.region), []).append(router)
-    rules: dict[str, list[str]] = {}
+    rules: dict[str, list[Any]] = {}
     for asset in found.of_type(FIREWALL, network_projects):
         item = _resource(asset)
-        name = str(item.get("name", ""))
-        if keep_rule(name) and "\t" not in name and "\n" not in name:
+        if keep_rule(str(item.get("name", ""))):
             network = estate.relative_link(str(item.get("network", "")), collection="networks")
-            rules.setdefault(network, []).append(f"{name}\t{json.dumps(item, separators=(',', ':'))}")
+            rules.setdefault(network, []).append(item)
 
     regions = tuple(sorted({c.name.region for c in mine}))
     run_regions = tuple(sorted({c.name.region for c in mine} | {r for w in workloads if (r := getattr(w.name, 'region', ''))}
@@ -150,7 +147,7 @@ def _build(project: str, found: Discovery, every_connector: Mapping[str, Connect
     return Inventory(project=project, regions=regions, run_regions=run_regions, connectors=connectors,
                      workloads=tuple(workloads), subnetworks=subnets,
                      routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                     firewalls={n: zlib.compress("\n".join(t).encode(), 1) for n, t in rules.items()},
+                     firewalls={n: pack_rules([rule_json_items(items)]) for n, items in rules.items()},
                      network_projects=frozenset(network_projects), failed_projects=frozenset())
 
 

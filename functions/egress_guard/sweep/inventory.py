@@ -172,8 +172,7 @@ class Inventory:
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
                    routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                   firewalls={network: zlib.compress(f"[{','.join(parts)}]".encode(), 1)
-                              for network, parts in rules.items()},
+                   firewalls={network: pack_rules(parts) for network, parts in rules.items()},
                    network_projects=frozenset(network_projects), failed_projects=frozenset(reader.failed_projects))
 
     def routers_of(self, project: str, region: str) -> tuple[Router, ...]:
@@ -191,6 +190,17 @@ class Inventory:
         """The network's rules (kept by ``keep_rule``), by name."""
         bodies = self.rule_bodies(network)
         return tuple(estate.firewall_from_json(bodies[name]) for name in sorted(bodies))
+
+
+def pack_rules(parts: Sequence[str]) -> bytes:
+    """One network's rules as ``Inventory.firewalls`` holds them: ``parts`` are the items of compact
+    JSON arrays without their brackets (``rule_json_items``), joined into one array, compressed."""
+    return zlib.compress(f"[{','.join(p for p in parts if p)}]".encode(), 1)
+
+
+def rule_json_items(items: Sequence[Any]) -> str:
+    """Rules as Google's JSON, as the items of one compact JSON array without its brackets."""
+    return json.dumps(list(items), separators=(",", ":"))[1:-1]
 
 
 def _projects_of_connector(connector: Connector) -> set[str]:
@@ -358,8 +368,7 @@ class _Reader:
                     if self.keep_rule(str(item.get("name", ""))):
                         network = estate.relative_link(str(item.get("network", "")), collection="networks")
                         by_network.setdefault(network, []).append(item)
-                found += [(network, json.dumps(items, separators=(",", ":"))[1:-1])
-                          for network, items in by_network.items()]
+                found += [(network, rule_json_items(items)) for network, items in by_network.items()]
             return found
 
         return self._guarded(f"the firewall rules of project {project}", project, read)
