@@ -18,6 +18,11 @@ VPCACCESS_RESOURCE_TYPE = "vpc_access_connector"
 # resource.type of Cloud Run job audit entries (docs/gcp-facts.md §3.2: ``cloud_run_job``?).
 RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 
+# resource.type of Cloud Run worker pool audit entries (docs/gcp-facts.md §12.7): no sample found.
+# Chosen: the monitored-resource type Cloud Run's worker pool logs and metrics use. The parser
+# accepts any type; localcloud writes this one.
+RUN_WORKER_POOL_RESOURCE_TYPE = "cloud_run_worker_pool"
+
 # Whether VPC Access and Cloud Run v2 write an ``operation.last`` entry after the
 # ``operation.first`` one (docs/gcp-facts.md §3.3). Unknown, so every entry of a long-running
 # create is handled alike and the first must be enough: each guardrail re-reads the resource and

@@ -1,0 +1,84 @@
+"""Cloud Run v2 worker pools in localcloud, through the real google-cloud-run ``WorkerPoolsClient``
+(REST transport, built by egress-guard's client factory), and ensure_nat on their audit entries.
+
+Worker pools have Direct VPC egress (``template.vpcAccess.networkInterfaces``) or a connector; only
+all-traffic egress needs a NAT (docs/gcp-facts.md §12.7).
+"""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import compute_v1, run_v2
+
+from egress_guard.clients import Clients
+from egress_guard.config import Settings
+
+pytestmark = pytest.mark.contract
+
+TIMEOUT = 30
+
+
+@pytest.fixture
+def clients(localcloud_url, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_URL", localcloud_url)
+    return Clients(Settings.from_env())
+
+
+@pytest.fixture
+def subnet(clients, project, region):
+    op = clients.networks.insert(project=project, network_resource=compute_v1.Network(
+        name="pool-net", auto_create_subnetworks=False))
+    clients.global_operations.wait(project=project, operation=op.name, timeout=TIMEOUT)
+    op = clients.subnetworks.insert(project=project, region=region, subnetwork_resource=compute_v1.Subnetwork(
+        name="pool-sub", network=f"projects/{project}/global/networks/pool-net", ip_cidr_range="10.30.0.0/24"))
+    clients.region_operations.wait(project=project, region=region, operation=op.name, timeout=TIMEOUT)
+    return "pool-sub"
+
+
+def _pool(egress, **template) -> run_v2.WorkerPool:
+    return run_v2.WorkerPool(labels={"team": "a"}, template=run_v2.WorkerPoolRevisionTemplate(
+        containers=[run_v2.Container(image="us-docker.pkg.dev/cloudrun/container/worker-pool")],
+        vpc_access=run_v2.VpcAccess(egress=egress, **template)))
+
+
+def test_worker_pool_create_get_list_update_delete_with_direct_vpc(clients, project, region, subnet):
+    parent = f"projects/{project}/locations/{region}"
+    interface = run_v2.VpcAccess.NetworkInterface(network="pool-net", subnetwork=subnet, tags=["egress"])
+    op = clients.run_worker_pools.create_worker_pool(
+        parent=parent, worker_pool_id="pool-a",
+        worker_pool=_pool(run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC, network_interfaces=[interface]))
+    assert op.metadata.name == f"{parent}/workerPools/pool-a"  # the metadata is the WorkerPool
+    pool = op.result(timeout=TIMEOUT)
+
+    assert pool.terminal_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED
+    assert pool.template.vpc_access.egress == run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC
+    assert pool.template.vpc_access.network_interfaces[0].subnetwork == subnet
+    assert pool.latest_created_revision.startswith(f"{parent}/workerPools/pool-a/revisions/pool-a-00001-")
+    assert pool.labels["team"] == "a"
+    assert [p.name for p in clients.run_worker_pools.list_worker_pools(parent=parent)] == [pool.name]
+
+    pool.template.vpc_access.egress = run_v2.VpcAccess.VpcEgress.PRIVATE_RANGES_ONLY
+    updated = clients.run_worker_pools.update_worker_pool(worker_pool=pool).result(timeout=TIMEOUT)
+    assert updated.generation == 2
+    assert updated.template.vpc_access.egress == run_v2.VpcAccess.VpcEgress.PRIVATE_RANGES_ONLY
+
+    clients.run_worker_pools.delete_worker_pool(name=pool.name).result(timeout=TIMEOUT)
+    with pytest.raises(exceptions.NotFound, match="of kind 'WORKER_POOL'"):
+        clients.run_worker_pools.get_worker_pool(name=pool.name)
+
+
+def test_worker_pool_bad_input_is_refused_in_googles_envelope(clients, project, region, subnet):
+    parent = f"projects/{project}/locations/{region}"
+    both = run_v2.VpcAccess(connector="nope", egress=run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC,
+                            network_interfaces=[run_v2.VpcAccess.NetworkInterface(subnetwork=subnet)])
+    with pytest.raises(exceptions.BadRequest, match="one and only one of connector and network_interfaces"):
+        clients.run_worker_pools.create_worker_pool(parent=parent, worker_pool_id="pool-b", worker_pool=run_v2.WorkerPool(
+            template=run_v2.WorkerPoolRevisionTemplate(containers=[run_v2.Container(image="x")], vpc_access=both)))
+    with pytest.raises(exceptions.BadRequest, match="CreateWorkerPoolRequest.worker_pool.template.containers"):
+        clients.run_worker_pools.create_worker_pool(parent=parent, worker_pool_id="pool-b",
+                                                    worker_pool=run_v2.WorkerPool(template={}))
+    with pytest.raises(exceptions.BadRequest, match="not a valid worker_pool name"):
+        clients.run_worker_pools.create_worker_pool(parent=parent, worker_pool_id="Pool_B", worker_pool=_pool(
+            run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC))
+    assert list(clients.run_worker_pools.list_worker_pools(parent=parent)) == []
