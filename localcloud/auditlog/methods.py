@@ -78,7 +78,7 @@ def _run_specs() -> dict[tuple[str, str], MethodSpec]:
     table = {}
     kinds = {"services": ("Services", "Service", "cloud_run_revision"),
              "jobs": ("Jobs", "Job", "cloud_run_job"),  # cloud_run_job: UNCONFIRMED (facts §3.2)
-             "workerPools": ("WorkerPools", "WorkerPool", RUN_WORKER_POOL_RESOURCE_TYPE)}  # UNCONFIRMED (§12.7)
+             "workerPools": ("WorkerPools", "WorkerPool", RUN_WORKER_POOL_RESOURCE_TYPE)}  # UNCONFIRMED (§12.5)
     for kind, (rpc_service, singular, resource_type) in kinds.items():
         v2 = "google.cloud.run.v2"
         for method, (rpc, verb) in {"create": (f"Create{singular}", "create"),

@@ -133,7 +133,7 @@ def default_labels(spec: MethodSpec, project: str, location: str | None, segment
                 "revision_name": "", "service_name": name}
     if spec.resource_type == "cloud_run_job":
         return {"job_name": name, "location": location or "", "project_id": project}
-    if spec.resource_type == RUN_WORKER_POOL_RESOURCE_TYPE:  # UNCONFIRMED labels (docs/gcp-facts.md §12.7)
+    if spec.resource_type == RUN_WORKER_POOL_RESOURCE_TYPE:  # UNCONFIRMED labels (docs/gcp-facts.md §12.5)
         return {"location": location or "", "project_id": project, "worker_pool_name": name}
     if spec.resource_type == VPCACCESS_RESOURCE_TYPE:
         return {"connector_name": name, "location": location or "", "project_id": project}

@@ -10,7 +10,7 @@ operation to the caller, the v1 API answers synchronously and gcloud polls the r
 conditions. Server-filled fields follow the REAL recordings (run-basicjob,
 cloudruncomputeregionnetworkendpointgroup; reference/gcp-http-logs/NOTES.md §5).
 
-Worker pools (v2 only, ``projects.locations.workerPools``; docs/gcp-facts.md §12.7) are kept like
+Worker pools (v2 only, ``projects.locations.workerPools``; docs/gcp-facts.md §12.5) are kept like
 services: a revision template at ``template`` (containers, ``vpcAccess``), revisions named
 ``NAME-00001-xyz``, an LRO whose metadata is the WorkerPool. No recording of a real worker pool
 exists: its server defaults below follow the service's and are UNCONFIRMED.

@@ -72,7 +72,7 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
         resource_type = "cloud_run_revision"
         labels = {"configuration_name": "", "location": target.region, "project_id": target.project,
                   "revision_name": "", "service_name": target.name}
-    elif kind == WORKER_POOL:  # UNCONFIRMED type and labels (docs/gcp-facts.md §12.7)
+    elif kind == WORKER_POOL:  # UNCONFIRMED type and labels (docs/gcp-facts.md §12.5)
         resource_type = RUN_WORKER_POOL_RESOURCE_TYPE
         labels = {"location": target.region, "project_id": target.project, "worker_pool_name": target.name}
     else:

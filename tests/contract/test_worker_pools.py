@@ -2,7 +2,7 @@
 (REST transport, built by egress-guard's client factory), and ensure_nat on their audit entries.
 
 Worker pools have Direct VPC egress (``template.vpcAccess.networkInterfaces``) or a connector; only
-all-traffic egress needs a NAT (docs/gcp-facts.md §12.7).
+all-traffic egress needs a NAT (docs/gcp-facts.md §12.5).
 """
 
 from __future__ import annotations
@@ -82,3 +82,90 @@ def test_worker_pool_bad_input_is_refused_in_googles_envelope(clients, project, 
         clients.run_worker_pools.create_worker_pool(parent=parent, worker_pool_id="Pool_B", worker_pool=_pool(
             run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC))
     assert list(clients.run_worker_pools.list_worker_pools(parent=parent)) == []
+
+
+# ---- ensure_nat on worker pool audit entries -------------------------------------------------------
+CREATE = "google.cloud.run.v2.WorkerPools.CreateWorkerPool"
+UPDATE = "google.cloud.run.v2.WorkerPools.UpdateWorkerPool"
+
+
+@pytest.fixture
+def guardrails(localcloud_url):
+    from tests.contract.test_guardrails_localcloud import Guardrails
+
+    return Guardrails(localcloud_url)
+
+
+def _entry(localcloud, method: str, **kw):
+    from tests.contract.test_guardrails_localcloud import one
+
+    return one(localcloud, method, **kw)
+
+
+def _routers(localcloud) -> dict:
+    from tests.contract.test_guardrails_localcloud import state
+
+    return state(localcloud)[0]
+
+
+def _deploy(clients, project, region, name, egress, *, labels=None, subnet="pool-sub"):
+    pool = _pool(egress, network_interfaces=[run_v2.VpcAccess.NetworkInterface(subnetwork=subnet)])
+    pool.labels.update(labels or {})
+    return clients.run_worker_pools.create_worker_pool(parent=f"projects/{project}/locations/{region}",
+                                                       worker_pool_id=name, worker_pool=pool).result(timeout=TIMEOUT)
+
+
+def test_ensure_nat_covers_a_direct_vpc_all_traffic_worker_pools_subnet_once(clients, project, region, subnet,
+                                                                             localcloud, guardrails):
+    from egress_guard.findings import Outcome
+
+    _deploy(clients, project, region, "pool-a", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC)
+    first = _entry(localcloud, CREATE, resource="workerPools/pool-a", first=True)
+    assert first["resource"]["type"] == "cloud_run_worker_pool"
+    assert first["protoPayload"]["request"]["workerPool"]["template"]["vpcAccess"]["egress"] == "ALL_TRAFFIC"
+
+    (finding,) = guardrails.nat(first)
+    assert finding.outcome is Outcome.REMEDIATED, finding.reason
+    (nat,) = _routers(localcloud)[f"egress-guard-{region}"]["nats"]
+    assert [s["name"].rsplit("/", 1)[1] for s in nat["subnetworks"]] == [subnet]
+    # The operation's last entry is the same decision: acknowledged, no second write.
+    routers = _routers(localcloud)
+    assert guardrails.nat(_entry(localcloud, CREATE, resource="workerPools/pool-a", last=True)) == []
+    assert _routers(localcloud) == routers
+
+
+def test_ensure_nat_leaves_private_ranges_and_exempt_worker_pools_alone_with_a_reason(clients, project, region, subnet,
+                                                                                     localcloud, guardrails):
+    from egress_guard.findings import Outcome
+
+    _deploy(clients, project, region, "pool-private", run_v2.VpcAccess.VpcEgress.PRIVATE_RANGES_ONLY)
+    _deploy(clients, project, region, "pool-skip", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC,
+            labels={"egress-guard": "skip"})
+    (private,) = guardrails.nat(_entry(localcloud, CREATE, resource="workerPools/pool-private", first=True))
+    (skipped,) = guardrails.nat(_entry(localcloud, CREATE, resource="workerPools/pool-skip", first=True))
+    assert private.outcome is Outcome.COMPLIANT and "private-ranges-only" in private.reason
+    assert "worker pool pool-private" in private.reason
+    assert skipped.outcome is Outcome.EXEMPT and "egress-guard=skip" in skipped.reason
+    assert _routers(localcloud) == {}
+
+
+def test_ensure_nat_acknowledges_bad_worker_pool_entries_with_a_reason_and_changes_nothing(
+        clients, project, region, subnet, localcloud, guardrails, caplog):
+    import copy
+    import logging
+
+    _deploy(clients, project, region, "pool-a", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC)
+    good = _entry(localcloud, CREATE, resource="workerPools/pool-a", first=True)
+    failed = copy.deepcopy(good)
+    failed["protoPayload"]["status"] = {"code": 3, "message": "INVALID_ARGUMENT: bad image"}
+    bad_name = copy.deepcopy(good)
+    bad_name["protoPayload"]["resourceName"] = f"projects/{project}/locations/{region}/workerPools/Pool_A"
+    gone = copy.deepcopy(good)
+    gone["protoPayload"]["resourceName"] = f"projects/{project}/locations/{region}/workerPools/pool-gone"
+    caplog.set_level(logging.INFO)
+    for delivery, reason in ((failed, "failed with status 3"), (bad_name, "Pool_A"),
+                             (gone, "pool-gone does not exist")):
+        caplog.clear()
+        assert guardrails.nat(delivery) == []
+        assert any("acknowledged" in r.getMessage() and reason in r.getMessage() for r in caplog.records), reason
+    assert _routers(localcloud) == {}
