@@ -386,6 +386,7 @@ def expected_reads(connectors: int, regions: int, subnets: int, firewall_rules: 
             "compute.subnetworks.aggregatedList": pages(subnets),
             "run.projects.locations.services.list": run_regions, "run.projects.locations.jobs.list": run_regions,
             "cloudfunctions.projects.locations.functions.list": run_regions, "appengine.apps.services.list": 1,
+            "run.projects.locations.workerPools.list": run_regions,
             "compute.routers.aggregatedList": 1, "compute.firewalls.list": pages(firewall_rules)}
 
 

@@ -169,3 +169,47 @@ def test_ensure_nat_acknowledges_bad_worker_pool_entries_with_a_reason_and_chang
         assert guardrails.nat(delivery) == []
         assert any("acknowledged" in r.getMessage() and reason in r.getMessage() for r in caplog.records), reason
     assert _routers(localcloud) == {}
+
+
+def test_sweep_lists_worker_pools_and_plans_them_as_the_guardrail_does(clients, project, region, subnet, localcloud,
+                                                                       localcloud_url):
+    """``egress-guard sweep --dry-run``: an all-traffic Direct VPC worker pool is planned a NAT for its subnet,
+    a private-ranges one is compliant, an exempt one exempt; nothing is written."""
+    from tests.contract.test_sweep import cli
+
+    _deploy(clients, project, region, "pool-all", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC)
+    _deploy(clients, project, region, "pool-private", run_v2.VpcAccess.VpcEgress.PRIVATE_RANGES_ONLY)
+    _deploy(clients, project, region, "pool-skip", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC,
+            labels={"egress-guard": "skip"})
+    localcloud.clear_calls()
+    table = cli(localcloud_url, "--project", project, "--region", region, "--dry-run", "--all")
+    print("\n" + table.stdout)
+    assert table.returncode == 0, table.stderr
+    for line, outcome in (("worker pool europe-west2/pool-all", "planned"),
+                          ("worker pool europe-west2/pool-private", "compliant"),
+                          ("worker pool europe-west2/pool-skip", "exempt")):
+        assert any(line in row and outcome in row for row in table.stdout.splitlines()), (line, outcome)
+    assert "3 worker pools" in table.stdout
+    assert localcloud.calls()["counts"].get("run.projects.locations.workerPools.list") == 1
+    assert not [m for m in localcloud.calls()["counts"] if m.rsplit(".", 1)[1] in ("insert", "patch")]
+
+
+def test_backfill_replays_a_worker_pool_created_during_an_outage(clients, project, region, subnet, localcloud,
+                                                                  localcloud_url):
+    """The worker pool methods are in the one trigger list, so backfill reads and replays them."""
+    from datetime import datetime, timedelta, timezone
+
+    from egress_guard.backfill import backfill
+    from egress_guard.guardrails import GUARDRAILS
+    from egress_guard.policy import Policy
+    from tests.contract.test_backfill import context
+
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    _deploy(clients, project, region, "pool-a", run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC)
+    findings: list = []
+    report = backfill(context(localcloud_url, Policy(), findings), [GUARDRAILS["ensure_nat"]], project, since)
+
+    replayed = {r.method: {x.guardrail: x.outcome for x in r.results} for r in report.replayed}
+    assert replayed[CREATE] == {"ensure_nat": "remediated"}, report
+    assert [s["name"].rsplit("/", 1)[1] for s in _routers(localcloud)[f"egress-guard-{region}"]["nats"][0]
+            ["subnetworks"]] == [subnet]
