@@ -213,3 +213,45 @@ def test_backfill_replays_a_worker_pool_created_during_an_outage(clients, projec
     assert replayed[CREATE] == {"ensure_nat": "remediated"}, report
     assert [s["name"].rsplit("/", 1)[1] for s in _routers(localcloud)[f"egress-guard-{region}"]["nats"][0]
             ["subnetworks"]] == [subnet]
+
+
+# ---- the gRPC gateway gcloud's GAPIC client reaches --------------------------------------------------
+@pytest.fixture
+def grpc_pools(localcloud_url):
+    """The real run_v2 WorkerPoolsClient on gRPC (TLS, trusting the CA localcloud hands out), through
+    localcloud's proxy CONNECT to ``REGION-127.0.0.1:PORT``, as gcloud 528 connects."""
+    import grpc
+    import requests
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.run_v2.services.worker_pools.transports import WorkerPoolsGrpcTransport
+
+    port = int(localcloud_url.rsplit(":", 1)[1])
+    ca = requests.get(f"{localcloud_url}/_localcloud/tls", timeout=30).content
+    channel = grpc.secure_channel(f"europe-west2-127.0.0.1:{port}", grpc.ssl_channel_credentials(ca),
+                                  options=[("grpc.http_proxy", f"http://127.0.0.1:{port}")])
+    try:
+        yield run_v2.WorkerPoolsClient(transport=WorkerPoolsGrpcTransport(channel=channel,
+                                                                          credentials=AnonymousCredentials()))
+    finally:
+        channel.close()
+
+
+def test_grpc_gateway_serves_worker_pools_and_their_operations_as_rest_does(grpc_pools, clients, project, region,
+                                                                            subnet, localcloud):
+    parent = f"projects/{project}/locations/{region}"
+    with pytest.raises(exceptions.NotFound, match="of kind 'WORKER_POOL'"):
+        grpc_pools.get_worker_pool(name=f"{parent}/workerPools/pool-g")
+    pool = _pool(run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC,
+                 network_interfaces=[run_v2.VpcAccess.NetworkInterface(network="pool-net", subnetwork=subnet)])
+    pool.name = f"{parent}/workerPools/pool-g"
+    done = grpc_pools.update_worker_pool(request=run_v2.UpdateWorkerPoolRequest(
+        worker_pool=pool, allow_missing=True)).result(timeout=TIMEOUT)
+
+    assert done.terminal_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED
+    assert clients.run_worker_pools.get_worker_pool(name=pool.name).template.vpc_access.egress == \
+        run_v2.VpcAccess.VpcEgress.ALL_TRAFFIC  # one model: REST reads what gRPC wrote
+    assert [p.name for p in grpc_pools.list_worker_pools(parent=parent)] == [pool.name]
+    assert _entry(localcloud, CREATE, resource="workerPools/pool-g", first=True)  # audited as over REST
+    with pytest.raises(exceptions.InvalidArgument, match="one and only one of connector and network_interfaces"):
+        pool.template.vpc_access.connector = "conn-x"
+        grpc_pools.update_worker_pool(worker_pool=pool)
