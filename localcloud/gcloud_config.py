@@ -1,8 +1,8 @@
 """What gcloud needs, besides endpoint overrides, to use localcloud for every command: a credential
 it accepts that never reaches Google, and trust in localcloud's gRPC gateway.
 
-Most gcloud commands run with ``auth/disable_credentials``. ``gcloud beta run worker-pools`` (gcloud
-528) does not: it builds a GAPIC client whose credentials come from
+Most gcloud commands would run with ``auth/disable_credentials``; ``gcloud beta run worker-pools``
+(gcloud 528) does not: it builds a GAPIC client whose credentials come from
 ``gapic_util.GetGapicCredentials``, and with credentials disabled that raises ``Unable to load
 credentials``. So gcloud runs with credentials enabled and ``auth/access_token_file`` naming a file
 in its own configuration directory (the stack's or the tests', never the user's): gcloud sends that
