@@ -12,8 +12,11 @@ cloudruncomputeregionnetworkendpointgroup; reference/gcp-http-logs/NOTES.md §5)
 
 Worker pools (v2 only, ``projects.locations.workerPools``; docs/gcp-facts.md §12.5) are kept like
 services: a revision template at ``template`` (containers, ``vpcAccess``), revisions named
-``NAME-00001-xyz``, an LRO whose metadata is the WorkerPool. No recording of a real worker pool
-exists: its server defaults below follow the service's and are UNCONFIRMED.
+``NAME-00001-xyz``, an LRO whose metadata is the WorkerPool. Their server-filled fields follow the two
+recorded GETs of real worker pools (run-runworkerpool-minimal/maximal, PROBABLY_REAL;
+reference/gcp-http-logs/NOTES.md §1, §7): ``instanceSplits`` and ``instanceSplitStatuses`` all to the
+latest revision, ``scaling.manualInstanceCount`` 1, the default service account and limits, a
+``terminalCondition`` and no ``conditions`` list.
 """
 
 from __future__ import annotations
@@ -73,9 +76,10 @@ DEFAULT_REVISION_MAX_INSTANCES = 100
 # docs/gcp-facts.md §5: "If not provided, it defaults to PRIVATE_RANGES_ONLY".
 DEFAULT_EGRESS = "PRIVATE_RANGES_ONLY"
 MAX_TIMEOUT_S = {SERVICE: 3600, JOB: 168 * 3600, WORKER_POOL: 3600}
-# UNCONFIRMED: a worker pool created without instanceSplits sends all instances to the latest revision,
-# as a service's traffic does (the WorkerPool reference documents instanceSplits, not its default).
+# A worker pool's defaults as the recorded minimal one shows them (run-runworkerpool-minimal: no split or
+# scaling in its KCC config, and the GET has these).
 DEFAULT_INSTANCE_SPLITS = [{"type": "INSTANCE_SPLIT_ALLOCATION_TYPE_LATEST", "percent": 100}]
+DEFAULT_WORKER_POOL_SCALING = {"manualInstanceCount": 1}
 DELETED_RETENTION = timedelta(days=30)  # expireTime = deleteTime + 30 days (run-basicjob)
 # REAL (compute-cloudruncomputeregionnetworkendpointgroup): the first metadata of a service create
 # operation has no latestCreatedRevision and no ingress although INGRESS_TRAFFIC_ALL was sent; the
@@ -446,7 +450,7 @@ class RunBackend:
                 if previous and keep in previous:
                     resource[keep] = copy.deepcopy(previous[keep])
         elif t.kind == WORKER_POOL:
-            for keep in ("conditions", "latestReadyRevision", "instanceSplitStatuses", "latestCreatedRevision"):
+            for keep in ("latestReadyRevision", "instanceSplitStatuses", "latestCreatedRevision"):
                 if previous and keep in previous:
                     resource[keep] = copy.deepcopy(previous[keep])
         else:
@@ -665,10 +669,11 @@ def _service_defaults(fields: dict[str, Any], project: str) -> None:
 
 
 def _worker_pool_defaults(fields: dict[str, Any], project: str) -> None:
-    """A worker pool serves no requests: no ingress, ports, probes or concurrency (UNCONFIRMED
-    beyond what the WorkerPool reference lists: launch stage, service account, limits)."""
+    """A worker pool serves no requests: no ingress, ports, probes or concurrency (the recorded GETs
+    have none of them)."""
     _launch_stage_default(fields)
     fields.setdefault("instanceSplits", copy.deepcopy(DEFAULT_INSTANCE_SPLITS))
+    fields.setdefault("scaling", dict(DEFAULT_WORKER_POOL_SCALING))
     template = fields["template"]
     template.setdefault("serviceAccount", default_service_account(project))
     for container in template["containers"]:
@@ -712,8 +717,7 @@ def _mark_ready(t: Target, resource: dict[str, Any]) -> None:
         resource["uri"] = uri
         resource["urls"] = [deterministic, uri]
         resource["trafficStatuses"] = [{k: v for k, v in target.items()} for target in resource.get("traffic", [])]
-    elif t.kind == WORKER_POOL:
-        resource["conditions"] = [{"type": "RevisionsReady", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now}]
+    elif t.kind == WORKER_POOL:  # no conditions list: the recorded ready pools have only terminalCondition
         resource["latestReadyRevision"] = resource.get("latestCreatedRevision")
         resource["instanceSplitStatuses"] = [dict(split) for split in resource.get("instanceSplits", [])]
 

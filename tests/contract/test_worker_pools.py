@@ -255,3 +255,30 @@ def test_grpc_gateway_serves_worker_pools_and_their_operations_as_rest_does(grpc
     with pytest.raises(exceptions.InvalidArgument, match="one and only one of connector and network_interfaces"):
         pool.template.vpc_access.connector = "conn-x"
         grpc_pools.update_worker_pool(worker_pool=pool)
+
+
+def test_a_minimal_worker_pool_reads_back_with_the_fields_of_the_recorded_one(localcloud_url, project, region):
+    """The recorded GET of a real minimal worker pool (reference/gcp-http-logs/run-runworkerpool-minimal,
+    PROBABLY_REAL): the same fields, and the same server defaults (splits, scaling, limits, account)."""
+    import json
+
+    import requests
+
+    from tests.paths import ROOT
+
+    text = (ROOT / "reference/gcp-http-logs/run-runworkerpool-minimal._audit_probe.log").read_text()
+    recorded = json.loads(text[text.index("\n{"):])  # the body after the status line and headers
+    base = f"{localcloud_url}/run/v2/projects/{project}/locations/{region}/workerPools"
+    query = {"$alt": "json;enum-encoding=int"}
+    body = {"template": {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/hello"}]},
+            "description": "d", "labels": {"a": "b"}}
+    created = requests.post(base, params={**query, "workerPoolId": "pool-min"}, json=body, timeout=30)
+    assert created.status_code == 200, created.text
+    got = requests.get(f"{base}/pool-min", params=query, timeout=30).json()
+
+    assert sorted(got) == sorted(recorded)
+    for field in ("instanceSplits", "instanceSplitStatuses", "scaling", "launchStage"):
+        assert got[field] == recorded[field], field
+    assert got["template"]["containers"][0]["resources"] == recorded["template"]["containers"][0]["resources"]
+    assert got["template"]["serviceAccount"].endswith("-compute@developer.gserviceaccount.com")
+    assert got["terminalCondition"]["state"] == recorded["terminalCondition"]["state"]
