@@ -15,6 +15,8 @@ import traceback
 from typing import Any, Iterable
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from localcloud import control, discovery
@@ -22,6 +24,7 @@ from localcloud.auditlog.calls import record_of_call
 from localcloud.auditlog.record import AuditRecord
 from localcloud.backends.functions import UPLOAD_PATH as FUNCTIONS_UPLOAD_PATH
 from localcloud.errors import ApiError
+from localcloud.grpc_gateway import GrpcGateway
 from localcloud.routing import Call, Result, Route, Router
 from localcloud.services import Services
 from localcloud.world import World
@@ -29,6 +32,8 @@ from localcloud.world import World
 log = logging.getLogger("localcloud")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+TLS_PATH = "/_localcloud/tls"
+TUNNEL_BUFFER = 64 * 1024
 
 # Headers every real Google response carries (reference/gcp-http-logs/NOTES.md §0).
 GOOGLE_HEADERS = {
@@ -56,6 +61,8 @@ class LocalCloud:
         self.router.extend(self.services.api_routes())
         self.control_router = Router()
         self.control_router.extend(control.routes(self.services, self.router))
+        # gRPC for gcloud's GAPIC clients, reached by CONNECT through this server (started on first use).
+        self.grpc = GrpcGateway(self)
 
     # ---- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -69,6 +76,9 @@ class LocalCloud:
         raw_path = split.path or "/"
         host = split.netloc or request.host
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        if raw_path == TLS_PATH and request.method == "GET":
+            # The CA that signed the gRPC gateway's certificate: what gcloud's core/custom_ca_certs_file names.
+            return Response(self.grpc.ca_pem, status=200, content_type="application/x-pem-file")
         if raw_path.startswith("/_localcloud/"):
             return self._dispatch_control(request, raw_path, query)
         if raw_path.startswith(FUNCTIONS_UPLOAD_PATH) and request.method == "PUT":
@@ -110,6 +120,22 @@ class LocalCloud:
         log.debug("%s %s -> %s in %.1f ms", request.method, raw_path, response.status_code,
                   (time.perf_counter() - started) * 1000)
         return response
+
+    def call_in_process(self, method: str, path: str, query: str, body: str | None, *, authorization: str = "",
+                        user_agent: str = "") -> tuple[int, Any]:
+        """One REST call answered here without a socket (the gRPC gateway's transcoded calls): the same
+        routes, checks, audit entries and call log as over HTTP. Returns (status, JSON body)."""
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        if user_agent:
+            headers["User-Agent"] = user_agent
+        environ = EnvironBuilder(method=method, path=path, query_string=query, data=body or "", headers=headers,
+                                 base_url="http://localcloud.grpc").get_environ()
+        environ["RAW_URI"] = f"{path}?{query}" if query else path
+        response = self.handle(Request(environ))
+        data = response.get_data()
+        return response.status_code, json.loads(data) if data.strip() else None
 
     def _audit(self, record: AuditRecord | None) -> None:
         if record is not None:  # None: it could not be built (logged as an emulator bug)
@@ -228,12 +254,57 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
     return response
 
 
+class ProxyRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, plus ``CONNECT``: gcloud's gRPC clients go through the HTTP proxy localcloud
+    is for gcloud (``proxy/address``, ``proxy/port``) and ask it for a tunnel to ``REGION-HOST:PORT``.
+    Every tunnel leads to the gRPC gateway, whatever host it names: localcloud serves nothing else
+    over TLS, and it never forwards anywhere (nothing reaches Google)."""
+
+    def do_CONNECT(self) -> None:  # noqa: N802 (http.server's naming)
+        import select
+        import socket
+
+        app: LocalCloud = self.server.app  # type: ignore[attr-defined]
+        try:
+            upstream = socket.create_connection((app.grpc.host, app.grpc.port), timeout=10)
+        except OSError as exc:
+            self.send_error(502, f"localcloud gRPC gateway unreachable: {exc}")
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+        upstream.settimeout(None)
+        sockets = [self.connection, upstream]
+        try:
+            while True:
+                readable, _, broken = select.select(sockets, [], sockets, 300)
+                if broken or not readable:
+                    break
+                for source in readable:
+                    data = source.recv(TUNNEL_BUFFER)
+                    if not data:
+                        return
+                    (upstream if source is self.connection else self.connection).sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+
+
 def serve(host: str = "127.0.0.1", port: int = 8790, app: LocalCloud | None = None):
-    """Start a threaded server (returns it; call ``serve_forever``). Binds loopback only by default."""
+    """Start a threaded server (returns it; call ``serve_forever``). Binds loopback only by default.
+    ``server.shutdown()`` also stops the gRPC gateway if it was started."""
     from werkzeug.serving import make_server
 
     app = app or LocalCloud()
     app.operations.start_ticker()
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=ProxyRequestHandler)
     server.app = app  # type: ignore[attr-defined]
+    stop_http = server.shutdown
+
+    def shutdown() -> None:
+        stop_http()
+        app.grpc.stop()
+
+    server.shutdown = shutdown  # type: ignore[method-assign]
     return server

@@ -39,6 +39,7 @@ from typing import Callable
 
 import requests
 
+from localcloud.gcloud_config import gcloud_credentials
 from localcloud.identities import FUNCTION_ACCOUNTS, PROJECT, REGION
 from localcloud.ports import free_port, lost_its_port, port_free
 
@@ -82,6 +83,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     log: Callable[[str], None] = print
     _log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
+    _gcloud_properties: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict, repr=False)
 
     # ---- paths --------------------------------------------------------------------------
     @property
@@ -177,7 +179,6 @@ class Stack:
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE": f"{lc}/serviceusage/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": f"{lc}/cloudresourcemanager/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD": f"{lc}/cloudbuild/",
-            "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
             "CLOUDSDK_CORE_SHOULD_PROMPT_TO_ENABLE_API": "false",
             "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
             "CLOUDSDK_CORE_PROJECT": self.project,
@@ -188,6 +189,8 @@ class Stack:
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.ports["localcloud"]),
+            # A token that never reaches Google, and trust in localcloud's gRPC gateway (gcloud_config.py).
+            **self._gcloud_credentials(),
             "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports['pubsub']}",
             "PUBSUB_PROJECT_ID": self.project,
             "LOCALCLOUD_URL": lc,
@@ -208,6 +211,14 @@ class Stack:
         if self.policy:
             env["EGRESS_GUARD_POLICY"] = str(Path(self.policy).resolve())
         return env
+
+    def _gcloud_credentials(self) -> dict[str, str]:
+        """Written into the stack's own gcloud configuration directory once per localcloud process (each
+        makes its own CA when it starts)."""
+        key = (self.url("localcloud"), self.pid("localcloud"))
+        if key not in self._gcloud_properties:
+            self._gcloud_properties[key] = gcloud_credentials(self.state_dir / "gcloud", self.url("localcloud"))
+        return self._gcloud_properties[key]
 
     def _write_env(self, env: dict[str, str]) -> None:
         lines = ["# written by `make up`; source it: . .local/env",

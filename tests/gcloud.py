@@ -8,11 +8,19 @@ import subprocess
 import tempfile
 from urllib.parse import urlsplit
 
+from localcloud.gcloud_config import gcloud_credentials
+
 _CONFIG_DIR = tempfile.mkdtemp(prefix="eg-gcloud-config-")
+
+
+_CREDENTIALS: dict[tuple[str, str], dict[str, str]] = {}  # (url, config dir) -> properties (written once)
 
 
 def gcloud_env(url: str, project: str, config_dir: str | None = None) -> dict[str, str]:
     port = urlsplit(url).port
+    directory = config_dir or _CONFIG_DIR
+    if (url, directory) not in _CREDENTIALS:
+        _CREDENTIALS[(url, directory)] = gcloud_credentials(directory, url)
     env = dict(os.environ)
     env.update({
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{url}/compute/v1/",
@@ -22,9 +30,8 @@ def gcloud_env(url: str, project: str, config_dir: str | None = None) -> dict[st
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE": f"{url}/serviceusage/",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": f"{url}/cloudresourcemanager/",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD": f"{url}/cloudbuild/",
-        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
         "CLOUDSDK_CORE_SHOULD_PROMPT_TO_ENABLE_API": "false",
-        "CLOUDSDK_CONFIG": config_dir or _CONFIG_DIR,
+        "CLOUDSDK_CONFIG": directory,
         "CLOUDSDK_CORE_PROJECT": project,
         "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
         "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
@@ -33,6 +40,8 @@ def gcloud_env(url: str, project: str, config_dir: str | None = None) -> dict[st
         "CLOUDSDK_PROXY_TYPE": "http",
         "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
         "CLOUDSDK_PROXY_PORT": str(port),
+        # A token that never reaches Google, and trust in localcloud's gRPC gateway (gcloud_config.py).
+        **_CREDENTIALS[(url, directory)],
     })
     return env
 

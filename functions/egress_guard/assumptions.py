@@ -18,6 +18,11 @@ VPCACCESS_RESOURCE_TYPE = "vpc_access_connector"
 # resource.type of Cloud Run job audit entries (docs/gcp-facts.md §3.2: ``cloud_run_job``?).
 RUN_JOB_RESOURCE_TYPE = "cloud_run_job"
 
+# resource.type of Cloud Run worker pool audit entries (docs/gcp-facts.md §12.5): no sample found.
+# Chosen: the monitored-resource type Cloud Run's worker pool logs and metrics use. The parser
+# accepts any type; localcloud writes this one.
+RUN_WORKER_POOL_RESOURCE_TYPE = "cloud_run_worker_pool"
+
 # Whether VPC Access and Cloud Run v2 write an ``operation.last`` entry after the
 # ``operation.first`` one (docs/gcp-facts.md §3.3). Unknown, so every entry of a long-running
 # create is handled alike and the first must be enough: each guardrail re-reads the resource and
@@ -74,10 +79,15 @@ FUNCTIONS_MANAGED_LABEL = ("goog-managed-by", "cloudfunctions")
 # marks exactly these ``confirmed=False``.
 RUN_V1_JOB_METHODS = ("google.cloud.run.v1.Jobs.CreateJob", "google.cloud.run.v1.Jobs.ReplaceJob")
 
+# The audit methodNames of Cloud Run worker pool writes (docs/gcp-facts.md §12.5): no real entry was
+# found; chosen as the v2 WorkerPools RPC names, as google.cloud.run.v2.Services.CreateService is.
+RUN_WORKER_POOL_METHODS = ("google.cloud.run.v2.WorkerPools.CreateWorkerPool",
+                           "google.cloud.run.v2.WorkerPools.UpdateWorkerPool")
+
 # The shapes of the resourceName and operation of the entries without a real sample (docs/gcp-facts.md
 # §3.2, §3.3): what events.py parses and localcloud writes.
 VPCACCESS_RESOURCE_NAME = r"projects/[^/]+/locations/[^/]+/connectors/[^/]+"
-RUN_V2_RESOURCE_NAME = r"projects/[^/]+/locations/[^/]+/(services|jobs)/[^/]+"
+RUN_V2_RESOURCE_NAME = r"projects/[^/]+/locations/[^/]+/(services|jobs|workerPools)/[^/]+"
 RUN_V1_JOB_RESOURCE_NAME = r"namespaces/[^/]+/jobs/[^/]+"
 # Long-running VPC Access and Cloud Run v2 writes log an ``operation`` whose producer is the service.
 OPERATION_PRODUCER_IS_SERVICE = True
@@ -125,6 +135,10 @@ def _service(entry: dict[str, _Any]) -> str:
 
 def _is_run_job(entry: dict[str, _Any]) -> bool:
     return _service(entry) == _RUN_SERVICE and ".Jobs." in _method(entry)
+
+
+def _is_run_worker_pool(entry: dict[str, _Any]) -> bool:
+    return _service(entry) == _RUN_SERVICE and ".WorkerPools." in _method(entry)
 
 
 def _long_running(entry: dict[str, _Any]) -> bool:
@@ -213,11 +227,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("run_v1_job_methods", "RUN_V1_JOB_METHODS", RUN_V1_JOB_METHODS,
                "Cloud Run v1 job writes are logged as google.cloud.run.v1.Jobs.CreateJob / ReplaceJob",
                "docs/gcp-facts.md §3.1", _method_is_one_of(RUN_V1_JOB_METHODS)),
+    Assumption("run_worker_pool_methods", "RUN_WORKER_POOL_METHODS", RUN_WORKER_POOL_METHODS,
+               "Cloud Run worker pool writes are logged as google.cloud.run.v2.WorkerPools.CreateWorkerPool / "
+               "UpdateWorkerPool", "docs/gcp-facts.md §12.5", _method_is_one_of(RUN_WORKER_POOL_METHODS)),
+    Assumption("run_worker_pool_resource_type", "RUN_WORKER_POOL_RESOURCE_TYPE", RUN_WORKER_POOL_RESOURCE_TYPE,
+               f"Cloud Run worker pool audit entries have resource.type {RUN_WORKER_POOL_RESOURCE_TYPE!r}",
+               "docs/gcp-facts.md §12.5", _resource_type_is(RUN_WORKER_POOL_RESOURCE_TYPE, _is_run_worker_pool)),
     Assumption("vpcaccess_resource_name", "VPCACCESS_RESOURCE_NAME", VPCACCESS_RESOURCE_NAME,
                "connector entries name projects/P/locations/R/connectors/C", "docs/gcp-facts.md §3.2",
                _resource_name_matches(VPCACCESS_RESOURCE_NAME, lambda e: _service(e) == _VPCACCESS_SERVICE)),
     Assumption("run_v2_resource_name", "RUN_V2_RESOURCE_NAME", RUN_V2_RESOURCE_NAME,
-               "Cloud Run v2 entries name projects/P/locations/R/services/S (jobs/J)", "docs/gcp-facts.md §3.2",
+               "Cloud Run v2 entries name projects/P/locations/R/services/S (jobs/J, workerPools/W)", "docs/gcp-facts.md §3.2",
                _resource_name_matches(RUN_V2_RESOURCE_NAME, lambda e: _service(e) == _RUN_SERVICE and ".v2." in _method(e))),
     Assumption("run_v1_job_resource_name", "RUN_V1_JOB_RESOURCE_NAME", RUN_V1_JOB_RESOURCE_NAME,
                "Cloud Run v1 job entries name namespaces/P/jobs/J", "docs/gcp-facts.md §3.2",

@@ -8,7 +8,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 |---------------------------------|--------------------------------------|------------------------------|
 | networks, subnetworks, firewalls, routers, addresses, region_operations, global_operations | google-cloud-compute ``compute_v1`` (REST) | ``{URL}`` (paths ``/compute/v1/...``) |
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
-| run_services, run_jobs          | google-cloud-run ``run_v2`` (REST)   | ``{URL}/run``                |
+| run_services, run_jobs, run_worker_pools | google-cloud-run ``run_v2`` (REST) | ``{URL}/run``            |
 | functions_json                  | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
 | appengine                       | App Engine Admin v1 as JSON (``JsonApi``) | ``{URL}/appengine`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
@@ -194,6 +194,15 @@ class Clients:
             client = run_v2.JobsClient(credentials=self._credentials, transport="rest",
                                        client_options=self._options("/run"), client_info=self._client_info())
         return self._observed("run_jobs", client)
+
+    @cached_property
+    def run_worker_pools(self) -> "run_v2.WorkerPoolsClient":
+        from google.cloud import run_v2
+
+        with self._lock:
+            client = run_v2.WorkerPoolsClient(credentials=self._credentials, transport="rest",
+                                              client_options=self._options("/run"), client_info=self._client_info())
+        return self._observed("run_worker_pools", client)
 
     # -- JSON over REST, for bulk reads
 

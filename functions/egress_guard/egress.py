@@ -1,6 +1,6 @@
 """Where a workload's internet traffic enters a VPC: decided once, for the guardrails and ``sweep``.
 
-A Cloud Run service or job sends its traffic into a VPC through a Serverless VPC Access connector
+A Cloud Run service, job or worker pool sends its traffic into a VPC through a Serverless VPC Access connector
 or through Direct VPC egress (a network interface); the place a NAT must cover is an
 ``EgressPoint``:
 
@@ -33,7 +33,16 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Union
 
 from .errors import InvalidName, NothingToDo
-from .names import ConnectorName, FunctionName, NetworkName, RunJobName, RunServiceName, SubnetworkName, parse_network
+from .names import (
+    ConnectorName,
+    FunctionName,
+    NetworkName,
+    RunJobName,
+    RunServiceName,
+    RunWorkerPoolName,
+    SubnetworkName,
+    parse_network,
+)
 
 if TYPE_CHECKING:
     from .estate import Connector, Subnetwork, Workload
@@ -173,7 +182,8 @@ def range_connector_point(connector: "Connector") -> EgressPoint:
                        ip_cidr_range=connector.ip_cidr_range, via=Via.CONNECTOR, connector=name)
 
 
-def interface_point(workload: Union[RunServiceName, RunJobName, FunctionName], interface: NetworkInterface,
+def interface_point(workload: Union[RunServiceName, RunJobName, RunWorkerPoolName, FunctionName],
+                    interface: NetworkInterface,
                     subnet_of: SubnetLookup) -> EgressPoint:
     """A Direct VPC interface's subnet and network (the subnet is looked up when no network is given)."""
     region = workload.region

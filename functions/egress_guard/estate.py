@@ -49,6 +49,7 @@ from .names import (
     FunctionName,
     NetworkName,
     RunJobName,
+    RunWorkerPoolName,
     RunServiceName,
     SubnetworkName,
     parse_compute_name,
@@ -152,7 +153,7 @@ class Workload:
     """A serverless workload as it is now (a Cloud Run service or job, v2 view; a Cloud Function),
     reduced to what egress-guard needs."""
 
-    name: Union[RunServiceName, RunJobName, FunctionName, AppEngineVersionName]
+    name: Union[RunServiceName, RunJobName, RunWorkerPoolName, FunctionName, AppEngineVersionName]
     labels: Mapping[str, str]
     connector: ConnectorName | None
     egress: Egress
@@ -343,20 +344,24 @@ def firewall_from_json(body: Mapping[str, Any]) -> FirewallRule:
                         body=freeze(body))
 
 
-def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName]) -> Workload | None:
-    """Cloud Run v2 services.get / jobs.get; None when it does not exist (any more)."""
+def read_workload(clients: "Clients", name: Union[RunServiceName, RunJobName, RunWorkerPoolName]) -> Workload | None:
+    """Cloud Run v2 services.get / jobs.get / workerPools.get; None when it does not exist (any more)."""
     if isinstance(name, RunServiceName):
         found = api.read_or_none(f"run.services.get {name.relative}", clients.run_services.get_service,
+                                 name=name.relative)
+    elif isinstance(name, RunWorkerPoolName):
+        found = api.read_or_none(f"run.workerPools.get {name.relative}", clients.run_worker_pools.get_worker_pool,
                                  name=name.relative)
     else:
         found = api.read_or_none(f"run.jobs.get {name.relative}", clients.run_jobs.get_job, name=name.relative)
     return None if found is None else workload_from(to_json(found), name)
 
 
-def workload_from(body: Mapping[str, Any], name: Union[RunServiceName, RunJobName]) -> Workload:
-    """A Cloud Run v2 Service or Job as JSON (from a get or a list) -> ``Workload``."""
+def workload_from(body: Mapping[str, Any], name: Union[RunServiceName, RunJobName, RunWorkerPoolName]) -> Workload:
+    """A Cloud Run v2 Service, Job or WorkerPool as JSON (from a get or a list) -> ``Workload``. A service's
+    and a worker pool's template is the revision template; a job's holds the task template."""
     template = body.get("template") or {}
-    if not isinstance(name, RunServiceName):
+    if isinstance(name, RunJobName):
         template = template.get("template") or {}  # Job -> ExecutionTemplate -> TaskTemplate
     vpc = template.get("vpcAccess") or {}
     field = "template.vpcAccess"

@@ -37,6 +37,11 @@ produces; it is written down once, in ``TRIGGERS`` and the constants that follow
   ``{parent, serviceId, service}`` / ``UpdateServiceRequest`` ``{service}`` (jobs: ``job``, ``jobId``),
   enums as names, and ``response`` a ``google.longrunning.Operation`` whose ``metadata`` is the
   Service/Job; last: ``request`` only ``@type``, ``response`` the final Service/Job.
+- Cloud Run v2 worker pools (docs/gcp-facts.md §12.5; UNCONFIRMED, shaped as Cloud Run v2's):
+  ``resourceName`` ``projects/P/locations/R/workerPools/W``; first: ``request``
+  ``CreateWorkerPoolRequest`` ``{parent, workerPoolId, workerPool}`` / ``UpdateWorkerPoolRequest``
+  ``{workerPool}``; last: ``response`` the WorkerPool; ``resource.type``
+  ``assumptions.RUN_WORKER_POOL_RESOURCE_TYPE``.
 - Serverless VPC Access (UNCONFIRMED): ``resourceName`` ``projects/P/locations/R/connectors/C``;
   first/last pair (operation id ``projects/P/locations/R/operations/ID``, producer
   ``vpcaccess.googleapis.com``); first: ``request`` ``CreateConnectorRequest``
@@ -73,7 +78,13 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
-from .assumptions import RUN_JOB_RESOURCE_TYPE, RUN_V1_JOB_METHODS, VPCACCESS_RESOURCE_TYPE
+from .assumptions import (
+    RUN_JOB_RESOURCE_TYPE,
+    RUN_V1_JOB_METHODS,
+    RUN_WORKER_POOL_METHODS,
+    RUN_WORKER_POOL_RESOURCE_TYPE,
+    VPCACCESS_RESOURCE_TYPE,
+)
 from .errors import InvalidName, MalformedEvent, NotOurEvent, StaleEvent
 from .findings import Trigger
 from .names import (
@@ -85,6 +96,7 @@ from .names import (
     parse_router,
     parse_run_job,
     parse_run_service,
+    parse_run_worker_pool,
     validate_project,
     validate_region,
 )
@@ -106,6 +118,7 @@ class EventKind(str, enum.Enum):
     CONNECTOR_CREATED = "connector-created"
     RUN_SERVICE_WRITTEN = "run-service-written"  # created or replaced/updated
     RUN_JOB_WRITTEN = "run-job-written"
+    RUN_WORKER_POOL_WRITTEN = "run-worker-pool-written"  # created or updated (v2 only)
     FUNCTION_WRITTEN = "function-written"  # a Cloud Function created or updated (v2 API)
     APP_ENGINE_VERSION_CREATED = "app-engine-version-created"
     ROUTER_CHANGED = "router-changed"  # patched, updated or deleted (a NAT may be gone)
@@ -177,6 +190,12 @@ TRIGGERS: tuple[MethodSpec, ...] = (
                Action.CREATE, ApiVersion.RUN_V2, RUN_JOB_RESOURCE_TYPE, long_running=True),
     MethodSpec(_RUN, "google.cloud.run.v2.Jobs.UpdateJob", EventKind.RUN_JOB_WRITTEN,
                Action.UPDATE, ApiVersion.RUN_V2, RUN_JOB_RESOURCE_TYPE, long_running=True),
+    # Cloud Run v2 worker pools (docs/gcp-facts.md §12.5). UNCONFIRMED methodNames (no real entry found):
+    # see assumptions.RUN_WORKER_POOL_METHODS.
+    MethodSpec(_RUN, RUN_WORKER_POOL_METHODS[0], EventKind.RUN_WORKER_POOL_WRITTEN,
+               Action.CREATE, ApiVersion.RUN_V2, RUN_WORKER_POOL_RESOURCE_TYPE, long_running=True, confirmed=False),
+    MethodSpec(_RUN, RUN_WORKER_POOL_METHODS[1], EventKind.RUN_WORKER_POOL_WRITTEN,
+               Action.UPDATE, ApiVersion.RUN_V2, RUN_WORKER_POOL_RESOURCE_TYPE, long_running=True, confirmed=False),
     # Cloud Functions v2 (docs/gcp-facts.md §12.3): long-running, first and last entries (confirmed by
     # Google's audit page); the request and response shapes are the one-platform ones, as Cloud Run v2.
     MethodSpec(_FUNCTIONS, "google.cloud.functions.v2.FunctionService.CreateFunction", EventKind.FUNCTION_WRITTEN,
@@ -665,6 +684,9 @@ def _resource(spec: MethodSpec, resource_name: str, request: Mapping[str, Any], 
         region = validate_region(location, "resource.labels.location") if location is not None else None
         parser = parse_run_service if is_service else parse_run_job
         return _own_project(parser(name, field=field, default_region=region), project)
+    if spec.kind is EventKind.RUN_WORKER_POOL_WRITTEN:
+        name = _child_of_parent(resource_name, request, "workerPoolId", "workerPools")
+        return _own_project(parse_run_worker_pool(name, field=field), project)
     if spec.kind is EventKind.APP_ENGINE_VERSION_CREATED:
         return _own_project(parse_app_engine_version(resource_name, field=field), project)
     if spec.kind is EventKind.FUNCTION_WRITTEN:

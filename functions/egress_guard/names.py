@@ -283,6 +283,14 @@ class RunJobName(_RunName):
 
 
 @dataclass(frozen=True)
+class RunWorkerPoolName(_RunName):
+    """A Cloud Run worker pool: ``projects/P/locations/R/workerPools/W`` (v2 only)."""
+
+    COLLECTION: ClassVar[str] = "workerPools"
+    TYPE: ClassVar[str] = "run.workerPool"
+
+
+@dataclass(frozen=True)
 class FunctionName(_Named):
     """A Cloud Function (2nd gen, and 1st gen through the v2 API): ``projects/P/locations/R/functions/F``."""
 
@@ -398,10 +406,10 @@ class AddressName(_RegionalComputeName):
 
 
 ComputeName = Union[NetworkName, FirewallName, SubnetworkName, RouterName, AddressName]
-RunName = Union[RunServiceName, RunJobName]
+RunName = Union[RunServiceName, RunJobName, RunWorkerPoolName]
 # What an audit event is about (AuditEvent.resource).
-ResourceName = Union[ConnectorName, RunServiceName, RunJobName, FunctionName, AppEngineVersionName, RouterName,
-                     FirewallName]
+ResourceName = Union[ConnectorName, RunServiceName, RunJobName, RunWorkerPoolName, FunctionName, AppEngineVersionName,
+                     RouterName, FirewallName]
 
 _GLOBAL_COLLECTIONS: dict[str, type[_GlobalComputeName]] = {"networks": NetworkName, "firewalls": FirewallName}
 _REGIONAL_COLLECTIONS: dict[str, type[_RegionalComputeName]] = {
@@ -589,6 +597,14 @@ def parse_run_job(value: object, *, field: str, default_project: str | None = No
     result = _parse_run(value, RunJobName, field=field, default_project=default_project,
                         default_region=default_region)
     assert isinstance(result, RunJobName)
+    return result
+
+
+def parse_run_worker_pool(value: object, *, field: str, default_project: str | None = None,
+                          default_region: str | None = None) -> RunWorkerPoolName:
+    result = _parse_run(value, RunWorkerPoolName, field=field, default_project=default_project,
+                        default_region=default_region)
+    assert isinstance(result, RunWorkerPoolName)
     return result
 
 

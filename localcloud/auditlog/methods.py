@@ -15,7 +15,7 @@ COMPUTE_OPERATION_TYPE = "type.googleapis.com/operation"  # as the real Compute 
 
 # UNCONFIRMED (facts §3.2): the resource.type of vpcaccess entries, kept once in egress_guard's
 # registry of assumptions so that the parser and localcloud cannot disagree.
-from egress_guard.assumptions import VPCACCESS_RESOURCE_TYPE  # noqa: E402
+from egress_guard.assumptions import RUN_WORKER_POOL_RESOURCE_TYPE, VPCACCESS_RESOURCE_TYPE  # noqa: E402
 
 COMPUTE = "compute.googleapis.com"
 VPCACCESS = "vpcaccess.googleapis.com"
@@ -77,7 +77,8 @@ def _vpcaccess_specs() -> dict[tuple[str, str], MethodSpec]:
 def _run_specs() -> dict[tuple[str, str], MethodSpec]:
     table = {}
     kinds = {"services": ("Services", "Service", "cloud_run_revision"),
-             "jobs": ("Jobs", "Job", "cloud_run_job")}  # cloud_run_job: UNCONFIRMED (facts §3.2)
+             "jobs": ("Jobs", "Job", "cloud_run_job"),  # cloud_run_job: UNCONFIRMED (facts §3.2)
+             "workerPools": ("WorkerPools", "WorkerPool", RUN_WORKER_POOL_RESOURCE_TYPE)}  # UNCONFIRMED (§12.5)
     for kind, (rpc_service, singular, resource_type) in kinds.items():
         v2 = "google.cloud.run.v2"
         for method, (rpc, verb) in {"create": (f"Create{singular}", "create"),
@@ -86,6 +87,8 @@ def _run_specs() -> dict[tuple[str, str], MethodSpec]:
             table[("run.v2", f"run.projects.locations.{kind}.{method}")] = MethodSpec(
                 RUN, f"{v2}.{rpc_service}.{rpc}", f"run.{kind}.{verb}", "lro",
                 f"type.googleapis.com/{v2}.{rpc}Request", f"type.googleapis.com/{v2}.{singular}", resource_type, verb)
+        if kind == "workerPools":  # v2 only: the v1 (Knative) API has no worker pools
+            continue
         v1 = "google.cloud.run.v1"
         for method, (rpc, verb) in {"create": (f"Create{singular}", "create"),
                                     f"replace{singular}": (f"Replace{singular}", "update"),

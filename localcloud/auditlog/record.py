@@ -13,7 +13,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from localcloud.auditlog.methods import COMPUTE_OPERATION_TYPE, VPCACCESS_RESOURCE_TYPE, MethodSpec
+from localcloud.auditlog.methods import (COMPUTE_OPERATION_TYPE, RUN_WORKER_POOL_RESOURCE_TYPE, VPCACCESS_RESOURCE_TYPE,
+                                         MethodSpec)
 
 LONGRUNNING_OPERATION_TYPE = "type.googleapis.com/google.longrunning.Operation"
 
@@ -132,6 +133,8 @@ def default_labels(spec: MethodSpec, project: str, location: str | None, segment
                 "revision_name": "", "service_name": name}
     if spec.resource_type == "cloud_run_job":
         return {"job_name": name, "location": location or "", "project_id": project}
+    if spec.resource_type == RUN_WORKER_POOL_RESOURCE_TYPE:  # UNCONFIRMED labels (docs/gcp-facts.md §12.5)
+        return {"location": location or "", "project_id": project, "worker_pool_name": name}
     if spec.resource_type == VPCACCESS_RESOURCE_TYPE:
         return {"connector_name": name, "location": location or "", "project_id": project}
     if spec.resource_type == "cloud_function":  # a real 1st gen entry's labels (docs/gcp-facts.md §12.2)

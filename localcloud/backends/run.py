@@ -1,4 +1,4 @@
-"""Cloud Run services and jobs: one model, two views (v2 resources and v1 Knative objects).
+"""Cloud Run services, jobs and worker pools: one model, two views (v2 resources and v1 Knative objects).
 
 Every service and job is stored once, as its v2 resource (Google's JSON) plus a sidecar of v1-only
 details (``backends/run_knative.py`` converts). Writes through either API go through the same
@@ -9,6 +9,14 @@ when its operation completes after ``world.config.run_operation_delay_s`` — th
 operation to the caller, the v1 API answers synchronously and gcloud polls the resource's
 conditions. Server-filled fields follow the REAL recordings (run-basicjob,
 cloudruncomputeregionnetworkendpointgroup; reference/gcp-http-logs/NOTES.md §5).
+
+Worker pools (v2 only, ``projects.locations.workerPools``; docs/gcp-facts.md §12.5) are kept like
+services: a revision template at ``template`` (containers, ``vpcAccess``), revisions named
+``NAME-00001-xyz``, an LRO whose metadata is the WorkerPool. Their server-filled fields follow the two
+recorded GETs of real worker pools (run-runworkerpool-minimal/maximal, PROBABLY_REAL;
+reference/gcp-http-logs/NOTES.md §1, §7): ``instanceSplits`` and ``instanceSplitStatuses`` all to the
+latest revision, ``scaling.manualInstanceCount`` 1, the default service account and limits, a
+``terminalCondition`` and no ``conditions`` list.
 """
 
 from __future__ import annotations
@@ -30,20 +38,25 @@ from localcloud.backends.vpcaccess import project_number
 from localcloud.errors import ApiError
 from localcloud.operations import Operation
 
-SERVICE, JOB = "SERVICE", "JOB"
-KINDS = (SERVICE, JOB)
+SERVICE, JOB, WORKER_POOL = "SERVICE", "JOB", "WORKER_POOL"
+KINDS = (SERVICE, JOB, WORKER_POOL)
+# Kinds whose template is a revision template and whose writes make revisions.
+REVISIONED = (SERVICE, WORKER_POOL)
 RESOURCES = "run.resources"  # (kind, project, region, name) -> record (see _new_record)
 OPERATIONS = "run.operations"  # operation name -> kind
 
 TYPE_URL = {SERVICE: "type.googleapis.com/google.cloud.run.v2.Service",
-            JOB: "type.googleapis.com/google.cloud.run.v2.Job"}
+            JOB: "type.googleapis.com/google.cloud.run.v2.Job",
+            WORKER_POOL: "type.googleapis.com/google.cloud.run.v2.WorkerPool"}
 EXECUTION_TYPE_URL = "type.googleapis.com/google.cloud.run.v2.Execution"
-COLLECTION = {SERVICE: "services", JOB: "jobs"}
+COLLECTION = {SERVICE: "services", JOB: "jobs", WORKER_POOL: "workerPools"}
 
 # Cloud Run resource names: lowercase letters, digits and '-', starting with a letter, not ending
 # with '-'. Services are capped at 49 characters (room for revision suffixes), jobs at 63.
-_NAME = {SERVICE: re.compile(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?"), JOB: re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")}
-_MAX_NAME = {SERVICE: 49, JOB: 63}
+# UNCONFIRMED: worker pools take the service rule (their revisions are named like a service's).
+_NAME = {SERVICE: re.compile(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?"), JOB: re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"),
+         WORKER_POOL: re.compile(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?")}
+_MAX_NAME = {SERVICE: 49, JOB: 63, WORKER_POOL: 49}
 _PROJECT = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]|\d{6,19}")
 _REGION = re.compile(r"[a-z]+(?:-[a-z]+)+[0-9]+")
 _CONNECTOR_NAME = re.compile(r"[a-z][-a-z0-9]{0,23}[a-z0-9]")
@@ -62,7 +75,11 @@ DEFAULT_SERVICE_SCALING = {"maxInstanceCount": 100}
 DEFAULT_REVISION_MAX_INSTANCES = 100
 # docs/gcp-facts.md §5: "If not provided, it defaults to PRIVATE_RANGES_ONLY".
 DEFAULT_EGRESS = "PRIVATE_RANGES_ONLY"
-MAX_TIMEOUT_S = {SERVICE: 3600, JOB: 168 * 3600}
+MAX_TIMEOUT_S = {SERVICE: 3600, JOB: 168 * 3600, WORKER_POOL: 3600}
+# A worker pool's defaults as the recorded minimal one shows them (run-runworkerpool-minimal: no split or
+# scaling in its KCC config, and the GET has these).
+DEFAULT_INSTANCE_SPLITS = [{"type": "INSTANCE_SPLIT_ALLOCATION_TYPE_LATEST", "percent": 100}]
+DEFAULT_WORKER_POOL_SCALING = {"manualInstanceCount": 1}
 DELETED_RETENTION = timedelta(days=30)  # expireTime = deleteTime + 30 days (run-basicjob)
 # REAL (compute-cloudruncomputeregionnetworkendpointgroup): the first metadata of a service create
 # operation has no latestCreatedRevision and no ingress although INGRESS_TRAFFIC_ALL was sent; the
@@ -77,7 +94,9 @@ REGION_CODES = {"us-central1": "uc", "us-east1": "ue", "us-east4": "uk", "us-wes
 
 REQUEST_LABEL = {("v2", SERVICE, "create"): "CreateServiceRequest.service",
                  ("v2", SERVICE, "update"): "UpdateServiceRequest.service",
-                 ("v2", JOB, "create"): "CreateJobRequest.job", ("v2", JOB, "update"): "UpdateJobRequest.job"}
+                 ("v2", JOB, "create"): "CreateJobRequest.job", ("v2", JOB, "update"): "UpdateJobRequest.job",
+                 ("v2", WORKER_POOL, "create"): "CreateWorkerPoolRequest.worker_pool",
+                 ("v2", WORKER_POOL, "update"): "UpdateWorkerPoolRequest.worker_pool"}
 
 
 def invalid(message: str) -> ApiError:
@@ -219,7 +238,7 @@ class RunBackend:
                 raise already_exists(t.kind, t.project, t.region, t.name)
             resource = self._admit(write, previous=None)
             record = {"resource": resource, "sidecar": write.sidecar, "revisions": [], "iam": None}
-            if t.kind == SERVICE:
+            if t.kind in REVISIONED:
                 self._new_revision(record, write)
             if validate_only:
                 return None, copy.deepcopy(record)
@@ -256,7 +275,7 @@ class RunBackend:
                                "read it again.")
             resource = self._admit(write, previous=old)
             candidate = {**record, "resource": resource, "sidecar": write.sidecar}
-            if t.kind == SERVICE and (write.force_new_revision or _template_changed(record, candidate)):
+            if t.kind in REVISIONED and (write.force_new_revision or _template_changed(record, candidate)):
                 candidate = copy.deepcopy(candidate)
                 self._new_revision(candidate, write)
             if validate_only:
@@ -405,6 +424,8 @@ class RunBackend:
         self._check(write, fields)
         if t.kind == SERVICE:
             _service_defaults(fields, t.project)
+        elif t.kind == WORKER_POOL:
+            _worker_pool_defaults(fields, t.project)
         else:
             _job_defaults(fields, t.project)
         now = time.time()
@@ -426,6 +447,10 @@ class RunBackend:
         if t.kind == SERVICE:
             resource["urls"] = [service_urls(t.project, t.region, t.name)[0]]
             for keep in ("uri", "urls", "conditions", "latestReadyRevision", "trafficStatuses", "latestCreatedRevision"):
+                if previous and keep in previous:
+                    resource[keep] = copy.deepcopy(previous[keep])
+        elif t.kind == WORKER_POOL:
+            for keep in ("latestReadyRevision", "instanceSplitStatuses", "latestCreatedRevision"):
                 if previous and keep in previous:
                     resource[keep] = copy.deepcopy(previous[keep])
         else:
@@ -530,7 +555,8 @@ class RunBackend:
         index = len(record["revisions"]) + 1
         short = template.get("revision") or f"{t.name}-{index:05d}-{_revision_suffix()}"
         if not short.startswith(f"{t.name}-"):
-            raise invalid(f"Revision name '{short}' must start with the service name followed by '-'.")
+            raise invalid(f"Revision name '{short}' must start with the {t.kind.lower().replace('_', ' ')} name "
+                          "followed by '-'.")
         if any(r["name"] == short for r in record["revisions"]):
             raise conflict(f"Revision named '{short}' already exists.")
         record["revisions"].append({"name": short, "createTime": resource["updateTime"],
@@ -607,7 +633,7 @@ class RunBackend:
 OUTPUT_ONLY_FIELDS = ("name", "uid", "generation", "createTime", "updateTime", "deleteTime", "expireTime", "creator",
                 "lastModifier", "etag", "reconciling", "terminalCondition", "conditions", "observedGeneration",
                 "latestCreatedRevision", "latestReadyRevision", "trafficStatuses", "uri", "urls", "satisfiesPzs",
-                "latestCreatedExecution", "executionCount", "threatDetectionEnabled")
+                "latestCreatedExecution", "executionCount", "threatDetectionEnabled", "instanceSplitStatuses")
 
 
 def operation_metadata(kind: str, resource: dict[str, Any]) -> dict[str, Any]:
@@ -640,6 +666,20 @@ def _service_defaults(fields: dict[str, Any], project: str) -> None:
             port = container["ports"][0].get("containerPort", 8080) if container["ports"] else 8080
             container.setdefault("startupProbe", {"failureThreshold": 1, "periodSeconds": 240,
                                                   "tcpSocket": {"port": port}, "timeoutSeconds": 240})
+
+
+def _worker_pool_defaults(fields: dict[str, Any], project: str) -> None:
+    """A worker pool serves no requests: no ingress, ports, probes or concurrency (the recorded GETs
+    have none of them)."""
+    _launch_stage_default(fields)
+    fields.setdefault("instanceSplits", copy.deepcopy(DEFAULT_INSTANCE_SPLITS))
+    fields.setdefault("scaling", dict(DEFAULT_WORKER_POOL_SCALING))
+    template = fields["template"]
+    template.setdefault("serviceAccount", default_service_account(project))
+    for container in template["containers"]:
+        limits = container.setdefault("resources", {}).setdefault("limits", {})
+        limits.setdefault("cpu", DEFAULT_CPU)
+        limits.setdefault("memory", DEFAULT_MEMORY)
 
 
 def _job_defaults(fields: dict[str, Any], project: str) -> None:
@@ -677,6 +717,9 @@ def _mark_ready(t: Target, resource: dict[str, Any]) -> None:
         resource["uri"] = uri
         resource["urls"] = [deterministic, uri]
         resource["trafficStatuses"] = [{k: v for k, v in target.items()} for target in resource.get("traffic", [])]
+    elif t.kind == WORKER_POOL:  # no conditions list: the recorded ready pools have only terminalCondition
+        resource["latestReadyRevision"] = resource.get("latestCreatedRevision")
+        resource["instanceSplitStatuses"] = [dict(split) for split in resource.get("instanceSplits", [])]
 
 
 def _template_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

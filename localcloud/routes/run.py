@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from localcloud.auditlog.calls import origin_of_call
+from localcloud.auditlog.methods import RUN_WORKER_POOL_RESOURCE_TYPE
 from localcloud.backends import run_knative as kn
 from localcloud.backends.run import (
     JOB,
@@ -20,6 +21,7 @@ from localcloud.backends.run import (
     EXECUTION_TYPE_URL,
     SERVICE,
     TYPE_URL,
+    WORKER_POOL,
     RunBackend,
     Target,
     Write,
@@ -44,8 +46,12 @@ V2_PREFIX = "/run/v2/projects/{project}/locations/{location}"
 V1_SERVICES = "/run/apis/serving.knative.dev/v1/namespaces/{namespace}"
 V1_JOBS = "/run/apis/run.googleapis.com/v1/namespaces/{namespace}"
 V1_PROJECTS = "/run/v1/projects/{project}/locations"
-_SINGULAR = {SERVICE: "Service", JOB: "Job"}
-_PLURAL = {SERVICE: "Services", JOB: "Jobs"}
+_SINGULAR = {SERVICE: "Service", JOB: "Job", WORKER_POOL: "WorkerPool"}
+_PLURAL = {SERVICE: "Services", JOB: "Jobs", WORKER_POOL: "WorkerPools"}
+# The v2 URL's resource parameter, the create call's id parameter and the list field, per kind.
+_PARAM = {SERVICE: "service", JOB: "job", WORKER_POOL: "workerPool"}
+_ID_PARAM = {SERVICE: "serviceId", JOB: "jobId", WORKER_POOL: "workerPoolId"}
+_LIST_FIELD = {SERVICE: "services", JOB: "jobs", WORKER_POOL: "workerPools"}
 
 
 def routes(app: "Services") -> list[Route]:
@@ -66,6 +72,9 @@ def audit_info(kind: str, version: str, verb: str, target: Target, op=None, call
         resource_type = "cloud_run_revision"
         labels = {"configuration_name": "", "location": target.region, "project_id": target.project,
                   "revision_name": "", "service_name": target.name}
+    elif kind == WORKER_POOL:  # UNCONFIRMED type and labels (docs/gcp-facts.md §12.5)
+        resource_type = RUN_WORKER_POOL_RESOURCE_TYPE
+        labels = {"location": target.region, "project_id": target.project, "worker_pool_name": target.name}
     else:
         resource_type = "cloud_run_job"  # UNCONFIRMED for audit entries (docs/gcp-facts.md §3.2)
         labels = {"job_name": target.name, "location": target.region, "project_id": target.project}
@@ -85,11 +94,11 @@ def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
     def target(call: Call, kind: str, name: str | None = None) -> Target:
         p, r = call.params["project"], call.params["location"]
         check_location(p, r)
-        key = "service" if kind == SERVICE else "job"
-        return Target(kind, p, r, check_name(kind, name if name is not None else call.params[key], key))
+        key = _PARAM[kind]
+        return Target(kind, p, r, check_name(kind, name if name is not None else call.params[key], _snake(key)))
 
     def create(kind: str) -> Callable[[Call], Result]:
-        id_param = "serviceId" if kind == SERVICE else "jobId"
+        id_param = _ID_PARAM[kind]
 
         def handler(call: Call) -> Result:
             p, r = call.params["project"], call.params["location"]
@@ -149,7 +158,7 @@ def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
         return handler
 
     def list_(kind: str) -> Callable[[Call], Result]:
-        field = "services" if kind == SERVICE else "jobs"
+        field = _LIST_FIELD[kind]
 
         def handler(call: Call) -> Result:
             p, r = call.params["project"], call.params["location"]
@@ -209,7 +218,8 @@ def _v2_routes(app: "Services", backend: RunBackend) -> list[Route]:
         return Result({})
 
     out: list[Route] = []
-    for kind, coll, param in ((SERVICE, "services", "service"), (JOB, "jobs", "job")):
+    for kind, coll, param in ((SERVICE, "services", "service"), (JOB, "jobs", "job"),
+                              (WORKER_POOL, "workerPools", "workerPool")):
         m = f"run.projects.locations.{coll}"
         base = f"{V2_PREFIX}/{coll}"
         out += [

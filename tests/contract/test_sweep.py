@@ -109,7 +109,8 @@ def test_sweep_dry_run_plans_every_subject_from_lists_and_writes_nothing(user, l
     assert made == {"vpcaccess.projects.locations.connectors.list": 1, "compute.subnetworks.aggregatedList": 1,
                     "run.projects.locations.services.list": 1, "run.projects.locations.jobs.list": 1,
                     "cloudfunctions.projects.locations.functions.list": 1, "appengine.apps.services.list": 1,
-                    "compute.routers.aggregatedList": 1, "compute.firewalls.list": 1}
+                    "compute.routers.aggregatedList": 1, "compute.firewalls.list": 1,
+                    "run.projects.locations.workerPools.list": 1}
     assert report.api_calls == sum(made.values())
     job = next(r for r in report.rows if r.resource.name.endswith("/jobs/job-a"))
     assert job.finding is not None and job.finding.trigger.methodName == "egress-guard.sweep"
@@ -287,7 +288,7 @@ def test_sweep_command_prints_a_table_and_json_lines(user, localcloud_url, local
     table = cli(localcloud_url, "--project", P, "--region", R, "--dry-run")
     assert table.returncode == 0, table.stderr
     assert f"egress-guard sweep of {P}" in table.stdout and "planned" in table.stdout
-    assert "API calls: 8" in table.stdout
+    assert "API calls: 9" in table.stdout
     assert writes(calls(localcloud)) == {}
 
     lines = cli(localcloud_url, "--project", P, "--region", R, "--json")
@@ -386,6 +387,7 @@ def expected_reads(connectors: int, regions: int, subnets: int, firewall_rules: 
             "compute.subnetworks.aggregatedList": pages(subnets),
             "run.projects.locations.services.list": run_regions, "run.projects.locations.jobs.list": run_regions,
             "cloudfunctions.projects.locations.functions.list": run_regions, "appengine.apps.services.list": 1,
+            "run.projects.locations.workerPools.list": run_regions,
             "compute.routers.aggregatedList": 1, "compute.firewalls.list": pages(firewall_rules)}
 
 

@@ -237,6 +237,36 @@ def test_gen2_function_with_a_connector_and_all_traffic_gets_a_nat(stack_enforce
         "fn-28"]
 
 
+def test_worker_pool_with_direct_vpc_all_traffic_gets_a_nat_and_private_ranges_nothing(stack_enforce: RunningStack):
+    """Issue 18: the real gcloud beta run worker-pools deploy (gcloud 528's GAPIC path: gRPC through
+    localcloud's gateway, with the stack's never-refreshed access token) with Direct VPC egress. All
+    traffic: a NAT covering its subnet appears; private ranges: a compliant finding, no write."""
+    stack, seen = stack_enforce, []
+    _network(stack, "net-wp", ("wp-24", "10.34.0.0/24"), ("wp-priv", "10.35.0.0/24"))
+    image = "--image=us-docker.pkg.dev/cloudrun/container/worker-pool"
+    stack.gcloud("beta", "run", "worker-pools", "deploy", "pool-all", image, f"--region={REGION}",
+                 "--network=net-wp", "--subnet=wp-24", "--vpc-egress=all-traffic")
+    remediated = eventually(lambda: [f for f in _findings_for(stack, seen, "pool-all")
+                                     if f["guardrail"] == "ensure_nat" and f["outcome"] == "remediated"], BOUND_S)
+    assert remediated and remediated[0]["resource"]["type"] == "run.workerPool", remediated
+    routers = _routers(stack, "net-wp")
+    print(f"\nworker pool: {remediated[0]['outcome']}: {remediated[0]['reason']}")
+    print("gcloud compute routers list (net-wp): " + json.dumps(
+        [{"name": r["name"], "nats": [n["name"] for n in r.get("nats", [])]} for r in routers]))
+    assert [s["name"].rsplit("/", 1)[-1] for r in routers for n in r["nats"] for s in n.get("subnetworks", [])] == [
+        "wp-24"]
+
+    since = stack.control.calls()["last_seq"]
+    stack.gcloud("beta", "run", "worker-pools", "deploy", "pool-priv", image, f"--region={REGION}",
+                 "--network=net-wp", "--subnet=wp-priv", "--vpc-egress=private-ranges-only")
+    compliant = eventually(lambda: [f for f in _findings_for(stack, seen, "pool-priv")
+                                    if f["guardrail"] == "ensure_nat" and f["outcome"] == "compliant"], BOUND_S)
+    assert compliant and "private-ranges-only" in compliant[0]["reason"], compliant
+    assert _mutating_calls(stack, NAT_SA, since) == []
+    assert [s["name"].rsplit("/", 1)[-1] for r in _routers(stack, "net-wp") for n in r["nats"]
+            for s in n.get("subnetworks", [])] == ["wp-24"]
+
+
 def test_app_engine_version_with_all_traffic_gets_a_nat(stack_enforce: RunningStack):
     """Issue 18: an App Engine version on a connector with egressSetting ALL_TRAFFIC, created with Google's
     discovery client (gcloud app deploy cannot work offline); its entry carries the request under

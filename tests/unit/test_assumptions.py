@@ -39,7 +39,8 @@ def test_assumptions_registry_holds_each_constant_once_with_its_value():
 
 
 def test_assumptions_unconfirmed_trigger_methods_are_the_registrys():
-    assert {t.method_name for t in TRIGGERS if not t.confirmed} == set(assumptions.RUN_V1_JOB_METHODS)
+    assert {t.method_name for t in TRIGGERS if not t.confirmed} == {*assumptions.RUN_V1_JOB_METHODS,
+                                                                    *assumptions.RUN_WORKER_POOL_METHODS}
 
 
 def test_assumptions_doc_table_lists_exactly_the_registry():

@@ -165,3 +165,18 @@ def test_a_function_is_read_with_its_own_spellings_and_an_unknown_value_is_refus
         function_workload_from(newer, name)
     with pytest.raises(NoEgressPoint, match="FAILED"):
         function_workload_from({**connector, "state": "FAILED"}, name)
+
+
+def test_a_worker_pool_is_read_like_a_service_and_an_unknown_egress_is_refused_not_guessed():
+    from egress_guard.estate import workload_from
+    from egress_guard.names import RunWorkerPoolName
+
+    name = RunWorkerPoolName("proj-a", "europe-west2", "pool-a")
+    body = {"labels": {"team": "a"}, "template": {"vpcAccess": {
+        "networkInterfaces": [{"network": "net-a", "subnetwork": "sub-a", "tags": ["pool"]}], "egress": 1}}}
+    pool = workload_from(body, name)
+    assert pool.egress is Egress.ALL_TRAFFIC  # enum number 1 of Cloud Run's VpcAccess.egress
+    assert pool.network_interfaces[0].subnetwork.relative == "projects/proj-a/regions/europe-west2/subnetworks/sub-a"
+    body["template"]["vpcAccess"]["egress"] = "VPC_EGRESS_SOMETHING_NEW"
+    with pytest.raises(InvalidName, match="template.vpcAccess.egress"):
+        workload_from(body, name)

@@ -38,6 +38,7 @@ from egress_guard.names import (
     RouterName,
     RunJobName,
     RunServiceName,
+    RunWorkerPoolName,
 )
 from tests.paths import AUDIT_SAMPLES
 
@@ -120,17 +121,21 @@ def test_triggers_every_method_has_a_fixture_and_last_entries_only_for_operation
         assert (fixture_name(spec.method_name, last=True) in present) == spec.long_running
 
 
-def test_triggers_mark_only_v1_jobs_unconfirmed() -> None:
+def test_triggers_mark_only_v1_jobs_and_worker_pools_unconfirmed() -> None:
     unconfirmed = {spec.method_name for spec in TRIGGERS if not spec.confirmed}
-    assert unconfirmed == {"google.cloud.run.v1.Jobs.CreateJob", "google.cloud.run.v1.Jobs.ReplaceJob"}
+    assert unconfirmed == {"google.cloud.run.v1.Jobs.CreateJob", "google.cloud.run.v1.Jobs.ReplaceJob",
+                           "google.cloud.run.v2.WorkerPools.CreateWorkerPool",
+                           "google.cloud.run.v2.WorkerPools.UpdateWorkerPool"}
 
 
 def test_triggers_cover_design_list() -> None:
-    assert len(METHODS) == len(TRIGGERS) == 19
+    assert len(METHODS) == len(TRIGGERS) == 21
     assert methods_for(EventKind.CONNECTOR_CREATED) == ("google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",)
     assert methods_for(EventKind.ROUTER_CHANGED) == (
         "v1.compute.routers.patch", "v1.compute.routers.update", "v1.compute.routers.delete")
     assert len(methods_for(EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN)) == 8
+    assert methods_for(EventKind.RUN_WORKER_POOL_WRITTEN) == ("google.cloud.run.v2.WorkerPools.CreateWorkerPool",
+                                                              "google.cloud.run.v2.WorkerPools.UpdateWorkerPool")
     assert methods_for(EventKind.FUNCTION_WRITTEN) == (
         "google.cloud.functions.v2.FunctionService.CreateFunction",
         "google.cloud.functions.v2.FunctionService.UpdateFunction")
@@ -172,6 +177,8 @@ EXPECTED_RESOURCES = {
     "google.cloud.run.v1.Jobs.ReplaceJob": RunJobName(PROJECT, REGION, "nightly"),
     "google.cloud.run.v2.Jobs.CreateJob": RunJobName(PROJECT, REGION, "batch"),
     "google.cloud.run.v2.Jobs.UpdateJob": RunJobName(PROJECT, REGION, "batch"),
+    "google.cloud.run.v2.WorkerPools.CreateWorkerPool": RunWorkerPoolName(PROJECT, REGION, "pool-a"),
+    "google.cloud.run.v2.WorkerPools.UpdateWorkerPool": RunWorkerPoolName(PROJECT, REGION, "pool-a"),
     "google.cloud.functions.v2.FunctionService.CreateFunction": FunctionName(PROJECT, REGION, "fn-a"),
     "google.cloud.functions.v2.FunctionService.UpdateFunction": FunctionName(PROJECT, REGION, "fn-a"),
     "google.appengine.v1.Versions.CreateVersion": AppEngineVersionName(PROJECT, "default", "v1"),

@@ -79,6 +79,7 @@ from ..names import (
     FunctionName,
     RouterName,
     RunJobName,
+    RunWorkerPoolName,
     RunServiceName,
     SubnetworkName,
     parse_network,
@@ -196,7 +197,7 @@ def workload_subject(workload: Workload, policy: Policy, *, connector_of: "Conne
 
 def _kind(workload: Workload) -> str:
     what = {RunServiceName: "Cloud Run service", RunJobName: "Cloud Run job",
-            FunctionName: "Cloud Function", AppEngineVersionName: "App Engine version"}[type(workload.name)]
+            RunWorkerPoolName: "Cloud Run worker pool", FunctionName: "Cloud Function", AppEngineVersionName: "App Engine version"}[type(workload.name)]
     return f"{what} {workload.name.name}"
 
 
@@ -441,9 +442,10 @@ class EnsureNat:
         if kind is EventKind.CONNECTOR_CREATED:
             assert isinstance(event.resource, ConnectorName)
             return self._for_connector(event.resource, event, ctx, mode)
-        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN, EventKind.FUNCTION_WRITTEN,
-                    EventKind.APP_ENGINE_VERSION_CREATED):
-            assert isinstance(event.resource, (RunServiceName, RunJobName, FunctionName, AppEngineVersionName))
+        if kind in (EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN, EventKind.RUN_WORKER_POOL_WRITTEN,
+                    EventKind.FUNCTION_WRITTEN, EventKind.APP_ENGINE_VERSION_CREATED):
+            assert isinstance(event.resource, (RunServiceName, RunJobName, RunWorkerPoolName, FunctionName,
+                                               AppEngineVersionName))
             return self._for_workload(event.resource, event, ctx, mode)
         if kind is EventKind.ROUTER_CHANGED:
             assert isinstance(event.resource, RouterName)
@@ -465,7 +467,8 @@ class EnsureNat:
             point = _nothing_to_cover(name.relative, lambda: connector_point(connector, subnet_of))
             return [self._ensure(name.ref, point, event.trigger, ctx, mode, read_first=subnet_of)]
 
-    def _for_workload(self, name: RunServiceName | RunJobName | FunctionName | AppEngineVersionName, event: AuditEvent,
+    def _for_workload(self, name: RunServiceName | RunJobName | RunWorkerPoolName | FunctionName | AppEngineVersionName,
+                      event: AuditEvent,
                       ctx: "Context", mode: Mode) -> list[Finding]:
         if isinstance(name, FunctionName):
             workload = _nothing_to_cover(name.relative, lambda: estate.read_function(ctx.clients, name))

@@ -24,11 +24,13 @@ from ..names import (
     NetworkName,
     RunJobName,
     RunServiceName,
+    RunWorkerPoolName,
     parse_app_engine_version,
     parse_function,
     parse_network,
     parse_run_job,
     parse_run_service,
+    parse_run_worker_pool,
     parse_subnetwork,
 )
 from ..guardrails.ensure_nat import managed_by_functions
@@ -273,7 +275,8 @@ class _Reader:
     def workloads(self, project: str, region: str) -> list[Workload]:
         parent = f"projects/{project}/locations/{region}"
 
-        def listed(kind: str, parse: Callable[..., Union[RunServiceName, RunJobName]]) -> Callable[[], list[Workload]]:
+        def listed(kind: str, parse: Callable[..., Union[RunServiceName, RunJobName, RunWorkerPoolName]]
+                   ) -> Callable[[], list[Workload]]:
             def read() -> list[Workload]:
                 pages = self._pages(f"run.projects.locations.{kind}.list", parent, "run", f"{parent}/{kind}",
                                     {"pageSize": PAGE_SIZE})
@@ -291,6 +294,9 @@ class _Reader:
         run = [w for w in self._guarded(f"the Cloud Run services of {parent}", None, listed("services", parse_run_service))
                + self._guarded(f"the Cloud Run jobs of {parent}", None, listed("jobs", parse_run_job))
                if not managed_by_functions(w)]
+        # Cloud Run worker pools (v2 only): a connector or a Direct VPC subnet, as services and jobs.
+        run += self._guarded(f"the Cloud Run worker pools of {parent}", None,
+                             listed("workerPools", parse_run_worker_pool))
         return run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
 
     def app_engine_versions(self, project: str) -> list[Workload]:
@@ -374,8 +380,8 @@ class _Reader:
         return self._guarded(f"the firewall rules of project {project}", project, read)
 
 
-def _workload(item: Mapping[str, Any], parse: Callable[..., Union[RunServiceName, RunJobName]], project: str,
-              region: str) -> Workload | None:
+def _workload(item: Mapping[str, Any], parse: Callable[..., Union[RunServiceName, RunJobName, RunWorkerPoolName]],
+              project: str, region: str) -> Workload | None:
     try:
         return estate.workload_from(item, parse(str(item.get("name", "")), field="name", default_project=project,
                                                 default_region=region))

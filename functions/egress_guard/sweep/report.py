@@ -40,7 +40,7 @@ class SweepReport:
     calls: int | None  # every API call, counted at the HTTP layer (None when it could not be counted)
     problems: tuple[str, ...]
     seconds: float
-    counts: Mapping[str, int]  # connectors, services, jobs, functions
+    counts: Mapping[str, int]  # connectors, services, jobs, worker pools, functions, app engine versions
 
     @property
     def api_calls(self) -> int | None:
@@ -79,7 +79,7 @@ def short_resource(ref: ResourceRef) -> str:
     """``connector europe-west2/conn-a``, ``job europe-west2/nightly`` (the table's first column)."""
     parts = ref.name.split("/")
     kind = {"connectors": "connector", "services": "service", "jobs": "job", "functions": "function",
-            "versions": "app engine version"}.get(parts[-2] if len(parts) > 1 else "",
+            "versions": "app engine version", "workerPools": "worker pool"}.get(parts[-2] if len(parts) > 1 else "",
                                                                                   ref.type)
     where = parts[3] if len(parts) > 4 and parts[2] == "locations" else (
         parts[3] if len(parts) == 6 and parts[0] == "apps" else "")  # apps/P/services/S/versions/V: the service
@@ -110,7 +110,8 @@ def render_report(report: SweepReport, console: Any, *, all_rows: bool = False, 
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes().items()))
     counts = report.counts
     console.print(f"{_many(counts.get('connectors', 0), 'connector')}, {_many(counts.get('services', 0), 'service')}, "
-                  f"{_many(counts.get('jobs', 0), 'job')}, {_many(counts.get('functions', 0), 'function')} and "
+                  f"{_many(counts.get('jobs', 0), 'job')}, {_many(counts.get('worker pools', 0), 'worker pool')}, "
+                  f"{_many(counts.get('functions', 0), 'function')} and "
                   f"{_many(counts.get('app engine versions', 0), 'App Engine version')} "
                   f"in {_many(len(report.regions), 'region')}: "
                   f"{outcomes or 'nothing to decide'}.")

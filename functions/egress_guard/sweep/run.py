@@ -26,7 +26,7 @@ from ..findings import Change, Finding, Mode, Outcome, ResourceRef, Trigger
 from ..guardrails import connector_firewalls as firewalls_guardrail
 from ..guardrails import ensure_nat as nat_guardrail
 from ..guardrails.connector_firewalls import RuleIndex, planner_reads
-from ..names import AppEngineVersionName, FunctionName, NetworkName, RunJobName, RunServiceName
+from ..names import AppEngineVersionName, FunctionName, NetworkName, RunJobName, RunServiceName, RunWorkerPoolName
 from ..plan import Plan
 from ..policy import Policy
 from .fold import NatSubject, converge_nat_region, inventory_point, nat_subjects
@@ -78,6 +78,7 @@ class Sweep:
         counts = {"connectors": sum(1 for c in inventory.connectors.values() if c.name.project == project),
                   "services": sum(1 for w in inventory.workloads if isinstance(w.name, RunServiceName)),
                   "jobs": sum(1 for w in inventory.workloads if isinstance(w.name, RunJobName)),
+                  "worker pools": sum(1 for w in inventory.workloads if isinstance(w.name, RunWorkerPoolName)),
                   "functions": sum(1 for w in inventory.workloads if isinstance(w.name, FunctionName)),
                   "app engine versions": sum(1 for w in inventory.workloads if isinstance(w.name, AppEngineVersionName))}
         after = self.http.total

@@ -25,6 +25,7 @@ locals {
         "compute.subnetworks.list",     # drift: the subnets of a changed router's region, one list
         "run.jobs.get",                 # re-read the Cloud Run job the audit entry names
         "run.services.get",             # re-read the Cloud Run service the audit entry names
+        "run.workerpools.get",          # re-read the Cloud Run worker pool the audit entry names
         "vpcaccess.connectors.get",     # read the connector: network, region, subnet or range
         "vpcaccess.connectors.list",    # drift: re-check the connectors of a changed router's region
       ]
