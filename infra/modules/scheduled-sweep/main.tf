@@ -27,6 +27,7 @@ locals {
     "compute.subnetworks.list",             # every subnet of a network project (aggregated)
     "run.jobs.list",                        # a project's Cloud Run jobs, for their egress
     "run.services.list",                    # a project's Cloud Run services, for their egress
+    "run.workerpools.list",                 # a project's Cloud Run worker pools, for their Direct VPC egress
     "vpcaccess.connectors.list",            # a project's connectors, region by region
     "vpcaccess.locations.list",             # the regions, when the search found no connector to say them
   ]
