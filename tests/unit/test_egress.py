@@ -165,3 +165,24 @@ def test_a_function_is_read_with_its_own_spellings_and_an_unknown_value_is_refus
         function_workload_from(newer, name)
     with pytest.raises(NoEgressPoint, match="FAILED"):
         function_workload_from({**connector, "state": "FAILED"}, name)
+
+
+def test_a_1st_gen_function_is_the_same_workload_with_its_fields_at_the_top_level():
+    """v1 ``CloudFunction`` keeps the connector and its egress at the top level, spelled as 2nd gen's
+    connector setting; a failed deploy (OFFLINE) sends nothing; an unknown value is refused."""
+    from egress_guard.errors import PermanentError
+    from egress_guard.estate import function_v1_workload_from
+    from egress_guard.names import FunctionName
+
+    name = FunctionName(P, R, "helloWorld_1")  # 1st gen names may hold upper case and underscores
+    found = {"status": "ACTIVE", "labels": {"egress-guard": "skip"}, "vpcConnector": "conn-a",
+             "vpcConnectorEgressSettings": "ALL_TRAFFIC"}
+    workload = function_v1_workload_from(found, name)
+    assert (workload.connector, workload.egress, workload.labels["egress-guard"]) == (CONN, Egress.ALL_TRAFFIC, "skip")
+    assert function_v1_workload_from({"status": "ACTIVE", "vpcConnector": "conn-a"}, name).egress is \
+        Egress.PRIVATE_RANGES_ONLY  # the documented default
+    assert not function_v1_workload_from({"status": "ACTIVE"}, name).uses_vpc
+    with pytest.raises(PermanentError, match="vpcConnectorEgressSettings: 'VPC_EGRESS_ALL_TRAFFIC' is not"):
+        function_v1_workload_from({**found, "vpcConnectorEgressSettings": "VPC_EGRESS_ALL_TRAFFIC"}, name)
+    with pytest.raises(NoEgressPoint, match="OFFLINE"):
+        function_v1_workload_from({**found, "status": "OFFLINE"}, name)

@@ -126,14 +126,16 @@ def test_triggers_mark_only_v1_jobs_unconfirmed() -> None:
 
 
 def test_triggers_cover_design_list() -> None:
-    assert len(METHODS) == len(TRIGGERS) == 19
+    assert len(METHODS) == len(TRIGGERS) == 21
     assert methods_for(EventKind.CONNECTOR_CREATED) == ("google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",)
     assert methods_for(EventKind.ROUTER_CHANGED) == (
         "v1.compute.routers.patch", "v1.compute.routers.update", "v1.compute.routers.delete")
     assert len(methods_for(EventKind.RUN_SERVICE_WRITTEN, EventKind.RUN_JOB_WRITTEN)) == 8
     assert methods_for(EventKind.FUNCTION_WRITTEN) == (
         "google.cloud.functions.v2.FunctionService.CreateFunction",
-        "google.cloud.functions.v2.FunctionService.UpdateFunction")
+        "google.cloud.functions.v2.FunctionService.UpdateFunction",
+        "google.cloud.functions.v1.CloudFunctionsService.CreateFunction",
+        "google.cloud.functions.v1.CloudFunctionsService.UpdateFunction")
 
 
 # --------------------------------------------------------------------------- fixtures
