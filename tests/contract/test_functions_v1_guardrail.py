@@ -128,3 +128,35 @@ def test_gen1_bad_input_is_acknowledged_with_its_reason_and_changes_nothing(net,
     assert guardrails.nat(one(localcloud, CREATE, first=True, resource="/fn-new"), policy) == []
     assert "vpcConnectorEgressSettings: 'ALL_TRAFFIC_AND_MORE' is not" in caplog.text
     assert not MUTATING & set(localcloud.calls(principal=NAT_SA)["counts"]) and nat_subnets(localcloud) == []
+
+
+def test_sweep_lists_gen1_functions_and_plans_them_as_the_guardrail_does(net, api, localcloud, localcloud_url):
+    """``egress-guard sweep --dry-run`` on a project with 1st gen functions: all traffic on the connector
+    (planned), private, exempt, OFFLINE (not listed), next to a 2nd gen one; one v1 list per region."""
+    from tests.contract.test_functions_guardrail import deploy
+    from tests.contract.test_functions_localcloud import FunctionsApi
+    from tests.contract.test_sweep import cli
+
+    api.wait(api.create("gen1-all", vpcConnector="fn-conn", vpcConnectorEgressSettings="ALL_TRAFFIC"))
+    api.wait(api.create("gen1-private", vpcConnector="fn-conn"))
+    api.wait(api.create("gen1-skip", vpcConnector="fn-conn", vpcConnectorEgressSettings="ALL_TRAFFIC",
+                        labels={"egress-guard": "skip"}))
+    localcloud.set_faults([{"methods": "cloudfunctions.projects.locations.functions.create",
+                            "operation_error_rate": 1.0}])
+    api.finish(api.create("gen1-offline", vpcConnector="fn-conn", vpcConnectorEgressSettings="ALL_TRAFFIC"))
+    localcloud.clear_faults()
+    deploy(FunctionsApi(localcloud_url), "gen2-private", {"vpcConnector": "fn-conn"})
+    localcloud.clear_calls()
+    table = cli(localcloud_url, "--project", P, "--region", R, "--dry-run", "--all")
+    print("\n" + table.stdout)
+    assert table.returncode == 0, table.stderr
+    for line, outcome in (("function europe-west2/gen1-all", "planned"),
+                          ("function europe-west2/gen1-private", "compliant"),
+                          ("function europe-west2/gen1-skip", "exempt"),
+                          ("function europe-west2/gen2-private", "compliant")):
+        assert any(line in row and outcome in row for row in table.stdout.splitlines()), (line, outcome)
+    assert "gen1-offline" not in table.stdout and "4 functions" in table.stdout
+    lists = [c["api"] for c in localcloud.calls()["calls"]
+             if c["method_id"] == "cloudfunctions.projects.locations.functions.list"]
+    assert sorted(lists) == ["cloudfunctions.v1", "cloudfunctions.v2"]
+    assert not [m for m in localcloud.calls()["counts"] if m.rsplit(".", 1)[1] in ("insert", "patch")]

@@ -186,3 +186,15 @@ def test_a_1st_gen_function_is_the_same_workload_with_its_fields_at_the_top_leve
         function_v1_workload_from({**found, "vpcConnectorEgressSettings": "VPC_EGRESS_ALL_TRAFFIC"}, name)
     with pytest.raises(NoEgressPoint, match="OFFLINE"):
         function_v1_workload_from({**found, "status": "OFFLINE"}, name)
+
+
+def test_sweep_leaves_a_gen1_function_of_a_v2_list_to_the_v1_list():
+    """The v2 Function can say environment GEN_1 (assumptions.FUNCTIONS_V2_LISTS_GEN1): decided once, from v1."""
+    from egress_guard.sweep.inventory import _function
+
+    item = {"name": f"projects/{P}/locations/{R}/functions/old", "environment": "GEN_1", "state": "ACTIVE",
+            "serviceConfig": {"vpcConnector": "conn-a", "vpcConnectorEgressSettings": "ALL_TRAFFIC"}}
+    assert _function(item, P, R) is None
+    assert _function({**item, "environment": "GEN_2"}, P, R).egress is Egress.ALL_TRAFFIC
+    v1 = {"name": item["name"], "status": "ACTIVE", "vpcConnector": "conn-a", "vpcConnectorEgressSettings": "ALL_TRAFFIC"}
+    assert _function(v1, P, R, v1=True).connector == CONN
