@@ -108,6 +108,13 @@ def render(results: Mapping[str, Any]) -> str:
         missing = (results.get("sweep_setup") or {}).get("not_measured")
         if missing:
             lines.append(f"sweep not measured: {missing}")
+    organization = results.get("sweep_organization") or []
+    if organization:
+        lines += _table("egress-guard sweep --organization --dry-run (3 projects drifted, the rest compliant), as its "
+                        "own process", ("projects", "API calls", "argued bound", "search pages", "swept live", "seconds"),
+                        [(_num(r["projects"]), _num(r.get("calls")), _num(r.get("calls_bound")),
+                          _num(r.get("search_pages")), _num(r.get("live_projects")), _num(r.get("wall_s"), 2, "s"))
+                         for r in organization])
     throughput = results.get("throughput") or {}
     if throughput:
         lines += _table("Throughput (one process)", ("path", "per second"), [

@@ -36,6 +36,9 @@ class Call:
     enums_as_int: bool
     caller_ip: str = "127.0.0.1"
     host: str = ""
+    # Every value of each query parameter, for the repeated ones (``query`` keeps the last value):
+    # searchAllResources' ``assetTypes=a&assetTypes=b``.
+    query_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass

@@ -40,6 +40,23 @@ WAITS_FOR_LAST_ENTRY = False
 # connector's finding (transient: the next sweep does it), never the sweep.
 SWEEP_FIREWALL_WRITERS = 8
 
+# Cloud Asset Inventory (``egress-guard sweep --organization``, docs/gcp-facts.md §17). The version of
+# each asset type's ``versionedResources`` that the sweep parses as that API's own JSON: Google
+# documents that the field holds "the JSON representation of the resource as defined by the
+# corresponding service" with its API version, but not which version each of these types carries
+# (UNCONFIRMED for every one but Compute's v1, which the field's own example names). A result in
+# another version is never guessed at: its project is swept live, as ``sweep --project`` does, so
+# a wrong entry here costs calls, not decisions.
+ASSET_RESOURCE_VERSIONS = {
+    "vpcaccess.googleapis.com/Connector": "v1",
+    "compute.googleapis.com/Subnetwork": "v1",
+    "compute.googleapis.com/Router": "v1",
+    "compute.googleapis.com/Firewall": "v1",
+    "run.googleapis.com/Service": "v2",
+    "run.googleapis.com/Job": "v2",
+    "cloudfunctions.googleapis.com/Function": "v2",
+    "appengine.googleapis.com/Version": "v1",
+}
 # Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
 # function's underlying Cloud Run service (docs/gcp-facts.md §12.3: UNCONFIRMED; Google says only that
 # its service agent performs administrative actions during the deploy, and no sample was found).
