@@ -55,6 +55,7 @@ ASSET_RESOURCE_VERSIONS = {
     "run.googleapis.com/Service": "v2",
     "run.googleapis.com/Job": "v2",
     "cloudfunctions.googleapis.com/Function": "v2",
+    "cloudfunctions.googleapis.com/CloudFunction": "v1",  # 1st gen: the v1 CloudFunction (docs/gcp-facts.md §12.2)
     "appengine.googleapis.com/Version": "v1",
 }
 # Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
