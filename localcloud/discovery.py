@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Literal, Mapping, get_args
 
-API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2", "cloudfunctions.v2",
+API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2", "cloudfunctions.v2", "cloudfunctions.v1",
               "serviceusage.v1", "cloudresourcemanager.v1", "cloudbuild.v1", "iam.v1", "cloudresourcemanager.v3",
               "secretmanager.v1", "pubsub.v1", "appengine.v1", "cloudasset.v1"]
 APIS: tuple[str, ...] = get_args(API)
@@ -44,6 +44,7 @@ _PROTO_PACKAGE: Mapping[str, str] = {
     "run.v2": "google.cloud.run.v2",
     "logging.v2": "google.logging.v2",
     "cloudfunctions.v2": "google.cloud.functions.v2",
+    "cloudfunctions.v1": "google.cloud.functions.v1",
     "serviceusage.v1": "google.api.serviceusage.v1",
     "cloudresourcemanager.v1": "google.cloudresourcemanager.v1",
     "cloudbuild.v1": "google.devtools.cloudbuild.v1",

@@ -18,6 +18,7 @@ from localcloud.backends.appengine import AppEngineBackend
 from localcloud.backends.cloudasset import CloudAssetBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
+from localcloud.backends.functions_v1 import FunctionsV1Backend
 from localcloud.backends.iam import IamBackend
 from localcloud.backends.resourcemanager import ResourceManagerBackend
 from localcloud.backends.run import RunBackend
@@ -32,7 +33,7 @@ from localcloud.world import World
 # The services localcloud emulates, in the order their routes are tried; each is a module
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
-SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging", "iam",
+SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "functions_v1", "appengine", "platform", "logging", "iam",
                    "secretmanager", "cloudasset")
 
 
@@ -59,6 +60,7 @@ class Services:
     vpcaccess: VpcAccessBackend
     run: RunBackend
     functions: FunctionsBackend
+    functions_v1: FunctionsV1Backend
     appengine: AppEngineBackend
     logging: LoggingState
     iam: IamBackend
@@ -76,6 +78,7 @@ class Services:
         vpcaccess = world.backends["vpcaccess"] = VpcAccessBackend(world, operations)
         run = world.backends["run"] = RunBackend(world, operations)
         functions = world.backends["functions"] = FunctionsBackend(world, operations)
+        functions_v1 = world.backends["functions_v1"] = FunctionsV1Backend(world, operations)
         appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
         iam = world.backends["iam"] = IamBackend(world)
         secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
@@ -86,7 +89,7 @@ class Services:
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
-        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
+        return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, functions_v1, appengine,
                    LoggingState(audit, sinks), iam, secretmanager, resourcemanager, cloudasset, modules)
 
     def api_routes(self) -> list[Route]:

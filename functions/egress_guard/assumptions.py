@@ -61,6 +61,7 @@ ASSET_RESOURCE_VERSIONS = {
     "run.googleapis.com/Service": "v2",
     "run.googleapis.com/Job": "v2",
     "cloudfunctions.googleapis.com/Function": "v2",
+    "cloudfunctions.googleapis.com/CloudFunction": "v1",  # 1st gen: the v1 CloudFunction (docs/gcp-facts.md §12.2)
     "appengine.googleapis.com/Version": "v1",
 }
 # Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
@@ -73,6 +74,14 @@ ASSET_RESOURCE_VERSIONS = {
 FUNCTIONS_V2_WRITE_RUN_ENTRY = False
 # The label Cloud Functions puts on a 2nd gen function's Cloud Run service ([3P], docs/gcp-facts.md §12.3).
 FUNCTIONS_MANAGED_LABEL = ("goog-managed-by", "cloudfunctions")
+
+# Whether the v2 Cloud Functions API also answers 1st gen functions (docs/gcp-facts.md §12.2: its
+# ``Function.environment`` can say GEN_1, so it may) and whether it would then show their connector and
+# egress in ``serviceConfig``: UNCONFIRMED. Chosen: no, localcloud keeps 1st gen functions in v1 only.
+# egress-guard does not depend on it: a 1st gen entry is read through v1 (ensure_nat), and sweep reads
+# 1st gen functions from the v1 list and drops GEN_1 items from the v2 list, so each is decided once,
+# from the fields its own API documents. A v2 entry naming a GEN_1 function would refute the choice.
+FUNCTIONS_V2_LISTS_GEN1 = False
 
 # Cloud Run v1 job methodNames: not in Google's audit catalog; CreateJob was seen only in an API
 # ErrorInfo, ReplaceJob is inferred from the Services naming (docs/gcp-facts.md §3.1). events.TRIGGERS
@@ -211,6 +220,16 @@ def _function_service_entry(entry: dict[str, _Any]) -> bool | None:
     return False if labels.get(key) == value else None
 
 
+def _v2_entry_of_a_gen1_function(entry: dict[_Any, _Any]) -> bool | None:
+    # A v2 Cloud Functions entry whose function says GEN_1 shows the v2 API holds 1st gen functions: the
+    # claim "no" is refuted. Nothing in an audit entry can confirm that it never does.
+    if _service(entry) != "cloudfunctions.googleapis.com" or ".functions.v2." not in _method(entry):
+        return None
+    payload = _payload(entry)
+    bodies = [payload.get("response"), (payload.get("request") or {}).get("function")]
+    return False if any(isinstance(b, dict) and b.get("environment") == "GEN_1" for b in bodies) else None
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("vpcaccess_resource_type", "VPCACCESS_RESOURCE_TYPE", VPCACCESS_RESOURCE_TYPE,
                f"connector audit entries have resource.type {VPCACCESS_RESOURCE_TYPE!r}", "docs/gcp-facts.md §3.2",
@@ -245,4 +264,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("functions_write_no_run_entry", "FUNCTIONS_V2_WRITE_RUN_ENTRY", FUNCTIONS_V2_WRITE_RUN_ENTRY,
                "a 2nd gen function deploy writes no Cloud Run entry for the function's own service",
                "docs/gcp-facts.md §12.3", _function_service_entry),
+    Assumption("functions_v2_lists_no_gen1", "FUNCTIONS_V2_LISTS_GEN1", FUNCTIONS_V2_LISTS_GEN1,
+               "the v2 Cloud Functions API does not answer 1st gen functions (they are read through v1)",
+               "docs/gcp-facts.md §12.2", _v2_entry_of_a_gen1_function),
 )

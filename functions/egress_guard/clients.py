@@ -10,6 +10,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | connectors                      | google-cloud-vpc-access ``vpcaccess_v1`` (REST) | ``{URL}/vpcaccess``   |
 | run_services, run_jobs, run_worker_pools | google-cloud-run ``run_v2`` (REST) | ``{URL}/run``            |
 | functions_json                  | Cloud Functions v2 as JSON (``JsonApi`` over google-auth's ``AuthorizedSession``) | ``{URL}/cloudfunctions`` |
+| functions_v1_json               | Cloud Functions v1 (1st gen) as JSON (``JsonApi``) | ``{URL}/cloudfunctions`` |
 | appengine                       | App Engine Admin v1 as JSON (``JsonApi``) | ``{URL}/appengine`` |
 | logging                         | google-cloud-logging (HTTP, ``_use_grpc=False``) | ``{URL}/logging`` |
 | publisher, subscriber           | google-cloud-pubsub (gRPC)           | ``PUBSUB_EMULATOR_HOST``, honoured by the library |
@@ -52,9 +53,11 @@ USER_AGENT = "egress-guard/0.1.0"
 # the client libraries' api_endpoint gets below). The same roots the client libraries use.
 _GOOGLE_ROOTS = {"compute": "https://compute.googleapis.com/compute/v1", "vpcaccess": "https://vpcaccess.googleapis.com/v1",
                  "run": "https://run.googleapis.com/v2", "cloudfunctions": "https://cloudfunctions.googleapis.com/v2",
-                 "appengine": "https://appengine.googleapis.com/v1"}
+                 "appengine": "https://appengine.googleapis.com/v1",
+                 "cloudfunctions_v1": "https://cloudfunctions.googleapis.com/v1"}
 _LOCAL_ROOTS = {"compute": "/compute/v1", "vpcaccess": "/vpcaccess/v1", "run": "/run/v2",
-                "cloudfunctions": "/cloudfunctions/v2", "appengine": "/appengine/v1"}
+                "cloudfunctions": "/cloudfunctions/v2", "appengine": "/appengine/v1",
+                "cloudfunctions_v1": "/cloudfunctions/v1"}
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
@@ -237,6 +240,12 @@ class Clients:
         no Direct VPC fields (1.25.0) and would drop them, and installed beside the Functions Framework
         it replaces the framework's ``google.cloud.functions`` package (docs/gcp-facts.md §12.3)."""
         return self._json_api("cloudfunctions", "v2")
+
+    @cached_property
+    def functions_v1_json(self) -> "JsonApi":
+        """Cloud Functions v1 (1st gen functions), read as JSON: the same one read a 2nd gen function costs,
+        and no client library (google-cloud-functions would shadow the Functions Framework's module)."""
+        return self._json_api("cloudfunctions", "v1")
 
     @cached_property
     def appengine(self) -> "JsonApi":

@@ -14,10 +14,11 @@ tests hold each scenario to that minimum.
 | ``firewalls_of``         | compute.firewalls.list (filter on network)   | managed and ``aet-*`` rules           |
 | ``read_workload``        | run.projects.locations.services/jobs.get (v2)| labels, connector, egress, Direct VPC |
 | ``read_function``        | cloudfunctions.projects.locations.functions.get (v2) | the same, for a Cloud Function |
+| ``read_function_v1``     | cloudfunctions.projects.locations.functions.get (v1) | the same, for a 1st gen function |
 | ``read_app_engine_version`` | appengine.apps.services.versions.get (v1) | connector, egress setting |
 
 ``connector_from`` and ``workload_from`` convert a connector, service or job as JSON, whichever
-way it was read (a typed message through ``to_json``, or ``egress-guard sweep``'s JSON pages); ``function_workload_from`` a Cloud Function's JSON,
+way it was read (a typed message through ``to_json``, or ``egress-guard sweep``'s JSON pages); ``function_workload_from`` a Cloud Function's JSON (v2; ``function_v1_workload_from`` v1's),
 ``app_engine_workload_from`` an App Engine version's.
 
 Values come back as small frozen types; bodies that a guardrail writes back (a router's ``nats``,
@@ -429,6 +430,37 @@ def function_workload_from(found: Mapping[str, Any], name: FunctionName) -> Work
     labels = {str(k): str(v) for k, v in (found.get("labels") or {}).items()}
     return Workload(name=name, labels=freeze(labels), connector=connector, egress=egress,
                     network_interfaces=tuple(interfaces))
+
+
+# 1st gen statuses in which it sends no traffic: OFFLINE is a failed deploy that is not serving (v1
+# CloudFunction.status); UNKNOWN ("serving state is undefined") may still serve, so it is covered.
+INACTIVE_FUNCTION_V1_STATUSES = frozenset({"OFFLINE", "DELETE_IN_PROGRESS"})
+
+
+def read_function_v1(clients: "Clients", name: FunctionName) -> Workload | None:
+    """Cloud Functions v1 functions.get (as JSON): a 1st gen function; None when it does not exist (any more)."""
+    found = api.read_or_none(f"cloudfunctions.v1.functions.get {name.relative}", clients.functions_v1_json.get,
+                             name=name.relative)
+    return None if found is None else function_v1_workload_from(found, name)
+
+
+def function_v1_workload_from(found: Mapping[str, Any], name: FunctionName) -> Workload:
+    """A v1 ``CloudFunction`` (JSON, from a get or a list) -> the same ``Workload`` a 2nd gen function
+    gives: its ``vpcConnector`` and ``vpcConnectorEgressSettings`` sit at the top level, spelled as 2nd
+    gen's connector setting (docs/gcp-facts.md §12.6). 1st gen has no Direct VPC egress."""
+    from .egress import NoEgressPoint
+
+    status = str(found.get("status") or "")
+    if status in INACTIVE_FUNCTION_V1_STATUSES:
+        raise NoEgressPoint(f"function {name.name} is {status}: it sends no traffic with these settings")
+    connector = None
+    if found.get("vpcConnector"):
+        connector = parse_connector(found["vpcConnector"], field="vpcConnector", default_project=name.project,
+                                    default_region=name.region)
+    egress = decode_egress(found.get("vpcConnectorEgressSettings"), setting=EgressSetting.FUNCTIONS_CONNECTOR,
+                           field="vpcConnectorEgressSettings")
+    labels = {str(k): str(v) for k, v in (found.get("labels") or {}).items()}
+    return Workload(name=name, labels=freeze(labels), connector=connector, egress=egress, network_interfaces=())
 
 
 def read_app_engine_version(clients: "Clients", name: AppEngineVersionName) -> Workload | None:

@@ -56,6 +56,13 @@ produces; it is written down once, in ``TRIGGERS`` and the constants that follow
   ``resource.type`` ``cloud_function`` (labels function_name, region, project_id), as the real 1st gen
   entry shows.
 
+- Cloud Functions v1, 1st gen (docs/gcp-facts.md §12.2; a real CreateFunction entry): ``resourceName``
+  ``projects/P/locations/R/functions/F``; first: ``request`` ``CreateFunctionRequest`` ``{location,
+  function}`` (the function names itself in ``function.name``) / ``UpdateFunctionRequest`` ``{function,
+  updateMask}`` (assumed as v2's); operation id ``operations/ID`` (v1 operations are global); last:
+  ``response`` the CloudFunction; ``resource.type`` ``cloud_function``. The resource is the same
+  ``FunctionName`` as a 2nd gen function's; ``ApiVersion.FUNCTIONS_V1`` says which API reads it.
+
 - App Engine (docs/gcp-facts.md §12.4, a real pair): ``resourceName`` ``apps/P/services/S/versions/V``;
   first: the request in ``protoPayload.serviceData`` (``AuditData``, ``createVersion.request.version``),
   no ``request``; last: no payload; ``resource.type`` ``gae_app`` (labels module_id, version_id).
@@ -119,7 +126,7 @@ class EventKind(str, enum.Enum):
     RUN_SERVICE_WRITTEN = "run-service-written"  # created or replaced/updated
     RUN_JOB_WRITTEN = "run-job-written"
     RUN_WORKER_POOL_WRITTEN = "run-worker-pool-written"  # created or updated (v2 only)
-    FUNCTION_WRITTEN = "function-written"  # a Cloud Function created or updated (v2 API)
+    FUNCTION_WRITTEN = "function-written"  # a Cloud Function created or updated (v1 or v2 API)
     APP_ENGINE_VERSION_CREATED = "app-engine-version-created"
     ROUTER_CHANGED = "router-changed"  # patched, updated or deleted (a NAT may be gone)
     FIREWALL_CHANGED = "firewall-changed"  # inserted, patched, updated or deleted
@@ -137,6 +144,7 @@ class ApiVersion(str, enum.Enum):
     RUN_V2 = "run.v2"
     COMPUTE_V1 = "compute.v1"
     FUNCTIONS_V2 = "cloudfunctions.v2"
+    FUNCTIONS_V1 = "cloudfunctions.v1"  # 1st gen functions (CloudFunctionsService)
     APPENGINE_V1 = "appengine.v1"
 
 
@@ -202,6 +210,14 @@ TRIGGERS: tuple[MethodSpec, ...] = (
                Action.CREATE, ApiVersion.FUNCTIONS_V2, FUNCTION_RESOURCE_TYPE, long_running=True),
     MethodSpec(_FUNCTIONS, "google.cloud.functions.v2.FunctionService.UpdateFunction", EventKind.FUNCTION_WRITTEN,
                Action.UPDATE, ApiVersion.FUNCTIONS_V2, FUNCTION_RESOURCE_TYPE, long_running=True),
+    # Cloud Functions v1, 1st gen (docs/gcp-facts.md §12.2): long-running with first and last entries (Google's
+    # audit page); a real CreateFunction entry: request {location, function}, resource.type cloud_function.
+    MethodSpec(_FUNCTIONS, "google.cloud.functions.v1.CloudFunctionsService.CreateFunction",
+               EventKind.FUNCTION_WRITTEN, Action.CREATE, ApiVersion.FUNCTIONS_V1, FUNCTION_RESOURCE_TYPE,
+               long_running=True),
+    MethodSpec(_FUNCTIONS, "google.cloud.functions.v1.CloudFunctionsService.UpdateFunction",
+               EventKind.FUNCTION_WRITTEN, Action.UPDATE, ApiVersion.FUNCTIONS_V1, FUNCTION_RESOURCE_TYPE,
+               long_running=True),
     # App Engine (docs/gcp-facts.md §12.4): the request is in protoPayload.serviceData, not request; a
     # version's connector cannot be changed by a patch, so a version's creation is the only trigger.
     MethodSpec(_APPENGINE, "google.appengine.v1.Versions.CreateVersion", EventKind.APP_ENGINE_VERSION_CREATED,
@@ -236,6 +252,7 @@ OPERATION_PRODUCERS: Mapping[ApiVersion, str] = MappingProxyType({
     ApiVersion.RUN_V2: _RUN,
     ApiVersion.COMPUTE_V1: _COMPUTE,
     ApiVersion.FUNCTIONS_V2: _FUNCTIONS,
+    ApiVersion.FUNCTIONS_V1: _FUNCTIONS,
     ApiVersion.APPENGINE_V1: _APPENGINE,
 })
 
@@ -691,6 +708,11 @@ def _resource(spec: MethodSpec, resource_name: str, request: Mapping[str, Any], 
         return _own_project(parse_app_engine_version(resource_name, field=field), project)
     if spec.kind is EventKind.FUNCTION_WRITTEN:
         name = _child_of_parent(resource_name, request, "functionId", "functions")
+        if spec.api is ApiVersion.FUNCTIONS_V1 and re.fullmatch(r"projects/[^/]+/locations/[^/]+", name):
+            body = request.get("function")  # v1 names a new function in its body, not with an id
+            child = body.get("name") if isinstance(body, Mapping) else None
+            if isinstance(child, str) and child.startswith(f"{name}/functions/"):
+                name = child
         return _own_project(parse_function(name, field=field), project)
     if spec.kind is EventKind.ROUTER_CHANGED:
         return _own_project(parse_router(resource_name, field=field), project)

@@ -142,6 +142,20 @@ def validate_run_name(value: object, field: str = "name") -> str:
         "with a letter, not ending with a hyphen, at most 63 characters)", field=field)
 
 
+# Function ids: 1st gen also allows upper-case letters and underscores (the pattern gcloud checks for
+# 1st gen, docs/gcp-facts.md §12.2); 2nd gen names are the Cloud Run rule, which this includes.
+FUNCTION_NAME_RE = re.compile(r"[A-Za-z](?:[-_A-Za-z0-9]{0,61}[A-Za-z0-9])?")
+
+
+def validate_function_name(value: object, field: str = "name") -> str:
+    text = _check_text(value, field, path=False)
+    if _full(FUNCTION_NAME_RE, text):
+        return text
+    raise InvalidName(
+        f"{field}: {_show(text)} is not a Cloud Functions name (letters, digits, hyphens and underscores, starting "
+        "with a letter, not ending with a hyphen or underscore, at most 63 characters)", field=field)
+
+
 def validate_connector_name(value: object, field: str = "connector") -> str:
     text = _check_text(value, field, path=False)
     weight = len(text) + text.count("-")
@@ -292,7 +306,8 @@ class RunWorkerPoolName(_RunName):
 
 @dataclass(frozen=True)
 class FunctionName(_Named):
-    """A Cloud Function (2nd gen, and 1st gen through the v2 API): ``projects/P/locations/R/functions/F``."""
+    """A Cloud Function of either generation: ``projects/P/locations/R/functions/F`` (the v1 and v2 APIs
+    name functions alike; which API to read it through is the event's, ``events.ApiVersion``)."""
 
     project: str
     region: str
@@ -302,7 +317,7 @@ class FunctionName(_Named):
     def __post_init__(self) -> None:
         validate_project(self.project, "function project", allow_number=True)
         validate_region(self.region, "function region")
-        validate_run_name(self.name, "function name")  # same rule: lowercase, digits, '-', at most 63
+        validate_function_name(self.name, "function name")
 
     @property
     def relative(self) -> str:
@@ -621,7 +636,7 @@ def parse_function(value: object, *, field: str, default_project: str | None = N
         raise InvalidName(f"{field}: {_show(text)} is not a Cloud Functions name "
                           "(projects/P/locations/R/functions/NAME)", field=field)
     return FunctionName(validate_project(project, f"{field} (project)", allow_number=True),
-                        validate_region(region, f"{field} (region)"), validate_run_name(name, f"{field} (name)"))
+                        validate_region(region, f"{field} (region)"), validate_function_name(name, f"{field} (name)"))
 
 
 def parse_app_engine_version(value: object, *, field: str) -> AppEngineVersionName:

@@ -77,6 +77,7 @@ _API_PATH_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "run.v2": ("/run/v2/",),
     "run.v1": ("/run/apis/serving.knative.dev/v1/", "/run/apis/run.googleapis.com/v1/", "/run/v1/"),
     "cloudfunctions.v2": ("/cloudfunctions/v2/",),
+    "cloudfunctions.v1": ("/cloudfunctions/v1/",),
     "appengine.v1": ("/appengine/v1/",),
 }
 
@@ -132,6 +133,8 @@ def _created_name(spec: MethodSpec, call: Any, body: dict, segments: list[str]) 
     if spec.style == "sync":  # Knative: the name is in metadata
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         return str(metadata.get("name") or "")
+    if spec.named_in_body:  # Cloud Functions v1: the body's full name
+        return str(body.get("name") or "").rsplit("/", 1)[-1]
     collection = segments[-1]
     id_param = f"{collection[:-1]}Id" if collection.endswith("s") else f"{collection}Id"
     return str(call.query.get(id_param) or "")
@@ -164,7 +167,11 @@ def one_platform_request(spec: MethodSpec, call: Any, target: Target) -> dict[st
     body = copy.deepcopy(call.body) if isinstance(call.body, dict) else None
     noun = _resource_noun(spec)
     request: dict[str, Any] = {"@type": spec.request_type}
-    if spec.verb == "create":
+    if spec.verb == "create" and spec.named_in_body:  # CreateFunctionRequest {location, function} (v1)
+        request["location"] = target.resource_name.rsplit("/", 2)[0]
+        if body is not None:
+            request["function"] = body
+    elif spec.verb == "create":
         request["parent"] = target.resource_name.rsplit("/", 2)[0]
         request[f"{noun}Id"] = target.resource_name.rsplit("/", 1)[-1]
         if body is not None:

@@ -40,6 +40,10 @@ class MethodSpec:
     # App Engine logs the request in protoPayload.serviceData (AuditData), under this field, instead of
     # protoPayload.request, and its operation.last entry carries no payload (docs/gcp-facts.md §12.4).
     service_data: str | None = None
+    # Cloud Functions v1 names a new function in the body (``CloudFunction.name``) and logs its create as
+    # ``CreateFunctionRequest {location, function}`` (a real entry, docs/gcp-facts.md §12.2), not as
+    # ``{parent, <noun>Id, <noun>}``.
+    named_in_body: bool = False
 
 
 def _compute_specs() -> dict[tuple[str, str], MethodSpec]:
@@ -127,6 +131,22 @@ def _functions_specs() -> dict[tuple[str, str], MethodSpec]:
     return table
 
 
+def _functions_v1_specs() -> dict[tuple[str, str], MethodSpec]:
+    # Cloud Functions v1: CloudFunctionsService, long-running with first and last entries (Google's audit
+    # page, docs/gcp-facts.md §12.2); resource.type cloud_function as the real CreateFunction entry shows.
+    package = "google.cloud.functions.v1"
+    table = {}
+    for method, (rpc, verb, response) in {"create": ("CreateFunction", "create", "CloudFunction"),
+                                          "patch": ("UpdateFunction", "update", "CloudFunction"),
+                                          "delete": ("DeleteFunction", "delete", None)}.items():
+        table[("cloudfunctions.v1", f"cloudfunctions.projects.locations.functions.{method}")] = MethodSpec(
+            FUNCTIONS, f"{package}.CloudFunctionsService.{rpc}", f"cloudfunctions.functions.{verb}", "lro",
+            f"type.googleapis.com/{package}.{rpc}Request",
+            f"type.googleapis.com/{package}.{response}" if response else "type.googleapis.com/google.protobuf.Empty",
+            "cloud_function", verb, named_in_body=True)
+    return table
+
+
 def _appengine_specs() -> dict[tuple[str, str], MethodSpec]:
     return {("appengine.v1", "appengine.apps.services.versions.create"): MethodSpec(
         APPENGINE, "google.appengine.v1.Versions.CreateVersion", "appengine.versions.create", "lro",
@@ -135,7 +155,7 @@ def _appengine_specs() -> dict[tuple[str, str], MethodSpec]:
 
 
 METHODS: Mapping[tuple[str, str], MethodSpec] = {**_compute_specs(), **_vpcaccess_specs(), **_run_specs(),
-                                                 **_functions_specs(), **_appengine_specs()}
+                                                 **_functions_specs(), **_functions_v1_specs(), **_appengine_specs()}
 
 _SERVICE_BY_API_PREFIX = {"compute": COMPUTE, "vpcaccess": VPCACCESS, "run": RUN, "cloudfunctions": FUNCTIONS, "appengine": APPENGINE,
                           "logging": "logging.googleapis.com"}

@@ -75,6 +75,7 @@ class CloudAssetBackend:
             "run.googleapis.com/Job": lambda: self._run("JOB"),
             "run.googleapis.com/WorkerPool": lambda: self._run("WORKER_POOL"),
             "cloudfunctions.googleapis.com/Function": self._functions,
+            "cloudfunctions.googleapis.com/CloudFunction": self._functions_v1,
             "appengine.googleapis.com/Version": self._app_engine_versions,
         }
 
@@ -211,6 +212,14 @@ class CloudAssetBackend:
                         function["name"], function, "v2", state=str(function.get("state", "")),
                         labels=function.get("labels"))
 
+
+    def _functions_v1(self) -> Iterator[Asset]:
+        from localcloud.backends.functions_v1 import FUNCTIONS
+
+        for (project, region, _), function in self.world.table(FUNCTIONS).items():
+            yield Asset("cloudfunctions.googleapis.com/CloudFunction", "cloudfunctions.googleapis.com", project, region,
+                        function["name"], function, "v1", state=str(function.get("status", "")),
+                        labels=function.get("labels"))
 
     def _app_engine_versions(self) -> Iterator[Asset]:
         from localcloud.backends.appengine import VERSIONS

@@ -28,7 +28,9 @@ from localcloud.operations import Operation
 
 FUNCTIONS = "functions.functions"  # (project, region, name) -> Function JSON
 OPERATIONS = "functions.operations"  # operation name -> "v2"
-UPLOADS = "functions.uploads"  # token -> {"bucket", "object", "size"}
+UPLOADS = "functions.uploads"  # token -> {"bucket", "object", "size"}: one table for 1st and 2nd gen uploads
+# 1st gen functions (backends/functions_v1.py): one name per project and region across both generations.
+V1_FUNCTIONS = "functions_v1.functions"
 
 API_PACKAGE = "google.cloud.functions.v2"
 FUNCTION_TYPE_URL = f"type.googleapis.com/{API_PACKAGE}.Function"
@@ -73,6 +75,39 @@ def check_location(project: str, region: str) -> None:
 
 def function_name(project: str, region: str, name: str) -> str:
     return f"projects/{project}/locations/{region}/functions/{name}"
+
+
+def resolve_connector(world, project: str, region: str, value: str) -> str:
+    """A function's connector reference -> its full name (1st and 2nd gen alike): it must exist, READY,
+    in the function's region, in the function's project or another (a Shared VPC host, by id or number;
+    docs/gcp-facts.md §12.1)."""
+    vpcaccess = world.backends.get("vpcaccess")
+    m = _CONNECTOR_PATH.fullmatch(value)
+    if m:
+        owner, where, name = m.groups()
+        if owner == project_number(project):
+            owner = project
+        elif owner.isdigit() and vpcaccess is not None:
+            owner = vpcaccess.project_with_number(owner) or owner
+        if where != region:
+            raise invalid(f"VPC connector '{value}' is in region '{where}'; it must be in the function's "
+                          f"region '{region}'.")
+    elif "/" not in value:
+        owner, name = project, value
+    else:
+        raise invalid(f"Invalid VPC connector '{value}': expected a connector name or "
+                      "projects/PROJECT/locations/REGION/connectors/CONNECTOR.")
+    if not _CONNECTOR_NAME.fullmatch(name):
+        raise invalid(f"Invalid VPC connector name '{name}'.")
+    full = f"projects/{owner}/locations/{region}/connectors/{name}"
+    found = vpcaccess.connector(owner, region, name) if vpcaccess else None
+    if found is None:
+        raise invalid(f"VPC connector {full} does not exist or Cloud Functions does not have permission to "
+                      "use it.")
+    if found.get("state") != "READY":
+        raise invalid(f"VPC connector {full} is not ready (state {found.get('state')}).")
+    vpcaccess.mark_connected(owner, region, name, project)
+    return full
 
 
 class FunctionsBackend:
@@ -133,7 +168,7 @@ class FunctionsBackend:
         self._check(project, region, fields)
         w = self.world
         with w.lock:
-            if key in w.table(FUNCTIONS):
+            if key in w.table(FUNCTIONS) or key in w.table(V1_FUNCTIONS):
                 raise ApiError(409, f"Function {function_id} in region {region} in project {project} already exists",
                                status="ALREADY_EXISTS", reason="alreadyExists")
             function = self._with_defaults(project, region, function_id, fields)
@@ -186,41 +221,10 @@ class FunctionsBackend:
             if not interface.get("network") and not interface.get("subnetwork"):
                 raise invalid("service_config.direct_vpc_network_interface: give a network or a subnetwork.")
         if connector:
-            service["vpcConnector"] = self._resolve_connector(project, region, connector)
+            service["vpcConnector"] = resolve_connector(self.world, project, region, connector)
         runtime = (fields.get("buildConfig") or {}).get("runtime")
         if runtime and runtime not in RUNTIMES:
             raise invalid(f"Invalid runtime '{runtime}'.")
-
-    def _resolve_connector(self, project: str, region: str, value: str) -> str:
-        """A connector reference -> its full name: it must exist, READY, in the function's region, in the
-        function's project or another (a Shared VPC host, by id or number; docs/gcp-facts.md §12.1)."""
-        vpcaccess = self.world.backends.get("vpcaccess")
-        m = _CONNECTOR_PATH.fullmatch(value)
-        if m:
-            owner, where, name = m.groups()
-            if owner == project_number(project):
-                owner = project
-            elif owner.isdigit() and vpcaccess is not None:
-                owner = vpcaccess.project_with_number(owner) or owner
-            if where != region:
-                raise invalid(f"VPC connector '{value}' is in region '{where}'; it must be in the function's "
-                              f"region '{region}'.")
-        elif "/" not in value:
-            owner, name = project, value
-        else:
-            raise invalid(f"Invalid VPC connector '{value}': expected a connector name or "
-                          "projects/PROJECT/locations/REGION/connectors/CONNECTOR.")
-        if not _CONNECTOR_NAME.fullmatch(name):
-            raise invalid(f"Invalid VPC connector name '{name}'.")
-        full = f"projects/{owner}/locations/{region}/connectors/{name}"
-        found = vpcaccess.connector(owner, region, name) if vpcaccess else None
-        if found is None:
-            raise invalid(f"VPC connector {full} does not exist or Cloud Functions does not have permission to "
-                          "use it.")
-        if found.get("state") != "READY":
-            raise invalid(f"VPC connector {full} is not ready (state {found.get('state')}).")
-        vpcaccess.mark_connected(owner, region, name, project)
-        return full
 
     def _with_defaults(self, project: str, region: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
         function = copy.deepcopy(fields)

@@ -16,6 +16,7 @@ from localcloud.backends.functions import (
     check_location,
     function_name,
 )
+from localcloud.backends.functions_v1 import RUNTIMES as V1_RUNTIMES
 from localcloud.routing import AuditInfo, Call, Result, Route
 from localcloud.routes.vpcaccess import LOCATIONS, paginate
 
@@ -84,9 +85,15 @@ def routes(app: "Services") -> list[Route]:
         return Result(backend.operation(f"projects/{p}/locations/{r}/operations/{o}").snapshot())
 
     def list_runtimes(call: Call) -> Result:
+        """Both generations' runtimes (the v2 API lists 1st gen's too: ``gcloud functions deploy --no-gen2``
+        asks with ``filter=name=R AND environment=GEN_1``); the filter's ``name=`` and ``environment=``
+        terms are honoured."""
         check_location(call.params["project"], call.params["location"])
-        return Result({"runtimes": [{"name": name, "displayName": name, "environment": "GEN_2", "stage": "GA"}
-                                    for name in RUNTIMES]})
+        wanted = dict(term.strip().split("=", 1) for term in call.query.get("filter", "").split(" AND ")
+                      if "=" in term)
+        runtimes = [{"name": name, "displayName": name, "environment": environment, "stage": "GA"}
+                    for environment, names in (("GEN_2", RUNTIMES), ("GEN_1", V1_RUNTIMES)) for name in names]
+        return Result({"runtimes": [r for r in runtimes if all(r.get(k) == v for k, v in wanted.items())]})
 
     def list_locations(call: Call) -> Result:
         p = call.params["project"]

@@ -4,7 +4,8 @@ documents like every other route; no state of their own (a project exists when i
 everywhere in localcloud, and every API is enabled). A project's ``parent`` is the resource
 hierarchy's (``backends/resourcemanager.py``), when one was seeded.
 
-``gcloud functions deploy`` asks all three before it creates a function (gcloud 528,
+``gcloud functions deploy --no-gen2`` (1st gen) also asks ``projects.testIamPermissions`` whether the
+caller may set IAM policies. ``gcloud functions deploy`` asks all three before it creates a function (gcloud 528,
 ``command_lib/functions/v2/deploy/command.py``: ``PromptToEnableApiIfDisabled`` for run, cloudbuild
 and artifactregistry, then ``ValidateDefaultBuildServiceAccountAndPromptWarning``).
 """
@@ -45,7 +46,16 @@ def routes(app: "Services") -> list[Route]:
         return Result({"name": f"projects/{p}/locations/{r}/defaultServiceAccount",
                        "serviceAccountEmail": f"projects/{p}/serviceAccounts/{email}"})
 
+    def test_permissions(call: Call) -> Result:
+        # The local caller owns the project: every permission asked about is held. gcloud functions deploy
+        # --no-gen2 asks whether it may set IAM policies before it offers to make a new HTTP function public.
+        check_location(call.params["project"], "europe-west2")
+        asked = (call.body or {}).get("permissions") or []
+        return Result({"permissions": list(asked)} if asked else {})
+
     return [
+        Route("POST", "/cloudresourcemanager/v1/projects/{project}:testIamPermissions", "cloudresourcemanager.v1",
+              "cloudresourcemanager.projects.testIamPermissions", test_permissions),
         Route("GET", "/serviceusage/v1/{kind}/{owner}/services/{service}", "serviceusage.v1",
               "serviceusage.services.get", service),
         Route("GET", "/cloudresourcemanager/v1/projects/{project}", "cloudresourcemanager.v1",

@@ -108,7 +108,8 @@ def test_sweep_dry_run_plans_every_subject_from_lists_and_writes_nothing(user, l
     assert writes(made) == {}
     assert made == {"vpcaccess.projects.locations.connectors.list": 1, "compute.subnetworks.aggregatedList": 1,
                     "run.projects.locations.services.list": 1, "run.projects.locations.jobs.list": 1,
-                    "cloudfunctions.projects.locations.functions.list": 1, "appengine.apps.services.list": 1,
+                    # Cloud Functions v2 and v1 (1st gen): one list each, under one discovery method id
+                    "cloudfunctions.projects.locations.functions.list": 2, "appengine.apps.services.list": 1,
                     "compute.routers.aggregatedList": 1, "compute.firewalls.list": 1,
                     "run.projects.locations.workerPools.list": 1}
     assert report.api_calls == sum(made.values())
@@ -288,7 +289,7 @@ def test_sweep_command_prints_a_table_and_json_lines(user, localcloud_url, local
     table = cli(localcloud_url, "--project", P, "--region", R, "--dry-run")
     assert table.returncode == 0, table.stderr
     assert f"egress-guard sweep of {P}" in table.stdout and "planned" in table.stdout
-    assert "API calls: 9" in table.stdout
+    assert "API calls: 10" in table.stdout  # functions v2 and v1 (1st gen): one list each; worker pools one
     assert writes(calls(localcloud)) == {}
 
     lines = cli(localcloud_url, "--project", P, "--region", R, "--json")
@@ -386,7 +387,8 @@ def expected_reads(connectors: int, regions: int, subnets: int, firewall_rules: 
             "vpcaccess.projects.locations.connectors.list": locations - regions + regions * pages(per_region),
             "compute.subnetworks.aggregatedList": pages(subnets),
             "run.projects.locations.services.list": run_regions, "run.projects.locations.jobs.list": run_regions,
-            "cloudfunctions.projects.locations.functions.list": run_regions, "appengine.apps.services.list": 1,
+            "cloudfunctions.projects.locations.functions.list": 2 * run_regions,  # v2 and v1 (1st gen)
+            "appengine.apps.services.list": 1,
             "run.projects.locations.workerPools.list": run_regions,
             "compute.routers.aggregatedList": 1, "compute.firewalls.list": pages(firewall_rules)}
 

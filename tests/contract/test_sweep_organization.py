@@ -298,3 +298,23 @@ def test_sweep_organization_bad_arguments_exit_2_before_any_call(world, capsys, 
     status, _, err = sweep(capsys, *args)
     assert status == 2 and message in err
     assert calls_of(app)["total"] == 0
+
+
+def test_sweep_organization_reads_1st_gen_functions_from_the_snapshot(world, capsys):
+    """A 1st gen function is the asset type ``cloudfunctions.googleapis.com/CloudFunction`` (the v1 resource,
+    docs/gcp-facts.md §17.2): planned from the snapshot as ``sweep --project`` plans it from the v1 list."""
+    app, _ = world
+    org.seed(app, 2, compliant=True)
+    p = org.project_id(0)
+    region = org.REGIONS[0]
+    for name, egress in (("gen1-all", "ALL_TRAFFIC"), ("gen1-private", "PRIVATE_RANGES_ONLY")):
+        app.world.backends["functions_v1"].create(p, region, {"name": f"projects/{p}/locations/{region}/functions/{name}",
+                                            "runtime": "python311", "httpsTrigger": {}, "vpcConnector": "conn",
+                                            "vpcConnectorEgressSettings": egress}, fail_with=None)
+    app.operations.tick()
+    status, report, err = sweep(capsys, "--organization", org.ORGANIZATION, "--json", "--dry-run")
+    assert status == 0, err
+    mine = next(r for r in report["projects"] if r["project"] == p)
+    assert mine["decided_from"] == "asset snapshot", mine
+    assert report["outcomes"] == {"compliant": 10}  # 2 projects x (connector, service, job, 2 rules' subjects) + 2
+    assert not writes(app)

@@ -180,3 +180,36 @@ def test_a_worker_pool_is_read_like_a_service_and_an_unknown_egress_is_refused_n
     body["template"]["vpcAccess"]["egress"] = "VPC_EGRESS_SOMETHING_NEW"
     with pytest.raises(InvalidName, match="template.vpcAccess.egress"):
         workload_from(body, name)
+
+
+def test_a_1st_gen_function_is_the_same_workload_with_its_fields_at_the_top_level():
+    """v1 ``CloudFunction`` keeps the connector and its egress at the top level, spelled as 2nd gen's
+    connector setting; a failed deploy (OFFLINE) sends nothing; an unknown value is refused."""
+    from egress_guard.errors import PermanentError
+    from egress_guard.estate import function_v1_workload_from
+    from egress_guard.names import FunctionName
+
+    name = FunctionName(P, R, "helloWorld_1")  # 1st gen names may hold upper case and underscores
+    found = {"status": "ACTIVE", "labels": {"egress-guard": "skip"}, "vpcConnector": "conn-a",
+             "vpcConnectorEgressSettings": "ALL_TRAFFIC"}
+    workload = function_v1_workload_from(found, name)
+    assert (workload.connector, workload.egress, workload.labels["egress-guard"]) == (CONN, Egress.ALL_TRAFFIC, "skip")
+    assert function_v1_workload_from({"status": "ACTIVE", "vpcConnector": "conn-a"}, name).egress is \
+        Egress.PRIVATE_RANGES_ONLY  # the documented default
+    assert not function_v1_workload_from({"status": "ACTIVE"}, name).uses_vpc
+    with pytest.raises(PermanentError, match="vpcConnectorEgressSettings: 'VPC_EGRESS_ALL_TRAFFIC' is not"):
+        function_v1_workload_from({**found, "vpcConnectorEgressSettings": "VPC_EGRESS_ALL_TRAFFIC"}, name)
+    with pytest.raises(NoEgressPoint, match="OFFLINE"):
+        function_v1_workload_from({**found, "status": "OFFLINE"}, name)
+
+
+def test_sweep_leaves_a_gen1_function_of_a_v2_list_to_the_v1_list():
+    """The v2 Function can say environment GEN_1 (assumptions.FUNCTIONS_V2_LISTS_GEN1): decided once, from v1."""
+    from egress_guard.sweep.inventory import _function
+
+    item = {"name": f"projects/{P}/locations/{R}/functions/old", "environment": "GEN_1", "state": "ACTIVE",
+            "serviceConfig": {"vpcConnector": "conn-a", "vpcConnectorEgressSettings": "ALL_TRAFFIC"}}
+    assert _function(item, P, R) is None
+    assert _function({**item, "environment": "GEN_2"}, P, R).egress is Egress.ALL_TRAFFIC
+    v1 = {"name": item["name"], "status": "ACTIVE", "vpcConnector": "conn-a", "vpcConnectorEgressSettings": "ALL_TRAFFIC"}
+    assert _function(v1, P, R, v1=True).connector == CONN

@@ -129,7 +129,7 @@ def test_triggers_mark_only_v1_jobs_and_worker_pools_unconfirmed() -> None:
 
 
 def test_triggers_cover_design_list() -> None:
-    assert len(METHODS) == len(TRIGGERS) == 21
+    assert len(METHODS) == len(TRIGGERS) == 23
     assert methods_for(EventKind.CONNECTOR_CREATED) == ("google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",)
     assert methods_for(EventKind.ROUTER_CHANGED) == (
         "v1.compute.routers.patch", "v1.compute.routers.update", "v1.compute.routers.delete")
@@ -138,7 +138,9 @@ def test_triggers_cover_design_list() -> None:
                                                               "google.cloud.run.v2.WorkerPools.UpdateWorkerPool")
     assert methods_for(EventKind.FUNCTION_WRITTEN) == (
         "google.cloud.functions.v2.FunctionService.CreateFunction",
-        "google.cloud.functions.v2.FunctionService.UpdateFunction")
+        "google.cloud.functions.v2.FunctionService.UpdateFunction",
+        "google.cloud.functions.v1.CloudFunctionsService.CreateFunction",
+        "google.cloud.functions.v1.CloudFunctionsService.UpdateFunction")
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -70,7 +70,7 @@ from .. import estate
 from ..egress import ACTIVE_CONNECTOR_STATES, Egress, EgressPoint, NoEgressPoint, connector_point, workload_point
 from ..errors import InvalidName, NothingToDo, NotOurEvent, PermanentError
 from ..estate import Router, Subnetwork, Workload
-from ..events import AuditEvent, EventKind
+from ..events import ApiVersion, AuditEvent, EventKind
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
 from ..assumptions import FUNCTIONS_MANAGED_LABEL
 from ..names import (
@@ -470,8 +470,9 @@ class EnsureNat:
     def _for_workload(self, name: RunServiceName | RunJobName | RunWorkerPoolName | FunctionName | AppEngineVersionName,
                       event: AuditEvent,
                       ctx: "Context", mode: Mode) -> list[Finding]:
-        if isinstance(name, FunctionName):
-            workload = _nothing_to_cover(name.relative, lambda: estate.read_function(ctx.clients, name))
+        if isinstance(name, FunctionName):  # read through the API that wrote it: 1st gen through v1
+            read = estate.read_function_v1 if event.api is ApiVersion.FUNCTIONS_V1 else estate.read_function
+            workload = _nothing_to_cover(name.relative, lambda: read(ctx.clients, name))
         elif isinstance(name, AppEngineVersionName):
             workload = estate.read_app_engine_version(ctx.clients, name)
         else:

@@ -32,6 +32,7 @@ ASSET_TYPES: tuple[str, ...] = (
     "run.googleapis.com/Job",
     "run.googleapis.com/WorkerPool",
     "cloudfunctions.googleapis.com/Function",
+    "cloudfunctions.googleapis.com/CloudFunction",  # 1st gen (the v1 API's resource)
     "appengine.googleapis.com/Version",
 )
 # Sent as one RE2 alternation, not as a list: Google answers INVALID_ARGUMENT when an asset type

@@ -27,8 +27,9 @@ CONNECTOR, SUBNETWORK, ROUTER, FIREWALL = ("vpcaccess.googleapis.com/Connector",
                                            "compute.googleapis.com/Router", "compute.googleapis.com/Firewall")
 SERVICE, JOB, WORKER_POOL = "run.googleapis.com/Service", "run.googleapis.com/Job", "run.googleapis.com/WorkerPool"
 FUNCTION, APP_ENGINE_VERSION = "cloudfunctions.googleapis.com/Function", "appengine.googleapis.com/Version"
+FUNCTION_V1 = "cloudfunctions.googleapis.com/CloudFunction"  # 1st gen
 # The asset types that are subjects of a decision (a project holding none has nothing to do).
-SUBJECT_TYPES = (CONNECTOR, SERVICE, JOB, WORKER_POOL, FUNCTION, APP_ENGINE_VERSION)
+SUBJECT_TYPES = (CONNECTOR, SERVICE, JOB, WORKER_POOL, FUNCTION, FUNCTION_V1, APP_ENGINE_VERSION)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def _workload_of(asset: Asset) -> Workload | None:
         return _workload(resource, parse_run_job, asset.project, region)
     if asset.asset_type == FUNCTION:
         return _function(resource, asset.project, region)
+    if asset.asset_type == FUNCTION_V1:
+        return _function(resource, asset.project, region, v1=True)
     if asset.asset_type == APP_ENGINE_VERSION:
         try:
             name = parse_app_engine_version(resource.get("name"), field="version.name")

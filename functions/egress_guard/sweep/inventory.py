@@ -290,6 +290,13 @@ class _Reader:
             return [w for page in pages for item in page.get("functions") or ()
                     if (w := _function(item, project, region)) is not None]
 
+        def functions_v1() -> list[Workload]:
+            # 1st gen functions through the API that holds their connector at the top level (docs/gcp-facts.md §12.2).
+            pages = self._pages("cloudfunctions.v1.projects.locations.functions.list", parent, "cloudfunctions_v1",
+                                f"{parent}/functions", {"pageSize": PAGE_SIZE})
+            return [w for page in pages for item in page.get("functions") or ()
+                    if (w := _function(item, project, region, v1=True)) is not None]
+
         # A 2nd gen function's own Cloud Run service is decided through its function, never twice.
         run = [w for w in self._guarded(f"the Cloud Run services of {parent}", None, listed("services", parse_run_service))
                + self._guarded(f"the Cloud Run jobs of {parent}", None, listed("jobs", parse_run_job))
@@ -297,7 +304,8 @@ class _Reader:
         # Cloud Run worker pools (v2 only): a connector or a Direct VPC subnet, as services and jobs.
         run += self._guarded(f"the Cloud Run worker pools of {parent}", None,
                              listed("workerPools", parse_run_worker_pool))
-        return run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
+        return (run + self._guarded(f"the Cloud Functions of {parent}", None, functions)
+                + self._guarded(f"the 1st gen Cloud Functions of {parent}", None, functions_v1))
 
     def app_engine_versions(self, project: str) -> list[Workload]:
         """Every version of every service of the project's App Engine app (none without an app: 404)."""
@@ -389,13 +397,18 @@ def _workload(item: Mapping[str, Any], parse: Callable[..., Union[RunServiceName
         return None  # a name or reference no write could use; the function would acknowledge it too
 
 
-def _function(item: Any, project: str, region: str) -> Workload | None:
-    """A listed function; None when no write could use it or it sends no traffic (FAILED, DELETING)."""
+def _function(item: Any, project: str, region: str, *, v1: bool = False) -> Workload | None:
+    """A listed function; None when no write could use it or it sends no traffic (FAILED, DELETING,
+    OFFLINE). A 1st gen function in a v2 list (``environment: GEN_1``, which the v2 Function can say) is
+    left to the v1 list, so it is decided once, from the fields its own API documents
+    (``assumptions.FUNCTIONS_V2_LISTS_GEN1``)."""
     from ..egress import NoEgressPoint
 
+    if not v1 and item.get("environment") == "GEN_1":
+        return None
     try:
         name = parse_function(item.get("name"), field="function.name", default_project=project, default_region=region)
-        return estate.function_workload_from(item, name)
+        return (estate.function_v1_workload_from if v1 else estate.function_workload_from)(item, name)
     except (InvalidName, NoEgressPoint):
         return None
 

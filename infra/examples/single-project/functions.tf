@@ -14,7 +14,7 @@ locals {
       uses_slack         = false
       permissions = [
         "appengine.versions.get",       # re-read the App Engine version the audit entry names
-        "cloudfunctions.functions.get", # re-read the Cloud Function the audit entry names
+        "cloudfunctions.functions.get", # re-read the Cloud Function the audit entry names (1st or 2nd gen)
         "compute.addresses.use",        # attach the static addresses the policy names to the NAT (GUESS, see permissions.yaml)
         "compute.regionOperations.get", # wait for the router insert/patch to finish (operations.wait)
         "compute.routers.create",       # create {prefix}-{region} with its NAT in one insert

@@ -48,7 +48,7 @@ variable "scope" {
 }
 
 variable "trigger_methods" {
-  description = "Audit-log methodName values that reach egress-guard (docs/design.md §1): connector creation, Cloud Run v1/v2 service and job writes, Cloud Run v2 worker pool writes, Cloud Functions v2 writes, App Engine versions, and router/firewall changes (drift guards)."
+  description = "Audit-log methodName values that reach egress-guard (docs/design.md §1): connector creation, Cloud Run v1/v2 service and job writes, Cloud Run v2 worker pool writes, Cloud Functions v2 and v1 (1st gen) writes, App Engine versions, and router/firewall changes (drift guards)."
   type        = list(string)
   default = [
     "google.cloud.vpcaccess.v1.VpcAccessService.CreateConnector",
@@ -64,6 +64,8 @@ variable "trigger_methods" {
     "google.cloud.run.v2.WorkerPools.UpdateWorkerPool",
     "google.cloud.functions.v2.FunctionService.CreateFunction",
     "google.cloud.functions.v2.FunctionService.UpdateFunction",
+    "google.cloud.functions.v1.CloudFunctionsService.CreateFunction",
+    "google.cloud.functions.v1.CloudFunctionsService.UpdateFunction",
     "google.appengine.v1.Versions.CreateVersion",
     "v1.compute.routers.patch",
     "v1.compute.routers.update",
