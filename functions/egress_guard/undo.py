@@ -177,14 +177,31 @@ def plan_undo(finding: Finding, live: LiveState, duplicates: Sequence[Finding] =
         return Plan(subject, verdict=Verdict.COMPLIANT, **where, reason=(
             f"finding {finding.id}{reported} is already undone: every change it reports is back as it was before "
             f"({', '.join(_short(c) for c in own)}); nothing was changed."))
-    # Newest first: every finding's changes in the order they were made (oldest finding first),
-    # undone backwards, so the broad rules are enabled again before a managed rule goes.
+    # Make-before-break backwards (``_undo_rank``): broad rules enabled again before a managed deny
+    # goes, the deny before the allows. Within a rank, newest change first.
     chosen = {_key(change) for change in undo_own + undo_others}
-    ordered = [change for change in _distinct(finding, *duplicates) if _key(change) in chosen]
-    steps = [_reverse(change, live.get(change.resource), stage) for stage, change in enumerate(reversed(ordered))]
+    ordered = sorted(reversed([change for change in _distinct(finding, *duplicates) if _key(change) in chosen]),
+                     key=_undo_rank)
+    steps = [_reverse(change, live.get(change.resource), stage) for stage, change in enumerate(ordered)]
     names = ", ".join(f"{step.verb} {step.short_name}" for step in steps)
     return Plan(subject, verdict=Verdict.CHANGE, changes=tuple(steps), **where,
                 reason=f"undo finding {finding.id}{reported} ({finding.guardrail} remediated {finding.time}): {names}.")
+
+
+def _undo_rank(change: Change) -> int:
+    """When a change is undone among the others. One finding's changes undone newest first already
+    come in this order (the executor made them make-before-break); the findings of one remediation
+    made by several instances interleave, and their times say nothing of the order of their writes.
+    First what restores reach (a broad rule enabled again, a rule egress-guard deleted put back), then
+    managed rules put back as they were, then the managed deny deleted, then the allows, then routers."""
+    kind, verb = _kind(change), change.action.rsplit(".", 1)[-1]
+    if kind == "routers":
+        return 4
+    if verb in ("patch", "delete"):
+        return 0
+    if verb == "update":
+        return 1
+    return 2 if (change.after or {}).get("denied") else 3
 
 
 # What ``_state`` says of a change besides a difference in words.

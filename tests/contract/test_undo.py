@@ -95,7 +95,8 @@ def test_undo_of_findings_reporting_one_remediation_takes_it_back_once(subnet_co
     (creation,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
     patches = tuple(c for c in creation.changes if c.action == "compute.firewalls.patch")
     assert patches and len(patches) < len(creation.changes)
-    rule_seen = dataclasses.replace(creation, changes=patches, id="", time=creation.time[:-1] + "9Z",
+    # Its finding may be made before or after the other's (a finding's time says nothing of its writes).
+    rule_seen = dataclasses.replace(creation, changes=patches, id="", time="2000-01-01T00:00:00.000Z",
                                     trigger=dataclasses.replace(creation.trigger, insertId="aet-rule-inserted",
                                                                 operationId=""))
     archive = [creation, rule_seen]
@@ -104,6 +105,8 @@ def test_undo_of_findings_reporting_one_remediation_takes_it_back_once(subnet_co
     plan, undone = undo(_clients(localcloud_url), rule_seen, timeout=20, dry_run=False, publisher=None,
                         duplicates=duplicates_of(rule_seen, archive))
     assert undone is not None and _rules(localcloud) == before, "the managed rules went with the patches"
+    assert [c.action for c in undone.changes] == ["compute.firewalls.patch"] * 2 + ["compute.firewalls.delete"] * 2, \
+        "the broad rules enabled again before a managed rule goes"
     seen = localcloud.calls()["last_seq"]
     plan, again = undo(_clients(localcloud_url), creation, timeout=20, dry_run=False, publisher=None,
                        duplicates=duplicates_of(creation, archive))

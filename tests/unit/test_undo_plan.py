@@ -180,7 +180,17 @@ def test_a_duplicate_change_already_back_is_skipped_and_the_rest_undone():
     newer = _from("newer", "2026-01-02T00:00:01.000Z", PATCH_SBNTFW, INSERT_DENY)
     plan = plan_undo(newer, LiveState(REMEDIATED), (older,))
     assert plan.verdict is Verdict.CHANGE
-    assert [c.short_name for c in plan.changes] == ["egress-guard-deny", "aet-x-sbntfw"]
+    assert [c.short_name for c in plan.changes] == ["aet-x-sbntfw", "egress-guard-deny"]
+
+
+def test_the_findings_of_one_remediation_are_undone_make_before_break_backwards_whatever_their_times():
+    # The finding with only the patches may be made before the one with the inserts: its time says
+    # nothing of the order of the writes. The broad rules still come back before the deny goes.
+    rule_seen = _from("aet-rule-inserted", "2026-01-01T00:00:00.500Z", PATCH_SBNTFW, PATCH_TAGFW)
+    creation = _from("connector-created", "2026-01-01T00:00:01.000Z", INSERT_DENY, PATCH_SBNTFW, PATCH_TAGFW)
+    for target, other in ((rule_seen, creation), (creation, rule_seen)):
+        plan = plan_undo(target, LiveState(REMEDIATED), (other,))
+        assert [c.action for c in plan.changes] == ["compute.firewalls.patch"] * 2 + ["compute.firewalls.delete"]
 
 
 def test_findings_of_another_network_or_other_changes_are_not_duplicates():
