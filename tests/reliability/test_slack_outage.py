@@ -10,8 +10,14 @@ simulated the way the platform behaves:
   request, holds a request that finds no free instance for a while and then answers 429 ("no
   available instance"): modelled here by a gate of INSTANCES slots and a wait of
   CLOUD_RUN_PENDING_S (a test-harness choice, not a measured Google figure);
-- a push answered with anything but 2xx (500 from the function, or 429) is delivered again after an
+- a push answered with anything but 2xx (500 from the function, or 429), or not answered within the
+  subscription's ack deadline (60 s, infra's ``ack_deadline_seconds``), is delivered again after an
   exponential backoff (Pub/Sub's retry policy, scaled down and capped at 5 s).
+
+Before that worst case, every finding is posted exactly once: notify_slack's budget (45 s) ends
+each invocation before the ack deadline, so Pub/Sub never pushes a finding to a second instance
+while the first still retries it. The second test shows it where it matters, with Slack slow for
+longer than the deadline (the deployment's times scaled down by 5).
 
 Duplicates: each instance remembers the finding ids it posted and does not post one twice, but
 instances share nothing. A redelivery of a finding already posted (at-least-once delivery) that lands
