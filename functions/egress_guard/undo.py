@@ -269,13 +269,14 @@ def duplicates_of(finding: Finding, archive: Sequence[Finding]) -> tuple[Finding
     same idempotent write (a broad rule disabled), and each finding reports it; an insert
     only one of them can win. To a person they are one remediation of those resources, so undo
     takes them as one: every enforce-mode remediated finding of the same project and network that
-    has the finding's id or reports one of the same changes (``_key``), and so on transitively.
+    has the finding's id or reports one of the same changes (``_key``), and so on transitively (a
+    finding with the id of one taken in is taken in too).
     """
     if finding.outcome is not Outcome.REMEDIATED or finding.mode is not Mode.ENFORCE:
         return ()
     candidates = [f for f in archive if f.outcome is Outcome.REMEDIATED and f.mode is Mode.ENFORCE and f.changes
                   and f.project == finding.project and f.network == finding.network and f is not finding]
-    keys = _keys(finding) or set()
+    keys, ids = _keys(finding) or set(), {finding.id}
     group: list[Finding] = []
     grew = True
     while grew:
@@ -284,9 +285,13 @@ def duplicates_of(finding: Finding, archive: Sequence[Finding]) -> tuple[Finding
             theirs = _keys(candidate)
             if theirs is None or any(candidate is g for g in group):
                 continue
-            if candidate.id == finding.id or keys & theirs:
+            # A copy of a finding in the group is the same event's: one entry made the inserts while the
+            # connector was CREATING, the other (the operation's last entry) the patches once its aet-*
+            # rules existed; both carry one id.
+            if candidate.id in ids or keys & theirs:
                 group.append(candidate)
                 keys |= theirs
+                ids.add(candidate.id)
                 grew = True
     return tuple(sorted(group, key=lambda f: f.time))
 

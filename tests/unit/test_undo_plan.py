@@ -203,3 +203,22 @@ def test_findings_of_another_network_or_other_changes_are_not_duplicates():
     dry_run = dataclasses.replace(_from("d", "2026-01-01T00:00:04.000Z", PATCH_SBNTFW), mode=Mode.DRY_RUN,
                                   outcome=Outcome.PLANNED)
     assert duplicates_of(mine, [mine, elsewhere, other_change, dry_run]) == ()
+
+
+def test_a_copy_of_a_duplicate_is_taken_in_with_it():
+    # One event's two entries (one id): the first made the inserts while the connector was CREATING,
+    # the last the patches once its aet-* rules existed. Another instance's finding reports the same
+    # patches. Undoing that one takes back the inserts too, so the event's finding is then already
+    # undone (seen in make test: it was refused, its patches back and its inserts not).
+    from egress_guard.undo import duplicates_of, pick
+
+    inserts = _from("connector-created", "2026-01-01T00:00:01.000Z", INSERT_DENY)
+    patches = _from("connector-created", "2026-01-01T00:00:02.000Z", PATCH_SBNTFW, PATCH_TAGFW)
+    other = _from("aet-rule-inserted", "2026-01-01T00:00:03.000Z", PATCH_SBNTFW, PATCH_TAGFW)
+    archive = [inserts, patches, other]
+    assert inserts.id == patches.id != other.id
+    assert [f.time for f in duplicates_of(other, archive)] == [inserts.time, patches.time]
+    plan = plan_undo(other, LiveState(REMEDIATED), duplicates_of(other, archive))
+    assert [c.action for c in plan.changes] == ["compute.firewalls.patch"] * 2 + ["compute.firewalls.delete"]
+    event = pick(archive, inserts.id)
+    assert plan_undo(event, LiveState(BACK), duplicates_of(event, archive)).verdict is Verdict.COMPLIANT
