@@ -55,8 +55,11 @@ each is still as the finding left it (``undo.py``); it refuses, changing nothing
 changed it since. FINDING_ID is looked up in the findings archive subscription
 (``EGRESS_GUARD_FINDINGS_SUBSCRIPTION``); a file holds the finding's JSON. The ``undone`` finding is
 published to the findings topic (notify_slack posts it) and printed. ``--dry-run`` prints what it
-would do. Exit status: 0 undone (or planned), 1 refused or failed part-way (what was done is
-printed), 2 for bad arguments or a finding that cannot be found.
+would do. Findings in the archive that report the same changes (one event handled by two
+instances, or two events about one connector handled at once) are one remediation: undo takes them
+back together, and an undo of one already taken back says "already undone". Exit status: 0 undone,
+already undone (or planned), 1 refused or failed part-way (what was done is printed), 2 for bad
+arguments or a finding that cannot be found.
 
 Subcommands are a table (``COMMANDS``).
 """
@@ -509,15 +512,17 @@ def _undo(args: argparse.Namespace) -> int:
     if re.fullmatch(r"[0-9a-f]{24}", args.finding) and not os.path.exists(args.finding):
         subscription = findings_subscription(clients, args.subscription, os.environ)
         try:
-            finding = find_finding(clients, subscription, args.finding)
+            found = find_finding(clients, subscription, args.finding)
         except EgressGuardError as exc:
             print(f"egress-guard undo: cannot read {subscription}: {exc.reason}", file=sys.stderr)
             return 1
-        if finding is None:
+        if found is None:
             print(f"egress-guard undo: no finding {args.finding} in {subscription} (older than its retention? give "
                   "the finding's JSON as a file instead)", file=sys.stderr)
             return 2
+        finding, duplicates = found
     else:
+        duplicates = ()  # a file is one finding: no archive to find its duplicates in
         try:
             documents = list(read_deliveries(args.finding))
             if len(documents) != 1:
@@ -532,7 +537,7 @@ def _undo(args: argparse.Namespace) -> int:
             print(f"egress-guard undo: warning: {warning}", file=sys.stderr)
         plan, result = undo(clients, finding, timeout=context.settings.operation_timeout_seconds, dry_run=args.dry_run,
                             publisher=lambda: _publisher(context),  # ConfigError (exit 2) before any write
-                            principal=context.settings.principal or getpass.getuser())
+                            principal=context.settings.principal or getpass.getuser(), duplicates=duplicates)
     except NotUndoable as exc:
         print(f"egress-guard undo: {exc.reason}", file=sys.stderr)
         return 1

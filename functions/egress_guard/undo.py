@@ -81,17 +81,19 @@ class LiveState:
 # --------------------------------------------------------------------------- read
 
 
-def read_live(clients: "Clients", finding: Finding) -> LiveState:
-    """The current bodies of everything the finding changed: one list per kind (network, region)."""
+def read_live(clients: "Clients", finding: Finding, duplicates: Sequence[Finding] = ()) -> LiveState:
+    """The current bodies of everything the finding (and its ``duplicates``, same network) changed:
+    one list per kind (network, region)."""
     bodies: dict[str, Mapping[str, Any]] = {}
-    kinds = {_kind(change) for change in finding.changes}
+    changes = [change for f in (finding, *duplicates) for change in f.changes]
+    kinds = {_kind(change) for change in changes}
     if "firewalls" in kinds:
         for rule in estate.firewalls_of(clients, _network(finding)):
             bodies[f"projects/{rule.project}/global/firewalls/{rule.name}"] = rule.body
     if "routers" in kinds:
         regions = {(parse_router(c.resource, field="change.resource").project,
                     parse_router(c.resource, field="change.resource").region)
-                   for c in finding.changes if _kind(c) == "routers"}
+                   for c in changes if _kind(c) == "routers"}
         for project, region in sorted(regions):
             for router in estate.routers_of(clients, project, region):
                 bodies[router.relative] = router.body
@@ -124,29 +126,182 @@ def check_undoable(finding: Finding) -> None:
         _kind(change)
 
 
-def plan_undo(finding: Finding, live: LiveState) -> Plan:
-    """The changes that restore the finding's ``before``, newest first; a BLOCKED plan (refused,
-    nothing to change) when the live state no longer matches its ``after``."""
+def plan_undo(finding: Finding, live: LiveState, duplicates: Sequence[Finding] = ()) -> Plan:
+    """The changes that restore the ``before`` of the remediation ``finding`` reports, newest first.
+
+    ``duplicates``: the findings that report the same remediation (``duplicates_of``): copies with
+    the finding's id, and findings of other ids that report one of the same changes. Each change
+    of all of them, counted once, is in one of three states (``_state``):
+
+    - as the remediation left it (its ``after``): undo it;
+    - back at its ``before``: already undone (by an undo of a duplicate, say): nothing to write;
+    - anything else: someone changed it since: the plan is BLOCKED, nothing is changed.
+
+    When every change is back at its ``before``, the remediation is already undone: a COMPLIANT plan
+    (nothing to write). A finding whose own changes are partly back and partly as it left them is
+    refused like a manual edit: that is what an undo that stopped part-way leaves, and someone
+    should read the state before the rest goes (``apply_undo``'s ``PartlyUndone`` said what was
+    done). A duplicate's change already back is simply skipped: another finding's undo took it back.
+    """
     check_undoable(finding)
     subject = finding.resource
     where = dict(project=finding.project, region=finding.region, network=finding.network)
-    steps: list[PlannedChange] = []
+    own_ids = {finding.id}
+    own = _distinct(finding, *(d for d in duplicates if d.id in own_ids))
+    owned = {change.resource for change in own}
+    others = [c for c in _distinct(*(d for d in duplicates if d.id not in own_ids)) if c.resource not in owned]
     differences: list[str] = []
-    for stage, change in enumerate(reversed(finding.changes)):
-        current = live.get(change.resource)
-        difference = _differs(change, current)
-        if difference:
-            differences.append(f"{change.resource.rsplit('/', 1)[-1]}: {difference}")
-            continue
-        steps.append(_reverse(change, current, stage))
+    undo_own: list[Change] = []
+    back_own: list[Change] = []
+    undo_others: list[Change] = []
+    for change in own + others:
+        state = _state(change, live.get(change.resource))
+        if state == _AT_AFTER:
+            (undo_own if change.resource in owned else undo_others).append(change)
+        elif state == _AT_BEFORE:
+            if change.resource in owned:
+                back_own.append(change)
+        else:
+            differences.append(f"{change.resource.rsplit('/', 1)[-1]}: {state}")
+    also = sorted({d.id for d in duplicates if d.id != finding.id})
+    reported = f" (and the finding(s) reporting the same changes: {', '.join(also)})" if also else ""
+    if back_own and (undo_own or differences):  # part of it is back: an undo stopped part-way, or a person
+        differences += [f"{c.resource.rsplit('/', 1)[-1]}: {_differs(c, live.get(c.resource))} "  # took part back
+                        "(as before the remediation)" for c in back_own]
     if differences:
         return Plan(subject, verdict=Verdict.BLOCKED, **where, reason=(
-            f"refused to undo finding {finding.id}: the current state no longer matches what that remediation left "
-            f"({'; '.join(differences)}). Someone changed it since, and undoing now would throw their change away; "
-            "nothing was changed. Compare the finding's before with the current state and undo by hand."))
+            f"refused to undo finding {finding.id}{reported}: the current state no longer matches what that "
+            f"remediation left ({'; '.join(differences)}). Someone changed it since, and undoing now would throw their "
+            "change away; nothing was changed. Compare the finding's before with the current state and undo by hand."))
+    if not undo_own and not undo_others:
+        return Plan(subject, verdict=Verdict.COMPLIANT, **where, reason=(
+            f"finding {finding.id}{reported} is already undone: every change it reports is back as it was before "
+            f"({', '.join(_short(c) for c in own)}); nothing was changed."))
+    # Make-before-break backwards (``_undo_rank``): broad rules enabled again before a managed deny
+    # goes, the deny before the allows. Within a rank, newest change first.
+    chosen = {_key(change) for change in undo_own + undo_others}
+    ordered = sorted(reversed([change for change in _distinct(finding, *duplicates) if _key(change) in chosen]),
+                     key=_undo_rank)
+    steps = [_reverse(change, live.get(change.resource), stage) for stage, change in enumerate(ordered)]
     names = ", ".join(f"{step.verb} {step.short_name}" for step in steps)
     return Plan(subject, verdict=Verdict.CHANGE, changes=tuple(steps), **where,
-                reason=f"undo finding {finding.id} ({finding.guardrail} remediated {finding.time}): {names}.")
+                reason=f"undo finding {finding.id}{reported} ({finding.guardrail} remediated {finding.time}): {names}.")
+
+
+def _undo_rank(change: Change) -> int:
+    """When a change is undone among the others. One finding's changes undone newest first already
+    come in this order (the executor made them make-before-break); the findings of one remediation
+    made by several instances interleave, and their times say nothing of the order of their writes.
+    First what restores reach (a broad rule enabled again, a rule egress-guard deleted put back), then
+    managed rules put back as they were, then the managed deny deleted, then the allows, then routers."""
+    kind, verb = _kind(change), change.action.rsplit(".", 1)[-1]
+    if kind == "routers":
+        return 4
+    if verb in ("patch", "delete"):
+        return 0
+    if verb == "update":
+        return 1
+    return 2 if (change.after or {}).get("denied") else 3
+
+
+# What ``_state`` says of a change besides a difference in words.
+_AT_AFTER = "as the remediation left it"
+_AT_BEFORE = "back as before the remediation"
+
+
+def _state(change: Change, current: Mapping[str, Any] | None) -> str:
+    """``_AT_AFTER``, ``_AT_BEFORE``, or what differs from the ``after``, in words."""
+    difference = _differs(change, current)
+    if not difference:
+        return _AT_AFTER
+    if _is_before(change, current):
+        return _AT_BEFORE
+    return difference
+
+
+def _is_before(change: Change, current: Mapping[str, Any] | None) -> bool:
+    if change.before is None or current is None:
+        return change.before is None and current is None
+    if _kind(change) == "firewalls":
+        return same_rule(current, change.before)
+    return _nats(change.before.get("nats")) == _nats(current.get("nats"))
+
+
+def _short(change: Change) -> str:
+    return f"{change.action.rsplit('.', 1)[-1]} {change.resource.rsplit('/', 1)[-1]}"
+
+
+def _key(change: Change) -> tuple[str, str, str, str]:
+    """What makes two recorded changes the same change: the same write on the same resource from
+    the same state to the same state (bodies compared as what decides them, not ids or fingerprints)."""
+    def shape(body: Mapping[str, Any] | None) -> str:
+        if body is None:
+            return ""
+        if _kind(change) == "firewalls":
+            from .guardrails.connector_firewalls import _shape
+
+            return repr(_shape(body))
+        return repr(_nats(body.get("nats")))
+
+    return change.action, change.resource, shape(change.before), shape(_effective_after(change))
+
+
+def _distinct(*findings: Finding) -> list[Change]:
+    """The findings' changes in the order they were made (oldest finding first), each once."""
+    seen: set[tuple[str, str, str, str]] = set()
+    out = []
+    for finding in sorted(findings, key=lambda f: f.time):
+        for change in finding.changes:
+            key = _key(change)
+            if key not in seen:
+                seen.add(key)
+                out.append(change)
+    return out
+
+
+def duplicates_of(finding: Finding, archive: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The archived findings that report the remediation ``finding`` reports (pure).
+
+    With several instances per function (the deployment: one request per instance), one event
+    can be handled twice (a redelivery, or the first and last entries of one operation: one
+    finding id, design §3), and two events about one connector (its creation, its aet-* rules
+    appearing) can be handled at once by two instances. Both read the same state and make the
+    same idempotent write (a broad rule disabled), and each finding reports it; an insert
+    only one of them can win. To a person they are one remediation of those resources, so undo
+    takes them as one: every enforce-mode remediated finding of the same project and network that
+    has the finding's id or reports one of the same changes (``_key``), and so on transitively (a
+    finding with the id of one taken in is taken in too).
+    """
+    if finding.outcome is not Outcome.REMEDIATED or finding.mode is not Mode.ENFORCE:
+        return ()
+    candidates = [f for f in archive if f.outcome is Outcome.REMEDIATED and f.mode is Mode.ENFORCE and f.changes
+                  and f.project == finding.project and f.network == finding.network and f is not finding]
+    keys, ids = _keys(finding) or set(), {finding.id}
+    group: list[Finding] = []
+    grew = True
+    while grew:
+        grew = False
+        for candidate in candidates:
+            theirs = _keys(candidate)
+            if theirs is None or any(candidate is g for g in group):
+                continue
+            # A copy of a finding in the group is the same event's: one entry made the inserts while the
+            # connector was CREATING, the other (the operation's last entry) the patches once its aet-*
+            # rules existed; both carry one id.
+            if candidate.id in ids or keys & theirs:
+                group.append(candidate)
+                keys |= theirs
+                ids.add(candidate.id)
+                grew = True
+    return tuple(sorted(group, key=lambda f: f.time))
+
+
+def _keys(finding: Finding) -> set[tuple[str, str, str, str]] | None:
+    """The ``_key`` of each change, or None when a change is not one undo knows (never grouped)."""
+    try:
+        return {_key(c) for c in finding.changes}
+    except NotUndoable:
+        return None
 
 
 def _effective_after(change: Change) -> Mapping[str, Any] | None:
@@ -277,8 +432,9 @@ def _apply_router(clients: "Clients", change: PlannedChange, *, timeout: float) 
 
 
 def undone_finding(original: Finding, plan: Plan, applied: Sequence[Change], *, principal: str = "",
-                   dry_run: bool = False) -> Finding:
-    """The finding of an undo: ``undone`` (or, with ``dry_run``, ``planned`` with what it would do)."""
+                   dry_run: bool = False, also: Sequence[str] = ()) -> Finding:
+    """The finding of an undo: ``undone`` (or, with ``dry_run``, ``planned`` with what it would do).
+    ``also``: the ids of the duplicates undone with it."""
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     trigger = Trigger(serviceName="egress-guard", methodName=UNDO_METHOD, resourceName=original.resource.name,
                       principal=principal, insertId=f"undo:{original.id}", timestamp=now)
@@ -286,9 +442,13 @@ def undone_finding(original: Finding, plan: Plan, applied: Sequence[Change], *, 
     if dry_run:
         outcome, mode, changes = Outcome.PLANNED, Mode.DRY_RUN, tuple(c.to_change() for c in plan.changes)
         reason = f"{who} asked what undoing finding {original.id} would do: {plan.reason[0].lower()}{plan.reason[1:]}"
+    elif not plan.needs_change:  # already undone: said once more, nothing written
+        outcome, mode, changes = Outcome.UNDONE, Mode.ENFORCE, ()
+        reason = f"{plan.reason[:1].upper()}{plan.reason[1:]} ({who} asked to undo it.)"
     else:
         outcome, mode, changes = Outcome.UNDONE, Mode.ENFORCE, tuple(applied)
-        reason = (f"{who} undid finding {original.id} ({original.guardrail} remediated {original.time}): "
+        reason = (f"{who} undid finding {original.id} ({original.guardrail} remediated {original.time}"
+                  + (f"; the same changes reported by {', '.join(also)}" if also else "") + "): "
                   + ", ".join(f"{c.action.rsplit('.', 1)[-1]} {c.resource.rsplit('/', 1)[-1]}" for c in applied)
                   + ". The state before that remediation is back.")
     return Finding(guardrail=original.guardrail, mode=mode, outcome=outcome, project=original.project,
@@ -337,44 +497,57 @@ def findings_subscription(clients: "Clients", name: str | None, environ: Mapping
     return f"projects/{clients.settings.project}/subscriptions/{chosen}"
 
 
-def find_finding(clients: "Clients", subscription: str, finding_id: str) -> Finding | None:
-    """The finding with this id in the archive subscription, read without consuming anything; the
-    one that made changes when a redelivery published the same id twice."""
+def archived_findings(clients: "Clients", subscription: str) -> list[Finding]:
+    """Every finding the archive subscription holds, read without consuming anything."""
     leased = lease_all(clients, subscription)
     try:
-        matches = []
+        findings = []
         for received in leased:
             try:
-                finding = Finding.from_json(received.message.data)
+                findings.append(Finding.from_json(received.message.data))
             except (ValueError, KeyError, TypeError):
                 continue  # not a finding: not ours to judge here
-            if finding.id == finding_id:
-                matches.append(finding)
     finally:
         release(clients, subscription, [received.ack_id for received in leased])
-    matches.sort(key=lambda f: (bool(f.changes), f.time))
+    return findings
+
+
+def pick(archive: Sequence[Finding], finding_id: str) -> Finding | None:
+    """The finding with this id: the latest copy that made changes when one event was handled twice."""
+    matches = sorted((f for f in archive if f.id == finding_id), key=lambda f: (bool(f.changes), f.time))
     return matches[-1] if matches else None
 
 
+def find_finding(clients: "Clients", subscription: str, finding_id: str) -> tuple[Finding, tuple[Finding, ...]] | None:
+    """The finding with this id in the archive subscription and its duplicates (``duplicates_of``),
+    or None when the archive holds no finding of that id."""
+    archive = archived_findings(clients, subscription)
+    finding = pick(archive, finding_id)
+    return None if finding is None else (finding, duplicates_of(finding, archive))
+
+
 def undo(clients: "Clients", finding: Finding, *, timeout: float, dry_run: bool,
-         publisher: Callable[[], Callable[[Finding], object]] | None, principal: str = "") -> tuple[Plan, Finding | None]:
+         publisher: Callable[[], Callable[[Finding], object]] | None, principal: str = "",
+         duplicates: Sequence[Finding] = ()) -> tuple[Plan, Finding | None]:
     """Read, plan, and (unless ``dry_run`` or refused) act and publish the ``undone`` finding.
+    ``duplicates``: the findings reporting the same remediation (``find_finding``), undone with it.
     ``publisher`` builds the publish function just before the first write, so that a missing
     findings topic (``ConfigError``) changes nothing. Returns the plan and the finding made (None
-    when refused)."""
+    when refused). Already undone: an ``undone`` finding that changed nothing and says so."""
     check_undoable(finding)
-    plan = plan_undo(finding, read_live(clients, finding))
+    plan = plan_undo(finding, read_live(clients, finding, duplicates), duplicates)
     if plan.verdict is Verdict.BLOCKED:
         return plan, None
     if dry_run:
         return plan, undone_finding(finding, plan, (), principal=principal, dry_run=True)
     publish = publisher() if publisher is not None else None
     applied = apply_undo(clients, plan, timeout=timeout)
-    result = undone_finding(finding, plan, applied, principal=principal)
+    also = sorted({d.id for d in duplicates if d.id != finding.id})
+    result = undone_finding(finding, plan, applied, principal=principal, also=also)
     if publish is not None:
         publish(result)
     return plan, result
 
 
-__all__ = ["NotUndoable", "PartlyUndone", "LiveState", "read_live", "plan_undo", "apply_undo", "undone_finding", "find_finding",
-           "findings_subscription", "undo", "redo_warning"]
+__all__ = ["NotUndoable", "PartlyUndone", "LiveState", "read_live", "plan_undo", "duplicates_of", "apply_undo",
+           "undone_finding", "archived_findings", "pick", "find_finding", "findings_subscription", "undo", "redo_warning"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -51,10 +52,12 @@ def notify_slack(cloud_event: CloudEvent) -> None:
     if not destinations:
         logger.info("finding %s is %s; policy posts it nowhere", finding.id, finding.outcome.value)
         return
+    # One budget for every destination: the whole invocation ends before the push's ack deadline.
+    deadline = time.monotonic() + SETTINGS.budget_s
     failed: list[TransientError] = []
     for destination in destinations:
         try:
-            DELIVERIES[destination].deliver(finding)
+            DELIVERIES[destination].deliver(finding, deadline=deadline)
         except TransientError as error:  # try the other destinations first, then fail for a redelivery
             logger.warning("finding %s: destination %s failed: %s", finding.id, destination, error.reason)
             failed.append(error)

@@ -79,3 +79,36 @@ def test_undo_command_takes_a_finding_file_and_refuses_a_dry_run_finding(tmp_pat
     missing = subprocess.run([str(script), "undo", str(tmp_path / "nowhere.json")], env=env, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "neither a finding id nor a finding file" in missing.stderr
+
+
+def test_undo_of_findings_reporting_one_remediation_takes_it_back_once(subnet_connector, guardrails: Guardrails,
+                                                                       localcloud, localcloud_url):
+    """Two instances handling two events about one connector at once both disable its broad rules:
+    two findings report the same patches. Undoing either takes the whole remediation back; the other
+    is then already undone (no write, not refused)."""
+    import dataclasses
+
+    from egress_guard.plan import Verdict
+    from egress_guard.undo import duplicates_of
+
+    before = _rules(localcloud)
+    (creation,) = guardrails.firewalls(subnet_connector, DISABLE_AUTO_RULES)
+    patches = tuple(c for c in creation.changes if c.action == "compute.firewalls.patch")
+    assert patches and len(patches) < len(creation.changes)
+    # Its finding may be made before or after the other's (a finding's time says nothing of its writes).
+    rule_seen = dataclasses.replace(creation, changes=patches, id="", time="2000-01-01T00:00:00.000Z",
+                                    trigger=dataclasses.replace(creation.trigger, insertId="aet-rule-inserted",
+                                                                operationId=""))
+    archive = [creation, rule_seen]
+    assert rule_seen.id != creation.id and duplicates_of(rule_seen, archive) == (creation,)
+
+    plan, undone = undo(_clients(localcloud_url), rule_seen, timeout=20, dry_run=False, publisher=None,
+                        duplicates=duplicates_of(rule_seen, archive))
+    assert undone is not None and _rules(localcloud) == before, "the managed rules went with the patches"
+    assert [c.action for c in undone.changes] == ["compute.firewalls.patch"] * 2 + ["compute.firewalls.delete"] * 2, \
+        "the broad rules enabled again before a managed rule goes"
+    seen = localcloud.calls()["last_seq"]
+    plan, again = undo(_clients(localcloud_url), creation, timeout=20, dry_run=False, publisher=None,
+                       duplicates=duplicates_of(creation, archive))
+    assert plan.verdict is Verdict.COMPLIANT and "already undone" in again.reason and not again.changes
+    assert set(localcloud.calls(since=seen)["counts"]) == {"compute.firewalls.list"}, "read, nothing written"

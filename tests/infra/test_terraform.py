@@ -133,6 +133,13 @@ def test_functions_have_a_dead_letter_topic():
     (dead_letter,) = resources(module_dir, "terraform_data")["dead_letter"]["provisioner"]
     command = dead_letter["local-exec"]["command"]
     assert "--dead-letter-topic" in command and "--max-delivery-attempts" in command
+    # The ack deadline too: notify_slack's Slack budget ends before it, so no finding is pushed to a
+    # second instance while the first still posts it (a duplicate across instances).
+    from egress_guard.notify.settings import DEFAULT_BUDGET_S
+
+    assert '--ack-deadline="$ACK_DEADLINE"' in command
+    assert dead_letter["local-exec"]["environment"]["ACK_DEADLINE"] == "${tostring(var.ack_deadline_seconds)}"
+    assert DEFAULT_BUDGET_S < variables["ack_deadline_seconds"]["default"] <= variables["timeout_seconds"]["default"]
     (call,) = [body for name, body in blocks(EXAMPLE, "module") if name == "functions"]
     assert "module.notifications.dead_letter_topic_id" in str(call["dead_letter"])
     # Pub/Sub's service agent may publish to the dead-letter topic (and a subscription keeps them).

@@ -119,6 +119,26 @@ def test_slack_delivery_does_not_wait_for_a_retry_after_longer_than_the_function
     assert messages(slack_receiver) == []
 
 
+def test_slack_delivery_stops_retrying_when_the_wait_would_outlast_the_invocation_budget(
+        slack_receiver: RunningReceiver) -> None:
+    # Retry-After 1 s (slack_sdk adds up to 1 s) and a request of up to 5 s: with 5.5 s, no retry fits, so
+    # the invocation fails now (Pub/Sub redelivers later, to one instance) instead of posting after
+    # the push's ack deadline, when another instance may be posting the same finding.
+    finding = load_finding("blocked")
+    delivery = make_delivery(slack_receiver, max_retries=3)
+    control(slack_receiver, status=429, retry_after=1, count=1)
+    with pytest.raises(TransientError) as raised:
+        delivery.deliver(finding, deadline=time.monotonic() + 5.5)
+    assert raised.value.code == 429 and health(slack_receiver)["requests"] == 1, "no retry started"
+    # Not even a first request starts when a whole one does not fit.
+    with pytest.raises(TransientError, match="no time left"):
+        delivery.deliver(finding, deadline=time.monotonic() + 1)
+    assert health(slack_receiver)["requests"] == 1
+    # With room, the same 429 is retried within the call.
+    control(slack_receiver, status=429, retry_after=1, count=1)
+    assert delivery.deliver(finding, deadline=time.monotonic() + 60) is DeliveryResult.POSTED
+
+
 def test_slack_delivery_retries_server_errors_within_one_call(slack_receiver: RunningReceiver) -> None:
     delivery = make_delivery(slack_receiver, max_retries=3)
     for status in (500, 502, 503, 504):

@@ -8,6 +8,11 @@
 - Findings this instance already posted to this webhook are not posted to it again (Pub/Sub delivers at
   least once); notify_slack keeps one delivery per destination's webhook, so the memory is per
   (finding, destination).
+- One invocation spends at most a budget on Slack (``deliver(..., deadline=...)``): a retry starts
+  only if its wait and one whole request end before the deadline, else TransientError now. Past the
+  push subscription's ack deadline Pub/Sub would redeliver the finding to another instance while
+  this one still retries, and both would post it when Slack recovers (notify/settings.py
+  ``DEFAULT_BUDGET_S``).
 - The webhook URL is a secret: it is redacted from every log line and error this module produces,
   including slack_sdk's own.
 """
@@ -18,7 +23,9 @@ import enum
 import logging
 import random
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
@@ -127,12 +134,22 @@ class _LoggedRetry:
             state=state, request=request, response=response, error=error)
 
 
+# Whether a retry that first waits this many seconds (and then makes one whole request) still ends
+# before the invocation's deadline.
+Fits = Callable[[float], bool]
+
+
+def _always(wait: float) -> bool:
+    return True
+
+
 class _BoundedRateLimitRetryHandler(_LoggedRetry, RateLimitErrorRetryHandler):
     """Honours Retry-After, unless it is longer than the function can wait."""
 
-    def __init__(self, max_retry_count: int, max_retry_after_s: float) -> None:
+    def __init__(self, max_retry_count: int, max_retry_after_s: float, fits: Fits = _always) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_retry_after_s = max_retry_after_s
+        self.fits = fits
 
     def _can_retry(
         self,
@@ -148,10 +165,12 @@ class _BoundedRateLimitRetryHandler(_LoggedRetry, RateLimitErrorRetryHandler):
         for name, values in response.headers.items():
             if name.lower() == "retry-after":
                 try:
-                    return float(values[0]) <= self.max_retry_after_s
+                    wait = float(values[0])
                 except (ValueError, IndexError):
                     return False  # slack_sdk would crash parsing it; let Pub/Sub retry instead
-        return True
+                # slack_sdk sleeps Retry-After plus up to a second of jitter (a second and jitter without it).
+                return wait <= self.max_retry_after_s and self.fits(wait + 1.0)
+        return self.fits(2.0)
 
 
 def _log_retry(state: RetryState, max_retries: int, response: HttpResponse | None) -> None:
@@ -166,7 +185,18 @@ def _log_retry(state: RetryState, max_retries: int, response: HttpResponse | Non
         )
 
 
-class _AnyServerErrorRetryHandler(_LoggedRetry, ServerErrorRetryHandler):
+class _BackoffWithinBudget:
+    """Mixin for the backoff handlers: retry only if the longest backoff this attempt can wait
+    (``_ProportionalJitter``: up to 1.5 times the base) and one request fit in the budget."""
+
+    fits: Fits
+    backoff_factor: float
+
+    def _fits_backoff(self, state: RetryState) -> bool:
+        return self.fits(self.backoff_factor * (2 ** state.current_attempt) * 1.5)
+
+
+class _AnyServerErrorRetryHandler(_BackoffWithinBudget, _LoggedRetry, ServerErrorRetryHandler):
     # slack_sdk retries 500 and 503 only; the front end in between also answers 502 and 504.
     def _can_retry(
         self,
@@ -176,21 +206,40 @@ class _AnyServerErrorRetryHandler(_LoggedRetry, ServerErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return response is not None and 500 <= response.status_code <= 599
+        return response is not None and 500 <= response.status_code <= 599 and self._fits_backoff(state)
 
 
-def retry_handlers(*, max_retries: int, backoff_factor: float, max_retry_after_s: float) -> list[RetryHandler]:
-    """slack_sdk handlers share one attempt counter: `max_retries` bounds all retries of one post."""
+class _ConnectionErrorWithinBudget(_BackoffWithinBudget, ConnectionErrorRetryHandler):
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (super()._can_retry(state=state, request=request, response=response, error=error)
+                and self._fits_backoff(state))
+
+
+def retry_handlers(*, max_retries: int, backoff_factor: float, max_retry_after_s: float,
+                   fits: Fits = _always) -> list[RetryHandler]:
+    """slack_sdk handlers share one attempt counter: `max_retries` bounds all retries of one post.
+    ``fits(wait)``: whether a retry after that wait still ends within the invocation's budget."""
     interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=_ProportionalJitter())
+    server = _AnyServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval)
+    connection = _ConnectionErrorWithinBudget(
+        max_retry_count=max_retries,
+        interval_calculator=interval,
+        # slack_sdk's defaults (URLError, ConnectionResetError, RemoteDisconnected) miss a read timeout.
+        error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
+    )
+    for handler in (server, connection):
+        handler.fits, handler.backoff_factor = fits, backoff_factor
     return [
-        _BoundedRateLimitRetryHandler(max_retry_count=max_retries, max_retry_after_s=max_retry_after_s),
-        _AnyServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
-        ConnectionErrorRetryHandler(
-            max_retry_count=max_retries,
-            interval_calculator=interval,
-            # slack_sdk's defaults (URLError, ConnectionResetError, RemoteDisconnected) miss a read timeout.
-            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
-        ),
+        _BoundedRateLimitRetryHandler(max_retry_count=max_retries, max_retry_after_s=max_retry_after_s, fits=fits),
+        server,
+        connection,
     ]
 
 
@@ -221,9 +270,12 @@ class SlackDelivery:
             timeout=timeout_s,  # type: ignore[arg-type]  # urlopen takes float seconds
             logger=self._sdk_logger(),
             retry_handlers=retry_handlers(
-                max_retries=max_retries, backoff_factor=backoff_factor, max_retry_after_s=max_retry_after_s
+                max_retries=max_retries, backoff_factor=backoff_factor, max_retry_after_s=max_retry_after_s,
+                fits=self._fits,
             ),
         )
+        self._timeout_s = timeout_s
+        self._deadline = threading.local()  # this thread's invocation deadline (time.monotonic), if any
         self._remember = remember
         self._posted: OrderedDict[str, None] = OrderedDict()
         self._in_flight: set[str] = set()
@@ -243,8 +295,15 @@ class SlackDelivery:
         sdk_logger.addFilter(_RedactingFilter(self._redact))
         return sdk_logger
 
-    def deliver(self, finding: Finding) -> DeliveryResult:
-        """Post one finding. Raises TransientError when Slack still fails after the retries."""
+    def _fits(self, wait: float) -> bool:
+        """Whether waiting ``wait`` seconds, then one whole request, ends by this invocation's deadline."""
+        deadline = getattr(self._deadline, "at", None)
+        return deadline is None or time.monotonic() + wait + self._timeout_s <= deadline
+
+    def deliver(self, finding: Finding, *, deadline: float | None = None) -> DeliveryResult:
+        """Post one finding. Raises TransientError when Slack still fails after the retries, or
+        when no whole request fits before ``deadline`` (``time.monotonic()``; None: no limit)."""
+        self._deadline.at = deadline
         with self._lock:
             # A second delivery of the same finding waits for the first, then sees it posted.
             while finding.id in self._in_flight:
@@ -296,6 +355,12 @@ class SlackDelivery:
 
     def _send(self, finding: Finding, payload: dict[str, Any]) -> WebhookResponse:
         """The response when it is 200 or a permanent 4xx; TransientError for anything to retry."""
+        if not self._fits(0.0):
+            raise TransientError(
+                f"no time left in this invocation's budget for finding {finding.id} (a request may take "
+                f"{self._timeout_s:g} s); failing so Pub/Sub redelivers it rather than risk posting it after "
+                "the push's ack deadline, when another instance may have it too"
+            )
         try:
             response = self._client.send_dict(payload)
         except Exception as error:  # connection errors that outlived the retry handlers

@@ -19,6 +19,14 @@ from egress_guard.policy import (
 WEBHOOK_ENV = "SLACK_WEBHOOK_URL"  # the default destination's webhook, filled from Secret Manager
 MAX_RETRIES_ENV = "EGRESS_GUARD_SLACK_MAX_RETRIES"
 TIMEOUT_ENV = "EGRESS_GUARD_SLACK_TIMEOUT_S"
+BUDGET_ENV = "EGRESS_GUARD_SLACK_BUDGET_S"
+# How long one invocation may spend on Slack, every destination and retry included. It must end
+# before the push subscription's ack deadline and the function's timeout (infra: notify_slack's
+# timeout_seconds, 60): past either, Pub/Sub redelivers the message to another instance while this
+# one is still retrying, and both post it when Slack recovers (a duplicate across instances).
+# Within the budget a retry starts only if its wait and a whole request still fit; otherwise the
+# invocation fails and Pub/Sub redelivers the finding later, to one instance.
+DEFAULT_BUDGET_S = 45.0
 
 # Which outcomes are posted is policy (design §3); without a policy file, the policy's default.
 DEFAULT_OUTCOMES = frozenset(DEFAULT_NOTIFIED_OUTCOMES)
@@ -67,6 +75,7 @@ class NotifySettings:
     notify: NotifyPolicy = field(default_factory=NotifyPolicy)
     max_retries: int = 3
     timeout_s: float = 10.0
+    budget_s: float = DEFAULT_BUDGET_S
     console_base: str = DEFAULT_CONSOLE_BASE
 
     @property
@@ -85,9 +94,12 @@ class NotifySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "NotifySettings":
         notify = load_policy(environ.get(POLICY_ENV) or None).notify
+        timeout_s = _number(environ, TIMEOUT_ENV, 10.0, minimum=0.1)
         return cls(
             webhooks=_webhooks(environ, notify.destinations),
             notify=notify,
             max_retries=int(_number(environ, MAX_RETRIES_ENV, 3, minimum=0)),
-            timeout_s=_number(environ, TIMEOUT_ENV, 10.0, minimum=0.1),
+            timeout_s=timeout_s,
+            # At least one whole request fits in it.
+            budget_s=_number(environ, BUDGET_ENV, max(DEFAULT_BUDGET_S, timeout_s), minimum=timeout_s),
         )

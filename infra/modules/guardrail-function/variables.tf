@@ -201,6 +201,16 @@ variable "service_account_id" {
   }
 }
 
+variable "ack_deadline_seconds" {
+  description = "The trigger subscription's ack deadline: how long Pub/Sub waits for a push's answer before delivering the message again (the local stack's push subscriptions use the same 60). notify_slack's budget (EGRESS_GUARD_SLACK_BUDGET_S, 45) stays below it."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600
+    error_message = "Pub/Sub accepts ack deadlines of 10 to 600 seconds."
+  }
+}
+
 variable "timeout_seconds" {
   description = "How long one event may take (it includes waiting for Compute operations) before the platform retries it."
   type        = number
