@@ -5,7 +5,8 @@ POST /_localcloud/reset                  empty every table, operation, call log,
 GET  /_localcloud/state                  every resource, by kind
 GET  /_localcloud/calls?since=N&principal=P   the call log with per-method counts
 DELETE /_localcloud/calls                clear the call log
-GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}
+GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}; GET also says how many calls are held
+POST /_localcloud/faults/release         let every call a ``hold`` rule holds go on
 GET|POST /_localcloud/config             behaviour switches (operation delays, broad rule visibility)
 Service modules may add their own control routes (``control_routes(services)``), e.g. sinks.
 """
@@ -50,7 +51,10 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         return Result({"cleared": True})
 
     def get_faults(call: Call) -> Result:
-        return Result({"rules": services.faults.rules()})
+        return Result({"rules": services.faults.rules(), "held": services.faults.holding()})
+
+    def release_faults(call: Call) -> Result:
+        return Result({"released": services.faults.release()})
 
     def set_faults(call: Call) -> Result:
         body = call.body or {}
@@ -79,6 +83,7 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         ("GET", "health", health), ("POST", "reset", reset), ("GET", "state", state),
         ("GET", "calls", calls), ("DELETE", "calls", clear_calls),
         ("GET", "faults", get_faults), ("POST", "faults", set_faults), ("DELETE", "faults", clear_faults),
+        ("POST", "faults/release", release_faults),
         ("GET", "config", get_config), ("POST", "config", set_config),
     ]
     out = [Route(m, f"{base}/{p}", "", f"localcloud.{p}.{m.lower()}", h) for m, p, h in table]
