@@ -1,6 +1,6 @@
 """The Compute writes both guardrails make: start a write, wait for its operation, sort the outcome.
 
-- ``start(...)`` makes one mutating call and returns the operation's name. A 409 on an insert, or a
+- ``start(...)`` makes one mutating call, bounded like the wait, and returns the operation's name. A 409 on an insert, or a
   404 on a patch/update/delete, means the state changed since it was read: ``Conflict``, and the
   caller re-reads and plans again (someone else converged, or undid, first).
 - ``wait(...)`` blocks on ``regionOperations.wait`` / ``globalOperations.wait``: one call that
@@ -36,10 +36,13 @@ _CONFLICT_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "alrea
                              "RESOURCE_NOT_FOUND", "NOT_FOUND", "notFound"})
 
 
-def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
+def start(action: str, resource: str, fn: Callable[..., Any], /, *, timeout: float = api.WRITE_TIMEOUT_S,
+          **kwargs: Any) -> str:
     """Make one mutating Compute call (``api.write``: ``Conflict`` when the state changed since it
-    was read); return the name of its operation."""
-    operation = api.write(f"{action} {resource}", fn, creates=action.endswith(".insert"), **kwargs)
+    was read), answered within ``timeout`` (the guardrails pass their operation timeout: a write
+    held longer is an operation not done); return the name of its operation."""
+    operation = api.write(f"{action} {resource}", fn, creates=action.endswith(".insert"), timeout=timeout,
+                          **kwargs)
     name = getattr(operation, "name", "")
     if not name:
         raise PermanentError(f"{action} {resource}: the API answered without an operation name")

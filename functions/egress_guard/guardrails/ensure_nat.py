@@ -364,11 +364,12 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[C
         if change.verb == "insert":
             body = compute_v1.Router.from_json(estate_json(change.after))
             operation = _compute.start(action, change.resource, clients.routers.insert, project=router.project,
-                                       region=router.region, router_resource=body)
+                                       region=router.region, router_resource=body, timeout=timeout)
         elif change.verb == "patch":
             body = compute_v1.Router.from_json(estate_json(change.after))
             operation = _compute.start(action, change.resource, clients.routers.patch, project=router.project,
-                                       region=router.region, router=router.name, router_resource=body)
+                                       region=router.region, router=router.name, router_resource=body,
+                                       timeout=timeout)
         else:  # planners make no other router writes
             raise PermanentError(f"ensure_nat cannot apply {action}")
         _compute.wait(clients, operation, project=router.project, region=router.region, timeout=timeout,
