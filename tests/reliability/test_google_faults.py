@@ -365,6 +365,8 @@ def test_google_and_people_faults_converge_and_keep_make_before_break(localcloud
         localcloud.release()
         localcloud.clear_faults()
     _converged(localcloud)
+    failed = [f.reason for f in run.guardrails.findings if f.outcome.value == "failed"]
+    assert len(failed) == (1 if kind.startswith("400-") and kind != "400-resourceNotReady" else 0), failed
     violations = make_before_break_violations(localcloud.request("GET", "entries")["entries"],
                                               principals=(NAT_SA, FW_SA))
     tally("make-before-break violations", len(violations))
