@@ -376,3 +376,33 @@ def test_google_and_people_faults_converge_and_keep_make_before_break(localcloud
     tally("runs converged")
     tally("redeliveries: in-process (TransientError, delivered again)", len(run.transient))
     assert violations == []
+
+
+def test_a_slow_router_operation_of_another_writer_is_waited_for_before_the_verify(localcloud_url, localcloud):
+    """A router operation applies the ``nats`` its request carried when it ends. Instance B's patch
+    (sub28 + sub28b) outlasts its wait; instance C then patches sub28c in from a read without sub28b.
+    C's verify must wait for B's operation to land: read earlier, it confirms sub28c, and B's stale
+    list then drops it with nobody left to notice (the faulted router race lost subnets this way)."""
+    user, entry_a = _world(localcloud, localcloud_url)
+    guardrails = _Guardrails(localcloud_url)
+    run = Run(localcloud, user, guardrails, [])
+    run.deliver(guardrails.nat, entry_a)  # the NAT exists, listing sub28: B and C patch it
+    for name, cidr in (("b", "10.0.2.0/28"), ("c", "10.0.3.0/28")):
+        user.subnet(f"sub28{name}", cidr)
+        user.connector(f"conn-{name}", subnet=f"sub28{name}")
+    entry_b = one(localcloud, CONNECTOR_CREATE, resource="conn-b", first=True)
+    entry_c = one(localcloud, CONNECTOR_CREATE, resource="conn-c", first=True)
+    localcloud.set_faults([{"methods": "compute.routers.patch", "principal": NAT_SA,
+                            "operation_delay_s": 1.85 * OPERATION_TIMEOUT_S, "count": 1}])
+    with pytest.raises(TransientError):
+        guardrails.nat(entry_b)  # B's operation is still RUNNING: redelivered later
+    run.deliver(guardrails.nat, entry_c)
+    run.deliver(guardrails.nat, entry_b)  # B's redelivery
+    localcloud.clear_faults()
+    (nat,) = _egress_guard_nats(state(localcloud)[0])
+    listed = sorted(s["name"].rsplit("/", 1)[-1] for s in nat.get("subnetworks", []))
+    tally("faults injected: slow-operation-stale (another writer's operation lands after our write)")
+    tally("runs: Google/person fault runs (in-process, one kind each)")
+    tally("subnets dropped", 3 - len(listed))
+    tally("runs converged", int(listed == ["sub28", "sub28b", "sub28c"]))
+    assert listed == ["sub28", "sub28b", "sub28c"]

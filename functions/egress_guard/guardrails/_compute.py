@@ -72,6 +72,32 @@ def wait(clients: "Clients", operation: str, *, project: str, region: str | None
         # operations.wait returned before the operation finished (Google holds it ~2 minutes): again.
 
 
+def wait_for_running_router_operations(clients: "Clients", *, project: str, region: str, timeout: float) -> None:
+    """Wait (each with ``operations.wait``, all within ``timeout``) for the region's router operations
+    that are not DONE; their outcome is not ours to sort, only their landing to wait for."""
+    from google.cloud import compute_v1
+
+    deadline = time.monotonic() + timeout
+    request = compute_v1.ListRegionOperationsRequest(project=project, region=region, filter='status != "DONE"')
+    with api.classified(f"compute.regionOperations.list {project}/{region}"):
+        running = [op.name for op in clients.region_operations.list(request=request, **api.read_options())
+                   if "/routers/" in (op.target_link or "")]
+    for name in running:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        with api.classified(f"waiting for router operation {name}"):
+            try:
+                clients.region_operations.wait(project=project, region=region, operation=name, timeout=remaining)
+            except Exception as exc:  # noqa: BLE001 - a wait that times out here only ends the wait
+                if not is_timeout(exc):
+                    raise
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return any(cls.__name__ in ("Timeout", "ReadTimeout", "TimeoutError") for cls in type(exc).__mro__)
+
+
 def _raise_for_error(result: Any, action: str) -> None:
     errors = list(result.error.errors) if result.error else []
     if not errors:

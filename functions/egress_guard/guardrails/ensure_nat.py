@@ -385,7 +385,14 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[C
 ROUTER_WRITE_SETTLE_S = 1.0
 
 
-def settle_after_router_write() -> None:
+def settle_after_router_write(clients: "Clients", project: str, region: str, timeout: float) -> None:
+    """Before the verification read: wait for every router operation of the region still running,
+    then ``ROUTER_WRITE_SETTLE_S``. A router operation applies the ``nats`` its
+    request carried when it ends, so one still RUNNING (another instance's slow operation, or one
+    of ours whose wait timed out before a redelivery) is a stale write yet to land: a verify read
+    made before it ends would confirm what it is about to drop. Bounded by ``timeout``: past it,
+    the read is made anyway, and the operation's own writer verifies after it."""
+    _compute.wait_for_running_router_operations(clients, project=project, region=region, timeout=timeout)
     time.sleep(ROUTER_WRITE_SETTLE_S)
 
 
@@ -532,7 +539,7 @@ class EnsureNat:
                 plan=lambda routers: plan_nat(subject, point, routers, ctx.policy, drift=drift),
                 apply=lambda plan, applied: apply_nat(ctx.clients, plan, timeout=timeout, applied=applied),
                 enforce=mode is Mode.ENFORCE, verify_after_write=unconditional_writes,
-                settle=settle_after_router_write,
+                settle=lambda: settle_after_router_write(ctx.clients, point.project, point.region, timeout),
                 kept_changing=f"ensure_nat: the routers of network {point.network.name} in {point.region} kept "
                               f"changing during {MAX_ATTEMPTS} attempts; will retry")
         return _finding(done.plan, mode, trigger, list(done.applied), labels=labels)
