@@ -18,7 +18,6 @@ race (``test_router_race.py``, a mix of 429/503/timeouts/failed and slow operati
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from google.api_core import exceptions as gexc
-from google.cloud import compute_v1
 
 from egress_guard.errors import TransientError
 from egress_guard.runner import handle
