@@ -4,7 +4,7 @@
     .venv/bin/python -m bench --only cold_start,throughput --runs 3
 
 Sections (each its own module): ``cold_start`` (imports.py), ``throughput``, ``e2e`` and
-``api_calls`` (on the local stack, harness.py), ``sweep``. Then ``goals`` judges the issue's goals on
+``api_calls`` (on the local stack, harness.py), ``sweep``, ``sweep_organization`` (organization.py). Then ``goals`` judges the issue's goals on
 ratios of figures from this run. A benchmark never fails on a figure: the exit status is 1 only
 when a section could not run at all (its error is in the results).
 """
@@ -23,12 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import api_calls, e2e, first_event, goals, imports, real_path, report, sweep, throughput
+from . import api_calls, e2e, first_event, goals, imports, organization, real_path, report, sweep, throughput
 from .harness import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / ".bench"
-SECTIONS = ("cold_start", "throughput", "real_path", "first_event", "e2e", "api_calls", "sweep")
+SECTIONS = ("cold_start", "throughput", "real_path", "first_event", "e2e", "api_calls", "sweep", "sweep_organization")
 STACK_SECTIONS = ("real_path", "first_event", "e2e", "api_calls")
 
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connector-ready-s", type=float, default=real_path.DEFAULT_CONNECTOR_READY_S,
                         help="seconds a new connector stays CREATING on the real path")
     parser.add_argument("--sizes", default=",".join(map(str, sweep.SIZES)), help="sweep estate sizes (connectors)")
+    parser.add_argument("--projects", default=",".join(map(str, organization.SIZES)),
+                        help="sweep --organization sizes (projects)")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "results.json")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -101,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"sweep failed: {errors['sweep']}")
         finally:
             _quiet_logs()
+
+    section("sweep_organization",
+            lambda: organization.run([int(s) for s in args.projects.split(",") if s.strip()], progress))
 
     results["goals"] = goals.evaluate(results)
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)

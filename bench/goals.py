@@ -110,8 +110,11 @@ def sweep_goals(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         measured = {r["connectors"]: r for r in rows if r.get("mode") == mode and r.get("wall_s") is not None}
         for size, limit in SWEEP_SECONDS.items():
             wall = (measured.get(size) or {}).get("wall_s")
+            floor = (measured.get(size) or {}).get("quota_floor_s") if mode == "enforce" else None
             goals.append(_goal(f"sweep of {size:,} connectors ({mode}, the process)", f"<= {limit:g} s", wall,
-                               _at_most(wall, limit)))
+                               _at_most(wall, limit),
+                               # Against Google no enforce sweep beats its writes at 1,500 a minute (docs/minimums.md).
+                               **({"quota_floor_s": floor} if floor else {})))
         ratio = _ratio((measured.get(10000) or {}).get("wall_s"), (measured.get(1000) or {}).get("wall_s"))
         goals.append(_goal(f"sweep linear ({mode}): 10,000 / 1,000 connectors", f"<= {SWEEP_LINEAR_MAX:g} x", ratio,
                            _at_most(ratio, SWEEP_LINEAR_MAX)))

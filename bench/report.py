@@ -101,13 +101,25 @@ def render(results: Mapping[str, Any]) -> str:
     sweep = results.get("sweep_realistic") or []
     if sweep:
         lines += _table("egress-guard sweep on a realistic estate, as its own process (imports included)",
-                        ("connectors", "mode", "seconds", "peak RSS", "API calls", "of which writes", "localcloud"),
+                        ("connectors", "mode", "seconds", "sweep CPU", "load", "Google's quota floor", "peak RSS",
+                         "API calls", "of which writes", "localcloud"),
                         [(_num(r["connectors"]), str(r.get("mode")), _num(r.get("wall_s"), 2, "s"),
+                          _num(r.get("cpu_s"), 2, "s"), _num(r.get("load_avg"), 1),
+                          _num(r.get("quota_floor_s"), 1, "s") if r.get("quota_writes") else "-",
                           _num(r.get("rss_mib"), 0, "MiB"), _num(r.get("calls")), _num(r.get("writes")),
                           _num(r.get("api_server_s"), 2, "s")) for r in sweep])
+        lines.append("Google's quota floor: the run's global writes at Compute's default 1,500 a minute per project "
+                     "(docs/minimums.md); localcloud has no quota here, so a run may be below it.")
         missing = (results.get("sweep_setup") or {}).get("not_measured")
         if missing:
             lines.append(f"sweep not measured: {missing}")
+    organization = results.get("sweep_organization") or []
+    if organization:
+        lines += _table("egress-guard sweep --organization --dry-run (3 projects drifted, the rest compliant), as its "
+                        "own process", ("projects", "API calls", "argued bound", "search pages", "swept live", "seconds"),
+                        [(_num(r["projects"]), _num(r.get("calls")), _num(r.get("calls_bound")),
+                          _num(r.get("search_pages")), _num(r.get("live_projects")), _num(r.get("wall_s"), 2, "s"))
+                         for r in organization])
     throughput = results.get("throughput") or {}
     if throughput:
         lines += _table("Throughput (one process)", ("path", "per second"), [

@@ -14,7 +14,7 @@ It is seeded straight into an in-process localcloud through its backends (the co
 API), without HTTP and without audit entries, so seeding 10,000 connectors takes seconds. Then
 ``egress-guard sweep --project P --json`` (and ``--dry-run``) runs as its own process, the console
 script a user runs, imports included: ``wall_s`` is spawn to exit, ``rss_mib`` the process's own peak
-resident set (``os.wait4`` in a small launcher, see ``run_sweep``), ``calls`` localcloud's call log (only the sweep calls it). Dry-run
+resident set and ``cpu_s`` its CPU time (``os.wait4`` in a small launcher, see ``run_sweep``), ``calls`` localcloud's call log (only the sweep calls it). Dry-run
 first, then enforce (writes included) on the same estate.
 """
 
@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from localcloud.identities import service_account
+from localcloud.quotas import DEFAULT_GLOBAL_MUTATIONS_PER_MINUTE, global_project
 
 PROJECT = "egb-sweep"
 # A fixed set of regions (issue 6: "1,000 connectors over 5 regions").
@@ -231,6 +232,7 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
                                  stdin=subprocess.DEVNULL, env=env, cwd=ROOT, check=False)
         launched = json.loads(measured.read() or "{}")
         wall, status, maxrss_kib = launched.get("wall_s", 0.0), launched.get("status"), launched.get("maxrss_kib", 0)
+        cpu = launched.get("cpu_s")
         if status is None:
             raise RuntimeError(f"the sweep's launcher failed (exit {process.returncode}): "
                                f"{err.seek(0) or err.read().decode(errors='replace')[-500:]}")
@@ -242,8 +244,17 @@ def run_sweep(app: Any, url: str, mode: str) -> dict[str, Any]:
     calls = app.calls.snapshot(0)
     api_s = sum(float(c.get("duration_ms", 0.0)) for c in calls["calls"]) / 1000
     writes = sum(1 for c in calls["calls"] if c.get("mutating"))
+    quota_writes = sum(1 for c in calls["calls"] if c.get("mutating") and global_project(c.get("path", "")))
     result: dict[str, Any] = {"wall_s": round(wall, 3), "rss_mib": round(maxrss_kib / 1024, 1),
+                              # The sweep process's own CPU (user + system): on a shared machine wall time
+                              # moves with the load (``load_avg``), CPU time much less.
+                              "cpu_s": None if cpu is None else round(cpu, 2),
+                              "load_avg": round(os.getloadavg()[0], 2),
                               "calls": calls["total"], "writes": writes, "api_server_s": round(api_s, 3),
+                              # Google's floor for these writes (docs/minimums.md): the global mutations
+                              # ("Queries") at the default 1,500 a minute per project.
+                              "quota_writes": quota_writes,
+                              "quota_floor_s": round(quota_writes / DEFAULT_GLOBAL_MUTATIONS_PER_MINUTE * 60, 1),
                               "exit_status": process.returncode,
                               "calls_by_method": dict(sorted(calls["counts"].items())),
                               "findings": findings}
@@ -259,7 +270,8 @@ child = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(child.pid, 0)
 wall = time.perf_counter() - started
 with open(sys.argv[1], "w") as out:
-    json.dump({"wall_s": wall, "status": status, "maxrss_kib": usage.ru_maxrss}, out)
+    json.dump({"wall_s": wall, "status": status, "maxrss_kib": usage.ru_maxrss,
+               "cpu_s": usage.ru_utime + usage.ru_stime}, out)
 """
 
 

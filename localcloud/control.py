@@ -8,6 +8,8 @@ DELETE /_localcloud/calls                clear the call log
 GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}; GET also says how many calls are held
 POST /_localcloud/faults/release         let every call a ``hold`` rule holds go on
 GET|POST /_localcloud/config             behaviour switches (operation delays, broad rule visibility)
+GET|POST|DELETE /_localcloud/quotas      Compute's rate quota on global mutations (quotas.py), off by
+                                         default: {"per_window": 1500, "window_s": 60} switches it on
 Service modules may add their own control routes (``control_routes(services)``), e.g. sinks.
 """
 
@@ -32,6 +34,7 @@ def routes(services: Services, api_router: Router) -> list[Route]:
             services.operations.reset()
         services.calls.reset()
         services.faults.reset()
+        services.quotas.reset()
         return Result({"reset": True})
 
     def state(call: Call) -> Result:
@@ -68,6 +71,20 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         services.faults.reset()
         return Result({"rules": []})
 
+    def get_quotas(call: Call) -> Result:
+        return Result(services.quotas.state())
+
+    def set_quotas(call: Call) -> Result:
+        body = call.body if call.body is not None else {}
+        if not isinstance(body, dict) or set(body) - {"per_window", "window_s"}:
+            raise invalid('quotas body must be {"per_window": N (default 1500), "window_s": S (default 60)}')
+        services.quotas.set(**body)
+        return Result(services.quotas.state())
+
+    def clear_quotas(call: Call) -> Result:
+        services.quotas.reset()
+        return Result(services.quotas.state())
+
     def get_config(call: Call) -> Result:
         return Result(world.config.to_dict())
 
@@ -85,6 +102,7 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         ("GET", "faults", get_faults), ("POST", "faults", set_faults), ("DELETE", "faults", clear_faults),
         ("POST", "faults/release", release_faults),
         ("GET", "config", get_config), ("POST", "config", set_config),
+        ("GET", "quotas", get_quotas), ("POST", "quotas", set_quotas), ("DELETE", "quotas", clear_quotas),
     ]
     out = [Route(m, f"{base}/{p}", "", f"localcloud.{p}.{m.lower()}", h) for m, p, h in table]
     return out + services.control_routes()

@@ -52,6 +52,16 @@ class LocalCloudControl:
         """Let every held call go on; returns how many were held."""
         return int(self._call("POST", "faults/release")["released"])
 
+    def set_quotas(self, **quota: Any) -> dict[str, Any]:
+        """Switch on Compute's rate quota (``per_window``, ``window_s``; Google's 1,500 a minute by default)."""
+        return self._call("POST", "quotas", quota)
+
+    def quotas(self) -> dict[str, Any]:
+        return self._call("GET", "quotas")
+
+    def clear_quotas(self) -> None:
+        self._call("DELETE", "quotas")
+
     def config(self, **changes: Any) -> dict[str, Any]:
         return self._call("POST", "config", changes) if changes else self._call("GET", "config")
 

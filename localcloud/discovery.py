@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Mapping, get_args
 
 API = Literal["compute.v1", "vpcaccess.v1", "vpcaccess.v1beta1", "run.v1", "run.v2", "logging.v2", "cloudfunctions.v2",
               "serviceusage.v1", "cloudresourcemanager.v1", "cloudbuild.v1", "iam.v1", "cloudresourcemanager.v3",
-              "secretmanager.v1", "pubsub.v1", "appengine.v1"]
+              "secretmanager.v1", "pubsub.v1", "appengine.v1", "cloudasset.v1"]
 APIS: tuple[str, ...] = get_args(API)
 
 # The protobuf package behind each document: used to name message types in error texts and to
@@ -52,6 +52,7 @@ _PROTO_PACKAGE: Mapping[str, str] = {
     "secretmanager.v1": "google.cloud.secretmanager.v1",
     "pubsub.v1": "google.pubsub.v1",
     "appengine.v1": "google.appengine.v1",
+    "cloudasset.v1": "google.cloud.asset.v1",
 }
 
 # Schema-name prefixes that discovery uses for messages from other protobuf packages.

@@ -13,7 +13,7 @@ import logging
 import time
 import traceback
 from typing import Any, Iterable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -88,6 +88,7 @@ class LocalCloud:
             if effect.error is not None:
                 raise effect.error
             call.operation_delay_s = effect.operation_delay_s
+            self.services.quotas.before_call(route.method_id, raw_path, route.mutating)
             result = route.handler(call)
             body = self._encode_response(route, call, result)
             response = _json_response(result.status, body)
@@ -148,6 +149,8 @@ class LocalCloud:
             params=params, query=query, body=body, principal=self._principal(request),
             user_agent=request.headers.get("User-Agent", ""), enums_as_int=enums_as_int,
             caller_ip=request.remote_addr or "127.0.0.1", host=host,
+            query_lists={k: tuple(v) for k, v in parse_qs(urlsplit(request.full_path).query,
+                                                          keep_blank_values=True).items()},
         )
 
     def _principal(self, request: Request) -> str:

@@ -15,14 +15,17 @@ from types import ModuleType
 from localcloud.auditlog.sinks import Sinks
 from localcloud.auditlog.writer import AuditLog
 from localcloud.backends.appengine import AppEngineBackend
+from localcloud.backends.cloudasset import CloudAssetBackend
 from localcloud.backends.compute import ComputeBackend
 from localcloud.backends.functions import FunctionsBackend
 from localcloud.backends.iam import IamBackend
+from localcloud.backends.resourcemanager import ResourceManagerBackend
 from localcloud.backends.run import RunBackend
 from localcloud.backends.secretmanager import SecretManagerBackend
 from localcloud.backends.vpcaccess import VpcAccessBackend
 from localcloud.faults import CallLog, Faults
 from localcloud.operations import Operations
+from localcloud.quotas import RateQuotas
 from localcloud.routing import Route
 from localcloud.world import World
 
@@ -30,7 +33,7 @@ from localcloud.world import World
 # ``localcloud.routes.NAME`` with ``routes(services) -> list[Route]`` and, optionally,
 # ``control_routes(services) -> list[Route]`` under /_localcloud/.
 SERVICE_MODULES = ("compute", "vpcaccess", "run", "functions", "appengine", "platform", "logging", "iam",
-                   "secretmanager")
+                   "secretmanager", "cloudasset")
 
 
 @dataclass
@@ -60,7 +63,10 @@ class Services:
     logging: LoggingState
     iam: IamBackend
     secretmanager: SecretManagerBackend
+    resourcemanager: ResourceManagerBackend
+    cloudasset: CloudAssetBackend
     modules: tuple[ModuleType, ...] = field(default=(), repr=False)
+    quotas: RateQuotas = field(default_factory=RateQuotas)  # Compute's rate quota, off unless switched on
 
     @classmethod
     def build(cls, world: World) -> "Services":
@@ -73,13 +79,15 @@ class Services:
         appengine = world.backends["appengine"] = AppEngineBackend(world, operations)
         iam = world.backends["iam"] = IamBackend(world)
         secretmanager = world.backends["secretmanager"] = SecretManagerBackend(world)
+        resourcemanager = world.backends["resourcemanager"] = ResourceManagerBackend(world)
+        cloudasset = world.backends["cloudasset"] = CloudAssetBackend(world, resourcemanager)
         audit = AuditLog(default_principal=lambda: world.config.default_principal)
         sinks = Sinks()
         audit.add_listener(sinks.offer)
         world.audit = audit
         modules = tuple(importlib.import_module(f"localcloud.routes.{name}") for name in SERVICE_MODULES)
         return cls(world, operations, CallLog(), Faults(), compute, vpcaccess, run, functions, appengine,
-                   LoggingState(audit, sinks), iam, secretmanager, modules)
+                   LoggingState(audit, sinks), iam, secretmanager, resourcemanager, cloudasset, modules)
 
     def api_routes(self) -> list[Route]:
         return [route for module in self.modules for route in module.routes(self)]

@@ -21,15 +21,22 @@ Writes are not retried here: a write is never blindly repeated (the converge loo
 Every write is bounded too (``WRITE_TIMEOUT_S``, or the caller's operation timeout): a request the
 server holds past it raises ``TransientError``, and the redelivery re-reads, since the write may
 still land after the client gave up.
+The one exception is a write a rate quota refused (Compute's 403 ``rateLimitExceeded``): it made
+no change, so while a sweep runs (``RATE_QUOTA.waiting``) it waits for the quota's window to refill
+and is sent again unchanged, every writer of that project waiting with it (``RateQuotaWait``).
+Outside a sweep (a guardrail's event) it raises ``TransientError`` and the platform redelivers.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .errors import Conflict, EgressGuardError, classify_api_error, is_api_error
+from .errors import Conflict, EgressGuardError, TransientError, classify_api_error, is_api_error, is_rate_limited
 
 T = TypeVar("T")
 
@@ -129,16 +136,93 @@ def read_or_none(action: str, fn: Callable[..., T], /, **kwargs: Any) -> T | Non
         raise
 
 
+# Google refills a rate quota at the start of each synchronized minute (docs/gcp-facts.md §14).
+RATE_QUOTA_WINDOW_S = 60.0
+# The longest one write waits for rate quota windows (all its refusals together) before it is
+# reported as failed: ten windows. A sweep whose writes need more is refused by something else.
+RATE_QUOTA_MAX_WAIT_S = 600.0
+
+
+class RateQuotaWait:
+    """Writes refused by a per-minute rate quota wait for the next window and are sent again.
+
+    Google counts a quota group's requests per project in synchronized windows (a limit reached at
+    10:00:15 refills at 10:01:00) and refuses the rest with 403 ``rateLimitExceeded``. The first
+    refusal closes the project until the next window boundary (plus a small margin for clock skew):
+    every writer of that project waits there instead of sending requests that would be refused too,
+    so a window costs at most one refused request per writer. Each write waits at most
+    ``max_wait_s`` in all, then raises ``TransientError``: the sweep reports it failed.
+
+    Active only while some sweep holds ``waiting()`` (a guardrail raises instead, see the module
+    docstring). ``window_s``: Google's minute; ``EGRESS_GUARD_RATE_QUOTA_WINDOW_SECONDS`` sets it
+    (a test against localcloud's short quota windows).
+    """
+
+    def __init__(self, window_s: float = RATE_QUOTA_WINDOW_S, max_wait_s: float = RATE_QUOTA_MAX_WAIT_S,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.window_s, self.max_wait_s = window_s, max_wait_s
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._active = 0
+        self._closed_until: dict[str, float] = {}  # project -> when its next window opens
+        self.refusals = 0  # requests refused by a rate quota while waiting was on (for the sweep's report)
+        self.waited_s = 0.0  # time writers spent waiting for windows, summed over writers
+
+    @contextmanager
+    def waiting(self, window_s: float | None = None) -> Iterator["RateQuotaWait"]:
+        with self._lock:
+            self._active += 1
+            if window_s is not None:
+                self.window_s = window_s
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def send(self, project: str | None, action: str, attempt: Callable[[], T]) -> T:
+        if not self._active or not project:
+            return attempt()
+        waited = 0.0
+        while True:
+            with self._lock:
+                opens = self._closed_until.get(project, 0.0)
+            pause = opens - self._clock()
+            if pause > 0:
+                if waited + pause > self.max_wait_s:
+                    raise TransientError(f"{action}: the project's rate quota stayed exhausted for "
+                                         f"{waited + pause:.0f} s (more than {self.max_wait_s:g} s); will retry")
+                self._sleep(pause)
+                waited += pause
+                with self._lock:
+                    self.waited_s += pause
+            try:
+                return attempt()
+            except Exception as exc:
+                if not is_rate_limited(exc):
+                    raise
+                now = self._clock()
+                boundary = (math.floor(now / self.window_s) + 1) * self.window_s + min(1.0, self.window_s / 20)
+                with self._lock:
+                    self.refusals += 1
+                    self._closed_until[project] = max(self._closed_until.get(project, 0.0), boundary)
+
+
+# The one instance every write goes through (writers of one project must share it).
+RATE_QUOTA = RateQuotaWait()
+
+
 def write(action: str, fn: Callable[..., T], /, *, creates: bool, **kwargs: Any) -> T:
     """One mutating call, bounded by ``timeout=`` (default ``WRITE_TIMEOUT_S``). ``Conflict`` when the
     state changed since it was read: 409 (it exists already), 412 (precondition), or 404 on a change
     (``creates`` false: it is gone). A 404 on a create means what it refers to is gone, which no
-    re-read can fix: permanent. No answer within the bound: ``TransientError`` (a network error)."""
+    re-read can fix: permanent. No answer within the bound: ``TransientError`` (a network error). A
+    refusal by a rate quota waits for the next window while a sweep runs (``RATE_QUOTA``)."""
     from google.api_core import exceptions as gexc
 
     kwargs.setdefault("timeout", WRITE_TIMEOUT_S)
     try:
-        return fn(**kwargs)
+        return RATE_QUOTA.send(kwargs.get("project"), action, lambda: fn(**kwargs))
     except gexc.Conflict as exc:
         raise Conflict(f"{action}: already exists (409)") from exc
     except gexc.PreconditionFailed as exc:

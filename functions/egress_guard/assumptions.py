@@ -34,12 +34,30 @@ WAITS_FOR_LAST_ENTRY = False
 # How many connectors' firewall rules ``egress-guard sweep`` writes at once in enforce mode. Each
 # connector's rules are its own (no two connectors write one rule), and a sweep of 5,000 connectors
 # without managed rules makes 10,000 inserts, each waited for: one at a time, that is Google's
-# operation latency 10,000 times over. Compute's write quota per project is counted per minute and
-# its figure for firewall writes is not published for our case (UNCONFIRMED); eight writers keep a
-# sweep under a few hundred writes a minute at about a second per operation. A 429 fails that
-# connector's finding (transient: the next sweep does it), never the sweep.
+# operation latency 10,000 times over. How many writes Google serves at once without slowing each
+# is not published (UNCONFIRMED). Its rate quota is: firewall writes are global mutations, 1,500 a
+# minute per project by default (docs/gcp-facts.md §14); a write refused with 403
+# rateLimitExceeded waits for the next minute with every other writer of the project
+# (``api.RateQuotaWait``), so eight writers cost at most eight refused requests a minute.
 SWEEP_FIREWALL_WRITERS = 8
 
+# Cloud Asset Inventory (``egress-guard sweep --organization``, docs/gcp-facts.md §17). The version of
+# each asset type's ``versionedResources`` that the sweep parses as that API's own JSON: Google
+# documents that the field holds "the JSON representation of the resource as defined by the
+# corresponding service" with its API version, but not which version each of these types carries
+# (UNCONFIRMED for every one but Compute's v1, which the field's own example names). A result in
+# another version is never guessed at: its project is swept live, as ``sweep --project`` does, so
+# a wrong entry here costs calls, not decisions.
+ASSET_RESOURCE_VERSIONS = {
+    "vpcaccess.googleapis.com/Connector": "v1",
+    "compute.googleapis.com/Subnetwork": "v1",
+    "compute.googleapis.com/Router": "v1",
+    "compute.googleapis.com/Firewall": "v1",
+    "run.googleapis.com/Service": "v2",
+    "run.googleapis.com/Job": "v2",
+    "cloudfunctions.googleapis.com/Function": "v2",
+    "appengine.googleapis.com/Version": "v1",
+}
 # Whether a 2nd gen Cloud Functions deploy also writes a ``run.googleapis.com`` audit entry for the
 # function's underlying Cloud Run service (docs/gcp-facts.md §12.3: UNCONFIRMED; Google says only that
 # its service agent performs administrative actions during the deploy, and no sample was found).

@@ -18,6 +18,7 @@ Exit status: 0 when every entry was handled (acted on or acknowledged), 1 when o
 configuration.
 
     egress-guard sweep --project P [--region R] [--dry-run] [--json] [--publish] [--all]
+    egress-guard sweep --organization N | --folder N | --project P --project Q [--projects-at-once K] [--dry-run] [--json] [--publish]
 
 ``sweep`` reconciles everything that already exists in project P (connectors, Cloud Run services
 and jobs, their NAT and firewall rules) with the guardrails' own planners and executors
@@ -201,8 +202,14 @@ def _render(finding: Finding) -> None:
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project", help="the project to sweep (default: EGRESS_GUARD_PROJECT or "
-                                          "GOOGLE_CLOUD_PROJECT)")
+    parser.add_argument("--project", action="append", help="the project to sweep (default: EGRESS_GUARD_PROJECT or "
+                                                           "GOOGLE_CLOUD_PROJECT); repeated: each, as --organization does")
+    parser.add_argument("--organization", help="sweep every project of organization NUMBER, found with Cloud Asset "
+                                               "Inventory (organization/sweep.py)")
+    parser.add_argument("--folder", help="sweep every project under folder NUMBER, found with Cloud Asset Inventory")
+    parser.add_argument("--projects-at-once", type=int, default=None,
+                        help="with --organization, --folder or several --project: projects swept live at once "
+                             "(default 4)")
     parser.add_argument("--region", action="append", help="sweep only this region (repeatable; default: every region "
                                                           "Serverless VPC Access offers the project)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: findings are planned, no change is made")
@@ -219,6 +226,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from .sweep import LineProgress, RichProgress, Sweep, render_report
 
     _quiet_unless(args.verbose)
+    if args.organization or args.folder or len(args.project or ()) > 1:
+        return _sweep_scopes(args)
+    args.project = args.project[0] if args.project else None
+    if args.projects_at_once is not None:
+        print("egress-guard sweep: --projects-at-once goes with --organization, --folder or several --project",
+              file=sys.stderr)
+        return 2
     context = Context.from_env(publish=lambda finding: None)
     project = _project(args, context, "sweep")
     regions = _regions(args.region)
@@ -241,6 +255,68 @@ def _sweep(args: argparse.Namespace) -> int:
             if row.finding is None:
                 print(f"egress-guard sweep: {row.guardrail} skipped {row.resource.name}: {row.reason}", file=sys.stderr)
     render_report(report, err if args.json else Console(), all_rows=args.all, table=not args.json)
+    return 1 if report.failed else 0
+
+
+def _sweep_scopes(args: argparse.Namespace) -> int:
+    """``sweep --organization | --folder | --project P --project Q``: organization/ (run.py says how)."""
+    import json as json_module
+
+    from rich.console import Console
+
+    from .clients import Clients
+    from .errors import InvalidName
+    from .organization import PROJECTS_AT_ONCE, DiscoveryFailed, OrganizationSweep, Scope
+    from .organization.report import progress_line, render, to_json
+    from .runner import Context
+
+    given = [flag for flag, value in (("--organization", args.organization), ("--folder", args.folder),
+                                      ("--project", args.project)) if value]
+    if len(given) > 1:
+        print(f"egress-guard sweep: give one of --organization, --folder or --project, not {' and '.join(given)}",
+              file=sys.stderr)
+        return 2
+    if args.region:
+        print("egress-guard sweep: --region goes with a single --project (an organization's regions are found "
+              "with its resources)", file=sys.stderr)
+        return 2
+    at_once = PROJECTS_AT_ONCE if args.projects_at_once is None else args.projects_at_once
+    if at_once < 1:
+        print("egress-guard sweep: --projects-at-once must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        if args.organization:
+            scopes = [Scope.parse("organizations", args.organization)]
+        elif args.folder:
+            scopes = [Scope.parse("folders", args.folder)]
+        else:
+            scopes = [Scope.parse("projects", p) for p in dict.fromkeys(args.project)]
+    except InvalidName as exc:
+        print(f"egress-guard sweep: {exc}", file=sys.stderr)
+        return 2
+    context = Context.from_env(publish=lambda finding: None)
+    policy = forced_dry_run(context.policy) if args.dry_run else context.policy
+    publish = _publisher(context) if args.publish else None
+
+    def line(text: str) -> None:
+        print(f"egress-guard sweep: {text}", file=sys.stderr, flush=True)
+
+    sweep = OrganizationSweep(
+        context.clients, policy, operation_timeout=context.settings.operation_timeout_seconds,
+        new_clients=lambda: Clients(context.settings), publish=publish, projects_at_once=at_once,
+        on_page=lambda pages: line(f"Asset Inventory search: {pages} page{'s' if pages > 1 else ''} read"),
+        on_project=lambda done, total, result: line(progress_line(done, total, result)))
+    try:
+        report = sweep.run(scopes)
+    except DiscoveryFailed as exc:
+        why = (" It does not exist, or the caller lacks cloudasset.assets.searchAllResources on it (Google "
+               "answers both with 403, PERMISSION_DENIED)." if exc.error.code == 403 else "")
+        print(f"egress-guard sweep: cannot search {exc.scope} with Cloud Asset Inventory: {exc.error.reason}.{why} "
+              "Nothing was changed.", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json_module.dumps(to_json(report), separators=(",", ":")), flush=True)
+    render(report, Console(stderr=True) if args.json else Console(), all_rows=args.all)
     return 1 if report.failed else 0
 
 
@@ -521,7 +597,8 @@ def _publisher(context: Any) -> Callable[[Finding], object]:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "replay": ("run the guardrails on audit entries from a file and print the findings as JSON lines",
                _replay_arguments, _replay),
-    "sweep": ("reconcile everything that already exists (connectors, Cloud Run services and jobs) with the guardrails",
+    "sweep": ("reconcile everything that already exists (connectors, Cloud Run services and jobs) with the guardrails, "
+              "in a project or every project of an organization or folder",
               _sweep_arguments, _sweep),
     "backfill": ("replay the audit entries of a past window (after an outage) through the guardrails",
                  _backfill_arguments, _backfill),

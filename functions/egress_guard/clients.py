@@ -16,6 +16,7 @@ reuse connections). In Google Cloud the clients use the default credentials and 
 | topic_iam                       | google-cloud-pubsub's GAPIC ``PublisherClient`` (REST): topics' IAM policies | ``{URL}/pubsub`` (the emulator has no IAM) |
 | functions                       | google-api-python-client ``cloudfunctions`` v2 (discovery) | ``{URL}/cloudfunctions/`` |
 | projects, folders, organizations | google-cloud-resource-manager ``resourcemanager_v3`` (REST) | ``{URL}/cloudresourcemanager`` |
+| assets                          | google-cloud-asset ``asset_v1`` (REST): ``searchAllResources`` for ``sweep --organization`` | ``{URL}/cloudasset`` |
 | secrets                         | google-cloud-secret-manager ``secretmanager_v1`` (REST) | ``{URL}/secretmanager`` |
 | iam                             | google-api-python-client ``iam`` v1 (discovery; google-cloud-iam has no REST transport) | ``{URL}/iam/`` |
 | json (``api_root(api)``)        | google-auth ``AuthorizedSession`` (REST, JSON as Google sends it) | ``{URL}``, ``{URL}/vpcaccess``, ``{URL}/run`` |
@@ -302,6 +303,19 @@ class Clients:
     @cached_property
     def organizations(self) -> Any:
         return self._resource_manager("OrganizationsClient")
+
+    @cached_property
+    def assets(self) -> Any:
+        """Cloud Asset Inventory v1: what ``sweep --organization`` discovers every project's resources
+        with. REST, like every other client here: the library defaults to gRPC, which localcloud
+        does not serve."""
+        from google.cloud import asset_v1
+
+        with self._lock:
+            client = asset_v1.AssetServiceClient(credentials=self._credentials, transport="rest",
+                                                 client_options=self._options("/cloudasset"),
+                                                 client_info=self._client_info())
+        return self._observed("assets", client)
 
     @cached_property
     def secrets(self) -> Any:

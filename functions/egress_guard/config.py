@@ -50,6 +50,9 @@ class Settings:
     localcloud_url: str | None = None  # no trailing slash
     pubsub_emulator_host: str | None = None  # informational: the pubsub library reads it itself
     principal: str | None = None  # localcloud only: who this function's calls are made as
+    # The window of Google's per-minute rate quotas a sweep's refused writes wait for (api.RateQuotaWait):
+    # 60 at Google; a test sets localcloud's short window here.
+    rate_quota_window_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -71,6 +74,7 @@ class Settings:
             localcloud_url=_url(env.get("LOCALCLOUD_URL", "").strip()),
             pubsub_emulator_host=env.get("PUBSUB_EMULATOR_HOST", "").strip() or None,
             principal=_principal(env.get("EGRESS_GUARD_PRINCIPAL", "").strip()),
+            rate_quota_window_seconds=_positive_float(env, "EGRESS_GUARD_RATE_QUOTA_WINDOW_SECONDS", 60.0),
         )
 
     def is_self(self, principal: str) -> bool:

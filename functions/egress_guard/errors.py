@@ -129,6 +129,20 @@ def classify_api_error(exc: BaseException, *, action: str = "") -> EgressGuardEr
     return PermanentError(f"{prefix}unexpected error: {type(exc).__name__}: {detail}")
 
 
+# A per-minute rate quota refused the request (Compute: 403 ``rateLimitExceeded``, docs/gcp-facts.md
+# §14; others: 429 or ErrorInfo RATE_LIMIT_EXCEEDED). The request made no change: it may be sent
+# again unchanged once the quota's window refills (``api.RateQuotaWait``).
+_RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
+
+
+def is_rate_limited(exc: BaseException) -> bool:
+    """Whether an API error is a rate quota's refusal (to wait for the window, not to fail)."""
+    if isinstance(exc, EgressGuardError):
+        exc = exc.__cause__ if isinstance(exc.__cause__, BaseException) else exc
+    code = _http_code(exc)
+    return code == 429 or (code in (403, 429) and bool(_error_reasons(exc) & _RATE_LIMIT_REASONS))
+
+
 def _last_attempt(exc: BaseException) -> BaseException | None:
     """The last error behind google-api-core's ``RetryError`` (its retry deadline passed), if any."""
     try:

@@ -181,13 +181,15 @@ def _prune(value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=65536)
 def relative_link(link: str, *, collection: str | None = None) -> str:
     """``https://www.googleapis.com/compute/v1/projects/...`` (any host) -> ``projects/...``.
 
     A link that does not parse is returned unchanged: it then simply matches nothing we look for.
     Cached (pure, and a sweep converts the same few network links once per rule: 60,000 times for
-    1,000 connectors, most of its planning time before).
+    1,000 connectors, most of its planning time before). Room for every subnet of a large estate:
+    a NAT's subnet links are converted again each time the sweep folds a planned write into its
+    router, and at 8,192 entries a 10,000-subnet sweep evicted them before their next use.
     """
     try:
         return parse_compute_name(link, field="link", collection=collection).relative
@@ -287,12 +289,28 @@ def routers_of(clients: "Clients", project: str, region: str, network: NetworkNa
     return tuple(sorted(routers, key=lambda r: r.name))
 
 
-def router_from_json(body: Mapping[str, Any], *, project: str, region: str) -> Router:
-    """A router body as Compute returns it -> ``Router`` (also used by unit tests)."""
+def router_from_json(body: Mapping[str, Any], *, project: str, region: str, before: Router | None = None) -> Router:
+    """A router body as Compute returns it -> ``Router`` (also used by unit tests).
+
+    ``before``: the router this body was made from (a planned write folded into it, sweep's
+    ``fold``): the NATs and subnet entries it kept unchanged (the same frozen objects) are taken
+    from it rather than parsed again, so extending a NAT by n subnets one at a time costs n, not n².
+    """
     frozen = freeze(body)  # once: each NAT's body is the frozen router's own
+    known_nats: dict[int, Nat] = {}
+    known_subnets: dict[int, NatSubnet] = {}
+    if before is not None:
+        for nat in before.nats:
+            known_nats[id(nat.body)] = nat
+            known_subnets.update(zip(map(id, nat.body.get("subnetworks") or ()), nat.subnetworks))
     nats = []
     for raw in frozen.get("nats") or ():
+        kept = known_nats.get(id(raw))
+        if kept is not None and kept.body is raw:
+            nats.append(kept)
+            continue
         subnets = tuple(
+            known_subnets.get(id(s)) or
             NatSubnet(relative_link(str(s.get("name", "")), collection="subnetworks"),
                       tuple(str(r) for r in s.get("sourceIpRangesToNat") or ()))
             for s in raw.get("subnetworks") or ())

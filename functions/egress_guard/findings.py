@@ -64,6 +64,10 @@ class Trigger:
     timestamp: str = ""
 
 
+# Trigger's fields, for to_dict (dataclasses.asdict deep-copies: a tenth of a large sweep's output time).
+_TRIGGER_FIELDS = tuple(f.name for f in dataclasses.fields(Trigger))
+
+
 @dataclass(frozen=True)
 class Change:
     action: str  # e.g. "compute.routers.insert", "compute.firewalls.patch"
@@ -109,7 +113,7 @@ class Finding:
         return {
             "guardrail": self.guardrail, "mode": self.mode.value, "outcome": self.outcome.value,
             "project": self.project, "resource": {"type": self.resource.type, "name": self.resource.name},
-            "trigger": dataclasses.asdict(self.trigger), "reason": self.reason, "region": self.region,
+            "trigger": {name: getattr(self.trigger, name) for name in _TRIGGER_FIELDS}, "reason": self.reason, "region": self.region,
             "network": self.network,
             "changes": [{"action": c.action, "resource": c.resource, "before": c.before, "after": c.after}
                         for c in self.changes],

@@ -67,8 +67,18 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# Printable ASCII without what a name or path never holds (%, backslash, ?, #): the common case,
+# checked by one regex; anything else goes through the character loop below for its precise reason.
+# (A sweep checks half a million names; the loop was a tenth of its time.)
+_PLAIN_PATH = re.compile(r'[!"$&->@-\[\]-~]+')
+_PLAIN_NAME = re.compile(r'[!"$&-.0->@-\[\]-~]+')  # and no "/"
+
+
 def _check_text(value: object, field: str, *, path: bool) -> str:
     """Reject what is never part of a name or a path we accept, with a precise reason."""
+    if type(value) is str and len(value) <= _MAX_INPUT and ".." not in value and \
+            (_PLAIN_PATH if path else _PLAIN_NAME).fullmatch(value) is not None:
+        return value
     if not isinstance(value, str):
         raise InvalidName(f"{field}: expected a string, got {type(value).__name__}", field=field)
     if not value:

@@ -66,6 +66,7 @@ loader logs a warning and records it in ``Policy.warnings``.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import logging
 import os
@@ -131,6 +132,7 @@ class PortSpec:
         return f"{self.protocol}:{self.ports}" if self.ports else self.protocol
 
 
+@functools.lru_cache(maxsize=256)  # pure, immutable in and out; a sweep groups the same few policies' ports per connector
 def group_ports(specs: tuple[PortSpec, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Group port specs by protocol, as a Compute ``allowed``/``denied`` list wants them.
 

@@ -1,7 +1,8 @@
 """The project facts gcloud reads around a deploy: whether an API is enabled, the project's number, the
 default Cloud Build service account. Reads only, one answer each, checked against the discovery
 documents like every other route; no state of their own (a project exists when it is named, as
-everywhere in localcloud, and every API is enabled).
+everywhere in localcloud, and every API is enabled). A project's ``parent`` is the resource
+hierarchy's (``backends/resourcemanager.py``), when one was seeded.
 
 ``gcloud functions deploy`` asks all three before it creates a function (gcloud 528,
 ``command_lib/functions/v2/deploy/command.py``: ``PromptToEnableApiIfDisabled`` for run, cloudbuild
@@ -30,7 +31,12 @@ def routes(app: "Services") -> list[Route]:
     def project(call: Call) -> Result:
         p = call.params["project"]
         check_location(p, "europe-west2")
-        return Result({"projectId": p, "projectNumber": project_number(p), "name": p, "lifecycleState": "ACTIVE"})
+        body = {"projectId": p, "projectNumber": project_number(p), "name": p, "lifecycleState": "ACTIVE"}
+        parent = app.resourcemanager.parent_of(p)  # seeded through /_localcloud/resourcemanager/projects
+        if parent:
+            kind, _, number = parent.partition("/")
+            body["parent"] = {"type": kind.removesuffix("s"), "id": number}
+        return Result(body)
 
     def build_account(call: Call) -> Result:
         p, r = call.params["project"], call.params["location"]

@@ -75,6 +75,9 @@ JOB_GET = "run.projects.locations.jobs.get"
 SERVICE_GET = "run.projects.locations.services.get"
 
 Minimum = dict[str, tuple[int, str]]
+# F10: a routers.patch is unconditional (no fingerprint, F4) and the deployment runs several instances,
+# so a patch another instance made from an older read can drop ours unseen: one read after each patch.
+VERIFY_PATCH = "read again after the patch: a concurrent stale patch would have dropped ours unseen (F10)"
 READ_CONNECTOR: Minimum = {
     CONNECTOR_GET: (1, "re-read the connector: the entry is never trusted alone"),
     SUBNET_GET: (1, "a subnet connector's network comes from its subnet"),
@@ -120,10 +123,16 @@ MINIMUM: dict[str, Minimum] = {
         CONNECTOR_GET: (1, "the job's connector: its subnet's name"),
         ROUTERS_LIST: (1, "a LIST NAT names the subnet: covered, no subnet read, no write"),
     },
+    "nat: job (v2) through a connector an ALL_SUBNETWORKS NAT covers": {
+        JOB_GET: (1, "re-read the job: labels, connector, egress"),
+        CONNECTOR_GET: (1, "the job's connector: its subnet's name"),
+        ROUTERS_LIST: (1, "an ALL_SUBNETWORKS_* NAT names no subnet: it covers the subnet only if on its network"),
+        SUBNET_GET: (1, "so the subnet's network must be read (F2); no write"),
+    },
     "nat: job (v1, gcloud) through an uncovered connector": {
         JOB_GET: (1, "re-read the job through the v2 API"),
         **READ_CONNECTOR,
-        ROUTERS_LIST: (1, "a router without NAT"),
+        ROUTERS_LIST: (2, f"a router without NAT; {VERIFY_PATCH}"),
         ROUTERS_PATCH: (1, "add the NAT to that router (read-modify-write of nats)"),
         REGION_WAIT: (1, "wait for the write"),
     },
@@ -147,14 +156,14 @@ MINIMUM: dict[str, Minimum] = {
     "nat drift: NAT removed (routers.update)": {
         CONNECTOR_LIST: (1, "the connectors of the router's region"),
         SUBNET_LIST: (1, "their subnets' networks: one list of the region for one connector or many"),
-        ROUTERS_LIST: (1, "the router, now without NAT"),
+        ROUTERS_LIST: (2, f"the router, now without NAT; {VERIFY_PATCH}"),
         ROUTERS_PATCH: (1, "put the NAT back"),
         REGION_WAIT: (1, "wait for the write"),
     },
     "nat drift: NAT removed, three connectors in the region": {
         CONNECTOR_LIST: (1, "the connectors of the router's region"),
         SUBNET_LIST: (1, "their subnets, one list: flat in the number of connectors"),
-        ROUTERS_LIST: (1, "the router, now without NAT"),
+        ROUTERS_LIST: (2, f"the router, now without NAT; {VERIFY_PATCH}"),
         ROUTERS_PATCH: (1, "put the NAT back with the three subnets in one write"),
         REGION_WAIT: (1, "wait for the write"),
     },
@@ -202,22 +211,13 @@ MINIMUM: dict[str, Minimum] = {
 # Where egress-guard makes more calls than argued: the excess per method and why (docs/minimums.md,
 # "Where egress-guard is above"). The test fails if the calls grow beyond argued + this; each row
 # goes when the code reaches the argued figure.
-VERIFY_PATCH = "the routers read again after the patch: a concurrent stale patch would have dropped ours unseen"
-WAIT_RUNNING = ("before that read, the region's router operations not DONE: one still running lands its stale nats "
-                "after the read (issue 14, faulted router race)")
+WAIT_RUNNING = ("before the read after a patch (F10), the region's router operations not DONE: one still running "
+                "lands its stale nats after that read (issue 14, the router race with faults injected)")
 REGION_OPERATIONS_LIST = "compute.regionOperations.list"
 ABOVE_ARGUED: dict[str, Minimum] = {
-    "nat: job (v2) through a covered connector": {
-        SUBNET_GET: (1, "the subnet is read before the routers, though a LIST NAT naming it covers it"),
-    },
-    # Verify after write (converge, issue 14): a routers.patch made from a stale read by another
-    # instance is not refused (no fingerprint, F4) and drops our subnet, so each patch is checked.
-    "nat: job (v1, gcloud) through an uncovered connector": {ROUTERS_LIST: (1, VERIFY_PATCH),
-        REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
-    "nat drift: NAT removed (routers.update)": {ROUTERS_LIST: (1, VERIFY_PATCH),
-        REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
-    "nat drift: NAT removed, three connectors in the region": {ROUTERS_LIST: (1, VERIFY_PATCH),
-        REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+    "nat: job (v1, gcloud) through an uncovered connector": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+    "nat drift: NAT removed (routers.update)": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+    "nat drift: NAT removed, three connectors in the region": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
 }
 
 
@@ -548,6 +548,19 @@ def test_job_through_a_covered_connector_is_compliant(subnet_connector, user, gu
     (finding,) = guardrails.nat(one(localcloud, "google.cloud.run.v2.Jobs.CreateJob", first=True))
     budget.check("nat: job (v2) through a covered connector", NAT_SA)
     assert finding.outcome is Outcome.COMPLIANT and finding.resource.type == "run.job"
+
+
+def test_job_through_a_connector_an_all_subnetworks_nat_covers_is_compliant(user, guardrails, localcloud, budget):
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+    user.router("user-router", {"name": "user-nat", "natIpAllocateOption": "AUTO_ONLY",
+                                "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES"})
+    user.job("nightly", "conn-a")
+    budget.start()
+    (finding,) = guardrails.nat(one(localcloud, "google.cloud.run.v2.Jobs.CreateJob", first=True))
+    budget.check("nat: job (v2) through a connector an ALL_SUBNETWORKS NAT covers", NAT_SA)
+    assert finding.outcome is Outcome.COMPLIANT and "user-nat" in finding.reason
 
 
 def test_v1_job_deployed_with_gcloud_gets_the_nat_added_to_an_existing_router(user, guardrails, localcloud, budget,

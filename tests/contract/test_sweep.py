@@ -447,6 +447,48 @@ def test_sweep_enforce_of_1000_connectors_writes_once_per_region(own_localcloud,
     record(request, figure)
 
 
+def test_sweep_under_computes_rate_quota_waits_for_each_window_and_finishes(user, localcloud_url, localcloud):
+    """Compute's per-project quota on global mutations (docs/gcp-facts.md §14), emulated small: 10
+    writes per 2 s window. 12 connectors need 24 firewall inserts, so at least 3 windows: every
+    refused insert waits for the next window with the other writers, and the sweep ends with every
+    rule written, no connector failed, and at most one refused request per writer and window."""
+    from egress_guard.assumptions import SWEEP_FIREWALL_WRITERS
+
+    per_window, window_s, connectors = 10, 2.0, 12
+    user.network()
+    for index in range(connectors):
+        user.subnet(f"sub{index}", f"10.0.{index}.0/28")
+        user.connector(f"conn-{index}", subnet=f"sub{index}")
+    localcloud.clear_calls()
+    localcloud.set_quotas(per_window=per_window, window_s=window_s)
+    settings = Settings.from_env({"LOCALCLOUD_URL": localcloud_url, "GOOGLE_CLOUD_PROJECT": P,
+                                  "EGRESS_GUARD_PRINCIPAL": SWEEPER,
+                                  "EGRESS_GUARD_RATE_QUOTA_WINDOW_SECONDS": str(window_s)})
+    try:
+        report = Sweep(Clients(settings), ENFORCE_FIREWALLS, operation_timeout=20).run(P, (R,))
+    finally:
+        quota = localcloud.quotas()
+        localcloud.clear_quotas()
+
+    assert rows(report, FW) == {f"conn-{i}": "remediated" for i in range(connectors)}
+    assert set(rows(report, NAT).values()) == {"remediated"}
+    rules = {k.rsplit("/", 1)[1] for k in localcloud.state()["compute.firewalls"]}
+    assert sum(1 for name in rules if name.startswith("egress-guard-")) == 2 * connectors
+    log = [c for c in localcloud.calls(principal=SWEEPER)["calls"] if c["method_id"] == "compute.firewalls.insert"]
+    accepted: dict[int, int] = {}
+    refused: dict[int, int] = {}
+    for c in log:
+        window = int(c["time"] // window_s)
+        (refused if c["status"] == 403 else accepted)[window] = \
+            (refused if c["status"] == 403 else accepted).get(window, 0) + 1
+    assert sum(accepted.values()) == 2 * connectors and max(accepted.values()) <= per_window
+    assert refused, "the quota was never reached: the test proves nothing"
+    assert quota["rejected"] == sum(refused.values())
+    # Waiting, not hammering: a refusal closes the project until the next window for every writer.
+    assert max(refused.values()) <= SWEEP_FIREWALL_WRITERS
+    assert len(refused) <= len(accepted)
+
+
 def test_sweep_retries_a_list_answered_503_and_counts_every_attempt(user, localcloud_url, localcloud):
     user.network()
     localcloud.set_faults([{"methods": "compute.firewalls.list", "error_rate": 1.0, "code": 503, "count": 2,

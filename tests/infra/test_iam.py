@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.hcl import INFRA, example_functions
+from tests.infra.hcl import INFRA, example_functions, locals_of
 
 pytestmark = pytest.mark.infra
 
@@ -161,7 +161,8 @@ def test_permission_table_keys_are_discovery_method_ids():
             yield from method_ids(child)
 
     known: set[str] = set()
-    for doc in ("compute.v1", "vpcaccess.v1", "run.v1", "run.v2", "pubsub.v1", "logging.v2", "cloudfunctions.v2", "appengine.v1"):
+    for doc in ("compute.v1", "vpcaccess.v1", "run.v1", "run.v2", "pubsub.v1", "logging.v2", "cloudfunctions.v2", "appengine.v1",
+                "cloudasset.v1"):
         known |= set(method_ids(json.loads((documents / f"{doc}.json").read_text(encoding="utf-8"))))
     assert set(permission_table()) <= known, sorted(set(permission_table()) - known)
 
@@ -206,3 +207,33 @@ def test_check_function_grants_reports_missing_and_extra():
 def test_no_function_holds_a_permission_project_wide_that_a_topic_grant_covers():
     for function in example_functions():
         assert not terraform_grants(function).role & PUBLISHER_ROLE_PERMISSIONS, function
+
+
+# --- The scheduled organization sweep ------------------------------------------------------------
+
+
+def declared_runner_methods(runner: str = "sweep_organization", path: Path = FUNCTION_METHODS_FILE) -> set[str]:
+    return set(yaml.safe_load(path.read_text(encoding="utf-8"))["runners"][runner] or [])
+
+
+def sweep_runner_role() -> frozenset[str]:
+    """The custom role infra/modules/scheduled-sweep grants the sweep's service account."""
+    return frozenset(locals_of(INFRA / "modules" / "scheduled-sweep")["permissions"])
+
+
+def check_runner_grants(methods: set[str]) -> None:
+    """The scheduled sweep's role is exactly what calling ``methods`` needs (its publish is a topic
+    grant of the module, never in the role). ``methods``: the declared list or localcloud's call log."""
+    needed, granted = role_permissions_for(methods), sweep_runner_role()
+    missing, extra = sorted(needed - granted), sorted(granted - needed)
+    assert not missing and not extra, (
+        f"scheduled-sweep role differs from permissions_for(its methods)\n  missing: {missing}\n  extra: {extra}")
+
+
+def test_sweep_runner_role_equals_permissions_for_its_methods():
+    check_runner_grants(declared_runner_methods())
+
+
+def test_sweep_runner_role_check_reports_missing_and_extra():
+    with pytest.raises(AssertionError, match="extra: .*cloudasset.assets.searchAllResources"):
+        check_runner_grants(declared_runner_methods() - {"cloudasset.searchAllResources"})

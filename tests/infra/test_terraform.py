@@ -59,7 +59,7 @@ def test_every_tf_file_parses():
 
 def test_layout_one_module_per_concern_plus_the_example():
     assert {p.name for p in MODULES.iterdir() if p.is_dir()} == {"log-routing", "guardrail-function", "notifications",
-                                                                 "monitoring"}
+                                                                 "monitoring", "scheduled-sweep"}
     for directory in module_dirs():
         for required in ("variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (directory / required).is_file(), f"{directory.relative_to(REPO)} has no {required}"

@@ -25,6 +25,7 @@ from egress_guard.guardrails.connector_firewalls import (
     decode_managed_name,
     desired_rules,
     expand_region,
+    managed_kinds,
     managed_name,
     plan_firewalls,
 )
@@ -263,6 +264,15 @@ firewall:
     assert eallow["destinationRanges"] == ["10.0.0.0/8"] and "sourceTags" not in eallow
     assert edeny["direction"] == "EGRESS" and edeny["priority"] == 990 and edeny["denied"] == [{"IPProtocol": "all"}]
     assert plan.changes[2].stage < plan.changes[3].stage
+
+
+@pytest.mark.parametrize("text", ["firewall: {mode: enforce}", "firewall: {mode: enforce, allow: [{target_tags: [db], "
+                                  "ports: [tcp:5432]}, {target_tags: [c], ports: [udp]}], egress_allow: "
+                                  "[{destination_ranges: [10.0.0.0/8], ports: [tcp:443]}]}"], ids=["default", "egress"])
+def test_managed_kinds_name_exactly_the_rules_desired_rules_makes(text):
+    policy = parse_policy_text(text).firewall  # RuleIndex.rules_for picks a connector's rules by these names
+    assert [rule.name for rule in desired_rules(CONN, NET, policy)] == \
+        [managed_name(policy.name_prefix, CONN, kind) for kind in managed_kinds(policy)]
 
 
 def test_plan_firewalls_exemptions():

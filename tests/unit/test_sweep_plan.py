@@ -138,8 +138,9 @@ def test_rule_index_gives_each_connector_the_plan_all_rules_give(policy, name):
     rules = _estate(policy)
     connector = ConnectorName(P, R, name)
     mine = [r for r in rules if r.network == NET.relative]
-    from_json = RuleIndex.from_json({r.name: json.dumps(thaw(r.body)) for r in mine}, policy, P)  # as sweep keeps them
-    for index in (RuleIndex(mine, policy, P), from_json):
+    from_json = RuleIndex.from_json({r.name: json.dumps(thaw(r.body)) for r in mine}, policy, P)
+    parsed = RuleIndex.from_json({r.name: thaw(r.body) for r in mine}, policy, P)  # as sweep keeps them
+    for index in (RuleIndex(mine, policy, P), from_json, parsed):
         assert plan_firewalls(connector, NET, index.rules_for(connector, NET), policy) == \
             plan_firewalls(connector, NET, rules, policy)
 

@@ -225,6 +225,15 @@ def desired_rules(connector: ConnectorName, network: NetworkName, policy: Firewa
     return tuple(rules)
 
 
+def managed_kinds(policy: FirewallPolicy) -> tuple[str, ...]:
+    """The kinds of managed rule ``desired_rules`` makes under ``policy`` (their names, without
+    building their bodies: ``RuleIndex.rules_for`` needs only the names)."""
+    kinds = [f"allow{index}" for index in range(len(policy.allow))] + ["deny"]
+    if policy.egress_allow:
+        kinds += [f"eallow{index}" for index in range(len(policy.egress_allow))] + ["edeny"]
+    return tuple(kinds)
+
+
 def _protocols(ports: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"IPProtocol": protocol, **({"ports": list(numbers)} if numbers else {})}
             for protocol, numbers in group_ports(tuple(ports))]
@@ -292,13 +301,13 @@ class RuleIndex:
         self._build({r.name: r for r in rules}, policy, project)
 
     @classmethod
-    def from_json(cls, texts: Mapping[str, str], policy: Policy, project: str) -> "RuleIndex":
-        """``texts``: rule name -> the rule as JSON text (one network's rules)."""
+    def from_json(cls, texts: Mapping[str, "str | Mapping[str, Any]"], policy: Policy, project: str) -> "RuleIndex":
+        """``texts``: rule name -> the rule as Google's JSON, as text or parsed (one network's rules)."""
         index = cls.__new__(cls)
         index._build(dict(texts), policy, project)
         return index
 
-    def _build(self, by_name: dict[str, "FirewallRule | str"], policy: Policy, project: str) -> None:
+    def _build(self, by_name: dict[str, "FirewallRule | str | Mapping[str, Any]"], policy: Policy, project: str) -> None:
         prefix = policy.firewall.name_prefix
         self._by_name = by_name
         self._managed: dict[str, list[str]] = {}
@@ -310,10 +319,13 @@ class RuleIndex:
 
     def _rule(self, name: str) -> FirewallRule:
         found = self._by_name[name]
-        return estate.firewall_from_json(json.loads(found)) if isinstance(found, str) else found
+        if isinstance(found, FirewallRule):
+            return found
+        return estate.firewall_from_json(json.loads(found) if isinstance(found, str) else found)
 
     def rules_for(self, connector: ConnectorName, network: NetworkName) -> tuple[FirewallRule, ...]:
-        names = {d.name for d in desired_rules(connector, network, self._policy.firewall)}
+        fw = self._policy.firewall
+        names = {managed_name(fw.name_prefix, connector, kind) for kind in managed_kinds(fw)}
         names |= {auto_rule_name(connector, s) for s in AUTO_SUFFIXES}
         names |= set(self._managed.get(connector.relative, ()))
         return tuple(self._rule(n) for n in sorted(names) if n in self._by_name)

@@ -4,8 +4,10 @@ Design §2. The planner is pure: ``plan_nat(subject, point, routers, policy)`` t
 traffic leaves (``egress.EgressPoint``) and every router of the project and region (one
 ``routers.list``; ``sweep`` can pass ``routers.aggregatedList``), and returns a ``Plan``; ``workload_plan`` settles workloads that need no NAT before anything else is read. The
 executor ``apply_nat`` applies a plan and waits for it. ``EnsureNat.run`` reads, plans, acts and
-replans after a conflict, holding a per network+region lock so that concurrent events in one
-process do not race (``sweep`` can call the same planner with state it read in bulk).
+replans after a conflict, holding a per project+region lock so that concurrent events in one
+process do not race (``sweep`` can call the same planner with state it read in bulk). It reads the
+routers before a subject's subnet: a LIST NAT that names the subnet gives its network, so a covered
+subject costs no ``subnetworks.get`` (``_RoutersFirst``, docs/minimums.md).
 
 Coverage: a router of the same network and region has a public NAT that is ``ALL_SUBNETWORKS_*``, or
 ``LIST_OF_SUBNETWORKS`` naming the subnet with ``PRIMARY_IP_RANGE`` or ``ALL_IP_RANGES``. An
@@ -70,7 +72,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import estate
 from ..egress import ACTIVE_CONNECTOR_STATES, Egress, EgressPoint, NoEgressPoint, connector_point, workload_point
-from ..errors import NothingToDo, NotOurEvent, PermanentError
+from ..errors import InvalidName, NothingToDo, NotOurEvent, PermanentError
 from ..estate import Router, Subnetwork, Workload
 from ..events import AuditEvent, EventKind
 from ..findings import Change, Finding, Mode, ResourceRef, Trigger
@@ -83,6 +85,7 @@ from ..names import (
     RunJobName,
     RunServiceName,
     SubnetworkName,
+    parse_network,
 )
 from ..plan import Plan, PlannedChange, Verdict, change_plan
 from ..policy import MANUAL_ONLY, Policy
@@ -103,16 +106,17 @@ LIST_OF_SUBNETWORKS = "LIST_OF_SUBNETWORKS"
 # Ranges of a subnet a LIST NAT entry must translate for the subnet's workloads to be covered.
 COVERING_RANGES = frozenset({"PRIMARY_IP_RANGE", "ALL_IP_RANGES"})
 
-# Per network+region, not per router: whether a NAT is needed, and where, depends on every router of
-# the network in the region (the ALL_SUBNETWORKS_* exclusivity spans them all).
+# Per project and region, not per router: whether a NAT is needed, and where, depends on every router
+# of the network in the region (the ALL_SUBNETWORKS_* exclusivity spans them all), and the routers
+# are read before the subject's network is known (``_RoutersFirst``), so the lock cannot wait for it.
 _LOCKS = KeyedLocks()
 
 
 # =========================================================================== pure planning
 
 
-def nat_lock_key(point: EgressPoint) -> str:
-    return f"router/{point.project}/{point.region}/{point.network.name}"
+def nat_lock_key(project: str, region: str) -> str:
+    return f"routers/{project}/{region}"
 
 
 def covering(point: EgressPoint, routers: Sequence[Router]) -> tuple[Router, estate.Nat] | None:
@@ -256,8 +260,10 @@ def _extended(nat: estate.Nat, point: EgressPoint) -> dict[str, Any]:
     body = dict(nat.body)
     subnets = list(body.get("subnetworks") or ())
     assert point.subnetwork is not None
-    for index, entry in enumerate(subnets):  # the subnet is listed with only secondary ranges: add the primary range
-        if estate.relative_link(str(entry.get("name", "")), collection="subnetworks") == point.subnetwork.relative:
+    # nat.subnetworks are the body's entries parsed, in the same order (estate.router_from_json).
+    for index, parsed in enumerate(nat.subnetworks):  # listed with only secondary ranges: add the primary range
+        if parsed.subnetwork == point.subnetwork.relative:
+            entry = subnets[index]
             subnets[index] = {**entry, "sourceIpRangesToNat": sorted(
                 set(entry.get("sourceIpRangesToNat") or ()) | {"PRIMARY_IP_RANGE"})}
             break
@@ -467,8 +473,9 @@ class EnsureNat:
         connector = estate.read_connector(ctx.clients, name)
         if connector is None:
             raise NothingToDo(f"connector {name.relative} does not exist (any more); nothing to cover")
-        point = _nothing_to_cover(name.relative, lambda: connector_point(connector, _live_subnets(ctx)))
-        return [self._ensure(name.ref, point, event.trigger, ctx, mode)]
+        with _RoutersFirst(ctx) as subnet_of:
+            point = _nothing_to_cover(name.relative, lambda: connector_point(connector, subnet_of))
+            return [self._ensure(name.ref, point, event.trigger, ctx, mode, read_first=subnet_of)]
 
     def _for_workload(self, name: RunServiceName | RunJobName | FunctionName | AppEngineVersionName, event: AuditEvent,
                       ctx: "Context", mode: Mode) -> list[Finding]:
@@ -483,13 +490,15 @@ class EnsureNat:
         if managed_by_functions(workload):
             raise NothingToDo(f"{name.relative} is the Cloud Run service of a 2nd gen Cloud Function "
                               f"({'='.join(FUNCTIONS_MANAGED_LABEL)}): its function's own audit entry decides it")
-        subject = _nothing_to_cover(name.relative, lambda: workload_subject(
-            workload, ctx.policy, connector_of=lambda c: estate.read_connector(ctx.clients, c),
-            subnet_of=_live_subnets(ctx)))
-        if isinstance(subject, Plan):
-            return [subject.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger,
-                                    labels=workload.labels)]
-        return [self._ensure(name.ref, subject, event.trigger, ctx, mode, labels=workload.labels)]
+        with _RoutersFirst(ctx) as subnet_of:
+            subject = _nothing_to_cover(name.relative, lambda: workload_subject(
+                workload, ctx.policy, connector_of=lambda c: estate.read_connector(ctx.clients, c),
+                subnet_of=subnet_of))
+            if isinstance(subject, Plan):
+                return [subject.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=event.trigger,
+                                        labels=workload.labels)]
+            return [self._ensure(name.ref, subject, event.trigger, ctx, mode, labels=workload.labels,
+                                 read_first=subnet_of)]
 
     def _for_router_change(self, router: RouterName, event: AuditEvent, ctx: "Context",
                            mode: Mode) -> list[Finding]:
@@ -523,9 +532,8 @@ class EnsureNat:
                 continue  # its subnet is gone: nothing can send traffic from it
         if not subjects:
             return []
-        networks = sorted({nat_lock_key(s.point) for s in subjects})
-        with contextlib.ExitStack() as held:  # every network of the region, in one order (no deadlock)
-            for key in networks:
+        with contextlib.ExitStack() as held:  # every routers' project of the region, in one order (no deadlock)
+            for key in sorted({nat_lock_key(s.point.project, s.point.region) for s in subjects}):
                 held.enter_context(_LOCKS.hold(key))
             decided = converge_nat_region(ctx.clients, router.project, router.region, subjects, ctx.policy,
                                           timeout=ctx.settings.operation_timeout_seconds,
@@ -535,10 +543,18 @@ class EnsureNat:
     # -- read, plan, act, replan
 
     def _ensure(self, subject: ResourceRef, point: EgressPoint, trigger: Trigger, ctx: "Context", mode: Mode,
-                *, drift: str = "", labels: Mapping[str, str] | None = None) -> Finding:
+                *, drift: str = "", labels: Mapping[str, str] | None = None,
+                read_first: "_RoutersFirst | None" = None) -> Finding:
+        """``read_first``: the routers already read (under their lock, still held) to find the subject's
+        network; the first plan is made from them instead of a second ``routers.list``."""
         timeout = ctx.settings.operation_timeout_seconds
-        with _LOCKS.hold(nat_lock_key(point)):
+        key = (point.project, point.region)
+        first = read_first.routers.get(key) if read_first is not None else None
+        with contextlib.ExitStack() as held:
+            if first is None:
+                held.enter_context(_LOCKS.hold(nat_lock_key(*key)))
             done = converge(
+                first=None if first is None else lambda: first,
                 read=lambda: estate.routers_of(ctx.clients, point.project, point.region),
                 plan=lambda routers: plan_nat(subject, point, routers, ctx.policy, drift=drift),
                 apply=lambda plan, applied: apply_nat(ctx.clients, plan, timeout=timeout, applied=applied),
@@ -554,8 +570,45 @@ def _finding(plan: Plan, mode: Mode, trigger: Trigger, applied: list[Change], *,
     return plan.finding(guardrail=GUARDRAIL_NAME, mode=mode, trigger=trigger, applied=applied, labels=labels)
 
 
-def _live_subnets(ctx: "Context") -> "SubnetLookup":
-    return lambda subnet: estate.read_subnetwork(ctx.clients, subnet)
+class _RoutersFirst:
+    """ensure_nat's subnet lookup on the event path: the routers of the subnet's project and region
+    first (``routers.list``, under their lock, held until the decision is written), then the subnet
+    only if no NAT of theirs names it.
+
+    A subnet connector (or Direct VPC interface) names its subnet but not its network (docs/minimums.md
+    F2), and the routers are read anyway (F3). A ``LIST_OF_SUBNETWORKS`` NAT that names the subnet
+    gives the network too, since a NAT lists only subnets of its router's network and region: a
+    covered subject then costs no ``subnetworks.get``. Only a subnet no NAT names (an
+    ``ALL_SUBNETWORKS_*`` NAT names none) is read, to learn which network's router would carry it.
+    The plan is made from these routers (``_ensure``'s ``read_first``), never from a second read."""
+
+    def __init__(self, ctx: "Context") -> None:
+        self.ctx = ctx
+        self.routers: dict[tuple[str, str], tuple[Router, ...]] = {}
+        self._held = contextlib.ExitStack()
+
+    def __enter__(self) -> "_RoutersFirst":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._held.close()
+
+    def __call__(self, name: SubnetworkName) -> Subnetwork | None:
+        key = (name.project, name.region)
+        if key not in self.routers:
+            if self.routers:  # a second region: its routers are read again under _ensure's own lock
+                return estate.read_subnetwork(self.ctx.clients, name)
+            self._held.enter_context(_LOCKS.hold(nat_lock_key(*key)))
+            self.routers[key] = estate.routers_of(self.ctx.clients, *key)
+        for router in self.routers[key]:
+            named = any(entry.subnetwork == name.relative for nat in router.nats for entry in nat.subnetworks)
+            if named and router.network:
+                try:
+                    network = parse_network(router.network, field="router.network")
+                except InvalidName:
+                    continue
+                return Subnetwork(name=name, network=network, ip_cidr_range="")
+        return estate.read_subnetwork(self.ctx.clients, name)
 
 
 def _nothing_to_cover(subject: str, decide: Callable[[], T]) -> T:

@@ -11,7 +11,8 @@ what they missed. It runs the same pure planners (``plan_nat``, ``workload_plan`
 in three steps:
 
 1. **read** everything once (``inventory.Inventory.read``). The number of calls grows with regions and pages,
-   never with the number of resources: no ``get`` per resource. Pages are read as Google's JSON
+   never with the number of resources: no ``get`` per resource. The project's routers and rules
+   are listed on a second thread while the rest is read. Pages are read as Google's JSON
    (``Clients.json``, ``api.pages``): each item is looked at once, so typed messages would only be
    converted back, and a dry-run sweep never imports the client libraries' generated types.
 
@@ -48,8 +49,12 @@ in three steps:
    network's NAT cost one ``routers.patch``, not fifty. Firewall plans are independent (each
    connector has its own managed rules).
 
-3. **apply** (enforce mode) each merged router write with ``apply_nat`` and each connector's rules
-   with ``apply_firewalls`` (``SWEEP_FIREWALL_WRITERS`` connectors at once: each writes its own rules). A ``Conflict`` (the state changed since it was read) re-reads that one
+3. **apply** (enforce mode) each merged router write with ``apply_nat`` (regions at once: each
+   writes its own routers) and each connector's rules with ``apply_firewalls``
+   (``SWEEP_FIREWALL_WRITERS`` connectors at once: each writes its own rules). A write that
+   Compute's per-minute rate quota refuses (403 ``rateLimitExceeded``, docs/minimums.md) waits
+   for the next window with every writer of the project (``api.RateQuotaWait``) and is sent
+   again. A ``Conflict`` (the state changed since it was read) re-reads that one
    region's routers or that one network's rules and plans again, at most ``MAX_ATTEMPTS`` times,
    carrying what was already written, with the guardrails' ``converge`` loop.
 

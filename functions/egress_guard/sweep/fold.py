@@ -186,7 +186,7 @@ def _fold(routers: tuple[Router, ...], change: PlannedChange) -> tuple[Router, .
     # No thaw: router_from_json freezes the new parts and keeps the parts already frozen.
     if change.verb == "insert":
         return routers + (estate.router_from_json(change.after or {}, project=project, region=region),)
-    return tuple(estate.router_from_json({**r.body, **(change.after or {})}, project=project, region=region)
+    return tuple(estate.router_from_json({**r.body, **(change.after or {})}, project=project, region=region, before=r)
                  if r.relative == change.resource else r for r in routers)
 
 

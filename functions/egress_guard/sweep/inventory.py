@@ -9,7 +9,9 @@ the rest of the sweep; the subjects that needed it are reported as failed or ski
 from __future__ import annotations
 
 import json
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -47,9 +49,11 @@ class Reads:
 
     calls: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, method: str, pages: int = 1) -> None:
-        self.calls[method] = self.calls.get(method, 0) + pages
+        with self._lock:  # lists are read on two threads (Inventory.read)
+            self.calls[method] = self.calls.get(method, 0) + pages
 
     @property
     def total(self) -> int:
@@ -100,10 +104,11 @@ class Inventory:
     workloads: tuple[Workload, ...]
     subnetworks: Mapping[str, Subnetwork]  # by relative name, every network project read
     routers: Mapping[tuple[str, str], tuple[Router, ...]]  # (project, region) -> routers of every network
-    # network relative name -> its rules, a line each (name, a tab, the rule as compact JSON: neither
-    # holds a raw tab or newline), compressed (``rule_texts``):
-    # converted when a plan picks them (``RuleIndex.from_json``). 70,000 rules as objects were most
-    # of a 10,000-connector sweep's memory; as text 46 MiB; compressed about a tenth of that.
+    # network relative name -> its rules as one compact JSON array, compressed (``rule_bodies``):
+    # parsed network by network, converted when a plan picks them (``RuleIndex.from_json``). 70,000
+    # rules as objects were most of a 10,000-connector sweep's memory; as text 46 MiB; compressed
+    # about a tenth of that. One array per network, written once per list page, not a text per rule:
+    # 70,000 json.dumps and json.loads calls were a fifth of a 10,000-connector dry-run's CPU.
     firewalls: Mapping[str, bytes]
     network_projects: frozenset[str]  # projects whose subnets, routers and rules were read
     failed_projects: frozenset[str]  # network projects whose reads failed (their subjects are skipped)
@@ -114,6 +119,19 @@ class Inventory:
         """``keep_rule``: which firewall rules (by name) to keep; converting the thousands of rules
         a large VPC has costs more than listing them, and the planners look at few names."""
         reader = _Reader(clients, reads, progress, keep_rule)
+        with ThreadPoolExecutor(1, thread_name_prefix="sweep-reads") as beside:
+            return cls._read(reader, project, regions, beside)
+
+    @classmethod
+    def _read(cls, reader: "_Reader", project: str, regions: Sequence[str] | None,
+              beside: ThreadPoolExecutor) -> "Inventory":
+        # The project's own routers and rules are needed whatever else is found (its networks are
+        # always read) and only at the end: they are listed on a second thread while this one lists
+        # connectors, subnets and workloads. The pages' parsing overlaps the API's answering the
+        # next page: against Google each page is a round trip; the firewall list is most of them.
+        reader.clients.json  # noqa: B018 - built once, before two threads share it
+        early: dict[str, Future[Any]] = {"routers": beside.submit(reader.routers, project),
+                                         "firewalls": beside.submit(reader.firewalls, project)}
         if regions:
             chosen = tuple(regions)
         else:
@@ -146,31 +164,43 @@ class Inventory:
         routers: dict[tuple[str, str], list[Router]] = {}
         rules: dict[str, list[str]] = {}
         for network_project in sorted(network_projects):
-            for router in reader.routers(network_project):
+            mine = network_project == project
+            for router in early["routers"].result() if mine else reader.routers(network_project):
                 routers.setdefault((router.project, router.region), []).append(router)
-            for network, text in reader.firewalls(network_project):
-                rules.setdefault(network, []).append(text)
+            for network, items in early["firewalls"].result() if mine else reader.firewalls(network_project):
+                rules.setdefault(network, []).append(items)
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
                    routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                   firewalls={network: zlib.compress("\n".join(texts).encode(), 1) for network, texts in rules.items()},
+                   firewalls={network: pack_rules(parts) for network, parts in rules.items()},
                    network_projects=frozenset(network_projects), failed_projects=frozenset(reader.failed_projects))
 
     def routers_of(self, project: str, region: str) -> tuple[Router, ...]:
         return self.routers.get((project, region), ())
 
-    def rule_texts(self, network: NetworkName) -> dict[str, str]:
-        """The network's rules (kept by ``keep_rule``): name -> the rule as JSON text."""
+    def rule_bodies(self, network: NetworkName) -> dict[str, dict[str, Any]]:
+        """The network's rules (kept by ``keep_rule``): name -> the rule as Google's JSON (not frozen:
+        ``RuleIndex`` freezes those a plan picks)."""
         packed = self.firewalls.get(network.relative)
         if not packed:
             return {}
-        lines = zlib.decompress(packed).decode().split("\n")
-        return dict(line.split("\t", 1) for line in lines)
+        return {str(item.get("name", "")): item for item in json.loads(zlib.decompress(packed))}
 
     def rules_of(self, network: NetworkName) -> tuple[FirewallRule, ...]:
         """The network's rules (kept by ``keep_rule``), by name."""
-        texts = self.rule_texts(network)
-        return tuple(estate.firewall_from_json(json.loads(texts[name])) for name in sorted(texts))
+        bodies = self.rule_bodies(network)
+        return tuple(estate.firewall_from_json(bodies[name]) for name in sorted(bodies))
+
+
+def pack_rules(parts: Sequence[str]) -> bytes:
+    """One network's rules as ``Inventory.firewalls`` holds them: ``parts`` are the items of compact
+    JSON arrays without their brackets (``rule_json_items``), joined into one array, compressed."""
+    return zlib.compress(f"[{','.join(p for p in parts if p)}]".encode(), 1)
+
+
+def rule_json_items(items: Sequence[Any]) -> str:
+    """Rules as Google's JSON, as the items of one compact JSON array without its brackets."""
+    return json.dumps(list(items), separators=(",", ":"))[1:-1]
 
 
 def _projects_of_connector(connector: Connector) -> set[str]:
@@ -326,15 +356,20 @@ class _Reader:
         return self._guarded(f"the routers of project {project}", project, read)
 
     def firewalls(self, project: str) -> list[tuple[str, str]]:
-        """(network relative name, "name<TAB>the rule as compact JSON") of each rule ``keep_rule`` keeps
-        (a Compute name has no tab; json.dumps escapes control characters)."""
+        """(network relative name, the rules ``keep_rule`` keeps of one page on that network, as the
+        items of a compact JSON array without its brackets): one ``json.dumps`` per page and network."""
         def read() -> list[tuple[str, str]]:
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls", "compute",
                                 f"projects/{project}/global/firewalls", {"maxResults": PAGE_SIZE})
-            return [(estate.relative_link(str(item.get("network", "")), collection="networks"),
-                     f"{name}\t{json.dumps(item, separators=(',', ':'))}")
-                    for page in pages for item in page.get("items") or ()
-                    if self.keep_rule(name := str(item.get("name", ""))) and "\t" not in name and "\n" not in name]
+            found = []
+            for page in pages:
+                by_network: dict[str, list[Any]] = {}
+                for item in page.get("items") or ():
+                    if self.keep_rule(str(item.get("name", ""))):
+                        network = estate.relative_link(str(item.get("network", "")), collection="networks")
+                        by_network.setdefault(network, []).append(item)
+                found += [(network, rule_json_items(items)) for network, items in by_network.items()]
+            return found
 
         return self._guarded(f"the firewall rules of project {project}", project, read)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .. import estate
+from .. import api, estate
 from ..converge import MAX_ATTEMPTS, converge
 from ..errors import EgressGuardError, PermanentError, TransientError
 from ..egress import EgressPoint
@@ -70,7 +70,11 @@ class Sweep:
         self.progress.phase(f"reading project {project}", None)
         inventory = Inventory.read(self.clients, project, regions, reads=self.reads, progress=self.progress,
                                    keep_rule=lambda name: planner_reads(name, self.policy))
-        rows = self.reconcile(inventory)
+        # A write a rate quota refuses waits for the next window (Compute: 1,500 global mutations a
+        # minute per project by default, docs/minimums.md): the sweep finishes, later, instead of
+        # failing each refused connector.
+        with api.RATE_QUOTA.waiting(getattr(self.clients.settings, "rate_quota_window_seconds", None)):
+            rows = self.reconcile(inventory)
         counts = {"connectors": sum(1 for c in inventory.connectors.values() if c.name.project == project),
                   "services": sum(1 for w in inventory.workloads if isinstance(w.name, RunServiceName)),
                   "jobs": sum(1 for w in inventory.workloads if isinstance(w.name, RunJobName)),
@@ -104,11 +108,28 @@ class Sweep:
         for plan in settled:
             rows.append(self._row(NAT, plan, []))
             self.progress.advance(plan.subject.name)
-        for project, region in regions:
-            in_region = [s for s in subjects if (s.point.project, s.point.region) == (project, region)]
-            rows += self._nat_region(project, region, in_region, inventory)
+        by_region: dict[tuple[str, str], list[NatSubject]] = {}
+        for subject in subjects:
+            by_region.setdefault((subject.point.project, subject.point.region), []).append(subject)
+        rows += self._all_nat_regions([(p, r, by_region[(p, r)]) for p, r in regions], inventory)
         rows += self._all_firewalls(firewall_connectors, inventory)
         return rows
+
+    def _all_nat_regions(self, regions: Sequence[tuple[str, str, list[NatSubject]]], inventory: Inventory
+                         ) -> list[Row]:
+        """Rows in region order. Dry-run plans make no call: one thread. Enforce: regions are independent
+        (each writes its own routers, and waits ``ROUTER_WRITE_SETTLE_S`` before verifying each
+        patch), so their writes and waits overlap instead of adding up region after region."""
+        if self.mode(NAT) is not Mode.ENFORCE or len(regions) < 2:
+            return [row for p, r, subjects in regions for row in self._nat_region(p, r, subjects, inventory)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..assumptions import SWEEP_FIREWALL_WRITERS
+
+        self.clients.routers, self.clients.region_operations  # noqa: B018 - built before threads share them
+        with ThreadPoolExecutor(min(SWEEP_FIREWALL_WRITERS, len(regions)), thread_name_prefix="sweep-nat") as pool:
+            decided = list(pool.map(lambda item: self._nat_region(item[0], item[1], item[2], inventory), regions))
+        return [row for rows in decided for row in rows]
 
     def _row(self, guardrail: str, plan: Plan, applied: Sequence[Change]) -> Row:
         finding = plan.finding(guardrail=guardrail, mode=self.mode(guardrail), trigger=self.trigger(plan.subject),
@@ -195,7 +216,7 @@ class Sweep:
             index = self._indexes.get(network.relative)
             if index is None:
                 index = self._indexes[network.relative] = RuleIndex.from_json(
-                    inventory.rule_texts(network), self.policy, network.project)
+                    inventory.rule_bodies(network), self.policy, network.project)
                 while len(self._indexes) > _OPEN_INDEXES:
                     self._indexes.popitem(last=False)
             else:

@@ -33,6 +33,8 @@ locals {
     "vpcaccess.googleapis.com",        # reading connectors
     "artifactregistry.googleapis.com", # the functions' images
     "cloudresourcemanager.googleapis.com",
+    "cloudasset.googleapis.com",     # the scheduled sweep's search (var.scheduled_sweep)
+    "cloudscheduler.googleapis.com", # the scheduled sweep's schedule
   ]
 }
 
@@ -66,6 +68,25 @@ module "monitoring" {
   notification_channels    = var.alerts.notification_channels
   labels                   = var.labels
   depends_on               = [google_project_service.apis]
+}
+
+# The scheduled organization sweep (optional, off by default): a Cloud Run job running
+# egress-guard sweep --organization on a schedule, with its own account and organization role.
+module "scheduled_sweep" {
+  source                = "../../modules/scheduled-sweep"
+  count                 = var.scheduled_sweep.enabled ? 1 : 0
+  project_id            = var.project_id
+  region                = var.region
+  organization_id       = var.scheduled_sweep.organization_id
+  image                 = var.scheduled_sweep.image
+  schedule              = var.scheduled_sweep.schedule
+  dry_run               = var.scheduled_sweep.dry_run
+  name                  = "${var.name_prefix}-sweep"
+  findings_topic        = module.notifications.findings_topic_id
+  policy_secret         = var.policy_yaml == "" ? null : google_secret_manager_secret.policy[0].secret_id
+  environment_variables = { for k, v in local.common_environment : k => v if k != "EGRESS_GUARD_POLICY" }
+  labels                = var.labels
+  depends_on            = [google_project_service.apis, google_secret_manager_secret_version.policy]
 }
 
 module "log_routing" {

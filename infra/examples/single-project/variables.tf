@@ -147,6 +147,23 @@ variable "scope" {
   }
 }
 
+variable "scheduled_sweep" {
+  description = "egress-guard sweep --organization on a schedule (modules/scheduled-sweep): the organization's number, an image with egress-guard installed, a cron schedule, dry_run. Off by default."
+  type = object({
+    enabled         = optional(bool, false)
+    organization_id = optional(string, "")
+    image           = optional(string, "")
+    schedule        = optional(string, "0 3 * * *")
+    dry_run         = optional(bool, true)
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = !var.scheduled_sweep.enabled || (can(regex("^[0-9]{1,19}$", var.scheduled_sweep.organization_id)) && var.scheduled_sweep.image != "")
+    error_message = "An enabled scheduled_sweep needs organization_id (the organization's number) and image."
+  }
+}
+
 variable "slack_destinations" {
   description = "The team destinations the policy's notify.routes name (besides default): one webhook secret each, given to notify_slack as SLACK_WEBHOOK_URL_<DESTINATION>."
   type        = list(string)
