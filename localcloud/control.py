@@ -5,7 +5,8 @@ POST /_localcloud/reset                  empty every table, operation, call log,
 GET  /_localcloud/state                  every resource, by kind
 GET  /_localcloud/calls?since=N&principal=P   the call log with per-method counts
 DELETE /_localcloud/calls                clear the call log
-GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}
+GET|POST|DELETE /_localcloud/faults      fault rules: {"rules": [FaultRule...], "seed": 1}; GET also says how many calls are held
+POST /_localcloud/faults/release         let every call a ``hold`` rule holds go on
 GET|POST /_localcloud/config             behaviour switches (operation delays, broad rule visibility)
 GET|POST|DELETE /_localcloud/quotas      Compute's rate quota on global mutations (quotas.py), off by
                                          default: {"per_window": 1500, "window_s": 60} switches it on
@@ -53,7 +54,10 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         return Result({"cleared": True})
 
     def get_faults(call: Call) -> Result:
-        return Result({"rules": services.faults.rules()})
+        return Result({"rules": services.faults.rules(), "held": services.faults.holding()})
+
+    def release_faults(call: Call) -> Result:
+        return Result({"released": services.faults.release()})
 
     def set_faults(call: Call) -> Result:
         body = call.body or {}
@@ -96,6 +100,7 @@ def routes(services: Services, api_router: Router) -> list[Route]:
         ("GET", "health", health), ("POST", "reset", reset), ("GET", "state", state),
         ("GET", "calls", calls), ("DELETE", "calls", clear_calls),
         ("GET", "faults", get_faults), ("POST", "faults", set_faults), ("DELETE", "faults", clear_faults),
+        ("POST", "faults/release", release_faults),
         ("GET", "config", get_config), ("POST", "config", set_config),
         ("GET", "quotas", get_quotas), ("POST", "quotas", set_quotas), ("DELETE", "quotas", clear_quotas),
     ]

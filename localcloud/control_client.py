@@ -44,6 +44,14 @@ class LocalCloudControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    def held(self) -> int:
+        """How many calls a ``hold`` fault rule holds now."""
+        return int(self._call("GET", "faults")["held"])
+
+    def release(self) -> int:
+        """Let every held call go on; returns how many were held."""
+        return int(self._call("POST", "faults/release")["released"])
+
     def set_quotas(self, **quota: Any) -> dict[str, Any]:
         """Switch on Compute's rate quota (``per_window``, ``window_s``; Google's 1,500 a minute by default)."""
         return self._call("POST", "quotas", quota)

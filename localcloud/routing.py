@@ -36,6 +36,7 @@ class Call:
     enums_as_int: bool
     caller_ip: str = "127.0.0.1"
     host: str = ""
+    operation_delay_s: float = 0.0  # a fault keeps the operation this call starts RUNNING longer
     # Every value of each query parameter, for the repeated ones (``query`` keeps the last value):
     # searchAllResources' ``assetTypes=a&assetTypes=b``.
     query_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -90,11 +90,14 @@ class LocalCloud:
             self.operations.tick()
             route, params = self.router.resolve(request.method, raw_path)
             call = self._parse_call(request, route, params, query, raw_path, host)
-            latency, fault = self.faults.before_call(route.method_id, call.principal)
-            if latency:
-                time.sleep(latency)
-            if fault is not None:
-                raise fault
+            effect = self.faults.before_call(route.method_id, call.principal, raw_path)
+            if effect.latency_s:
+                time.sleep(effect.latency_s)
+            if effect.hold_s:
+                self.faults.hold(effect.hold_s)
+            if effect.error is not None:
+                raise effect.error
+            call.operation_delay_s = effect.operation_delay_s
             self.services.quotas.before_call(route.method_id, raw_path, route.mutating)
             result = route.handler(call)
             body = self._encode_response(route, call, result)

@@ -80,6 +80,9 @@ class Stack:
     project: str = PROJECT
     fixed_ports: bool = True  # tests pass False: every port is picked free
     instances: int = DEFAULT_INSTANCES  # processes per function, each serving one request at a time
+    # Settings every function instance gets on top of ``environment()`` (EGRESS_GUARD_*), e.g. a test's
+    # shorter EGRESS_GUARD_OPERATION_TIMEOUT_SECONDS, so that a timeout it injects costs seconds.
+    function_settings: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     log: Callable[[str], None] = print
     _log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
@@ -303,7 +306,7 @@ class Stack:
         argv = [str(Path(sys.executable).parent / "functions-framework"), f"--target={name}", f"--source={source}",
                 "--signature-type=cloudevent", "--host=127.0.0.1", f"--port={self.ports[name]}"]
         # N instances at concurrency 1 (module docstring): the Functions Framework's gunicorn reads these.
-        fenv = {**env, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1",
+        fenv = {**env, **self.function_settings, "EGRESS_GUARD_PRINCIPAL": FUNCTIONS[name]["sa"], "PYTHONUNBUFFERED": "1",
                 "WORKERS": str(self.instances), "THREADS": "1"}
         if name == "notify_slack":
             from egress_guard.policy import webhook_variable

@@ -18,6 +18,9 @@ libraries' own default retry holds a persistently failing read for up to 600 s, 
 a guardrail's event (and its instance) or stall a sweep on one region. Past the bound the read
 raises ``TransientError``: the platform redelivers the event later, with its own backoff.
 Writes are not retried here: a write is never blindly repeated (the converge loop re-reads first).
+Every write is bounded too (``WRITE_TIMEOUT_S``, or the caller's operation timeout): a request the
+server holds past it raises ``TransientError``, and the redelivery re-reads, since the write may
+still land after the client gave up.
 The one exception is a write a rate quota refused (Compute's 403 ``rateLimitExceeded``): it made
 no change, so while a sweep runs (``RATE_QUOTA.waiting``) it waits for the quota's window to refill
 and is sent again unchanged, every writer of that project waiting with it (``RateQuotaWait``).
@@ -39,6 +42,11 @@ T = TypeVar("T")
 
 # The bound of one read, retries included (seconds). One constant for guardrails and sweep.
 READ_TIMEOUT_S = 30.0
+# The bound of one write call, when the caller gives none. A Compute write answers at once with its
+# operation, but the client libraries' default timeout for it is 600 s, longer than a function's run:
+# a write the server holds would hold the instance until the platform kills it, and the event then
+# waits for the redelivery's backoff instead of the next attempt.
+WRITE_TIMEOUT_S = 30.0
 # Backoff between the retries of one read: 0.2 s, doubling, at most 5 s apart.
 _RETRY_INITIAL_S, _RETRY_MAXIMUM_S, _RETRY_MULTIPLIER = 0.2, 5.0, 2.0
 
@@ -205,12 +213,14 @@ RATE_QUOTA = RateQuotaWait()
 
 
 def write(action: str, fn: Callable[..., T], /, *, creates: bool, **kwargs: Any) -> T:
-    """One mutating call. ``Conflict`` when the state changed since it was read: 409 (it exists
-    already), 412 (precondition), or 404 on a change (``creates`` false: it is gone). A 404 on a
-    create means what it refers to is gone, which no re-read can fix: permanent. A refusal by a
-    rate quota waits for the next window while a sweep runs (``RATE_QUOTA``)."""
+    """One mutating call, bounded by ``timeout=`` (default ``WRITE_TIMEOUT_S``). ``Conflict`` when the
+    state changed since it was read: 409 (it exists already), 412 (precondition), or 404 on a change
+    (``creates`` false: it is gone). A 404 on a create means what it refers to is gone, which no
+    re-read can fix: permanent. No answer within the bound: ``TransientError`` (a network error). A
+    refusal by a rate quota waits for the next window while a sweep runs (``RATE_QUOTA``)."""
     from google.api_core import exceptions as gexc
 
+    kwargs.setdefault("timeout", WRITE_TIMEOUT_S)
     try:
         return RATE_QUOTA.send(kwargs.get("project"), action, lambda: fn(**kwargs))
     except gexc.Conflict as exc:

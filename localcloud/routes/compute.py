@@ -39,7 +39,7 @@ def routes(app: "Services") -> list[Route]:
         op = operations.start_compute(
             project=mutation.project, region=mutation.region, operation_type=mutation.operation_type,
             target_link=mutation.target_link, target_id=mutation.target_id, user=call.principal,
-            delay=0.0 if mutation.done_at_once else world.config.compute_operation_delay_s,
+            delay=(0.0 if mutation.done_at_once else world.config.compute_operation_delay_s) + call.operation_delay_s,
             apply=mutation.apply, fail_with=app.faults.operation_fails(call.method_id, call.principal))
         info = AuditInfo(service_name=SERVICE_NAME, method_name=f"v1.{call.method_id}",
                          resource_name=mutation.resource_name, resource_type=mutation.resource_type,

@@ -8,6 +8,7 @@ pagination, Google's errors as the client raises them, and injected faults the c
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -453,6 +454,63 @@ def test_injected_operation_failure_ends_the_operation_in_error(clients, localcl
         op.result(timeout=30)
     with pytest.raises(exceptions.NotFound):
         clients.networks.get(project=PROJECT, network="net-a")
+
+
+@pytest.mark.parametrize("code,reason,raised", [
+    (404, None, exceptions.NotFound), (409, None, exceptions.Conflict), (400, None, exceptions.BadRequest),
+    (400, "resourceNotReady", exceptions.BadRequest),
+])
+def test_injected_errors_arrive_in_computes_envelope_with_its_reason(clients, localcloud, code, reason, raised):
+    """An injected 404/409/400 is what the client gets from Compute: errors[].reason notFound,
+    alreadyExists, invalid (or the reason asked for), a message naming the resource."""
+    make_network(clients)
+    localcloud.set_faults([{"methods": "compute.firewalls.insert", "error_rate": 1.0, "code": code, "count": 1,
+                            **({"reason": reason} if reason else {})}])
+    with pytest.raises(raised) as caught:
+        clients.firewalls.insert(project=PROJECT, firewall_resource=allow_rule("fw-web"))
+    expected = reason or {404: "notFound", 409: "alreadyExists", 400: "invalid"}[code]
+    assert [e["reason"] for e in caught.value.errors] == [expected]
+    assert f"projects/{PROJECT}/global/firewalls" in caught.value.message
+    clients.firewalls.insert(project=PROJECT, firewall_resource=allow_rule("fw-web")).result(timeout=30)  # count 1
+
+
+def test_a_held_call_is_served_after_the_client_gave_up(clients, localcloud):
+    """A timeout as Google produces one: the server holds the write past the client's timeout; the
+    client gives up, and the write still lands once the call goes on (released, or its bound)."""
+    make_network(clients)
+    localcloud.set_faults([{"methods": "compute.firewalls.insert", "hold": True, "latency_ms": 10_000, "count": 1}])
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        clients.firewalls.insert(project=PROJECT, firewall_resource=allow_rule("fw-web"), timeout=0.5)
+    assert localcloud.held() == 1
+    with pytest.raises(exceptions.NotFound):
+        clients.firewalls.get(project=PROJECT, firewall="fw-web")
+    assert localcloud.release() == 1
+    for _ in range(200):  # the held insert goes on now; its operation then completes
+        try:
+            clients.firewalls.get(project=PROJECT, firewall="fw-web")
+            break
+        except exceptions.NotFound:
+            time.sleep(0.05)
+    else:
+        raise AssertionError("the released insert never landed")
+    assert localcloud.held() == 0
+
+
+def test_an_operation_outlasts_the_wait_and_completes_later(clients, localcloud):
+    make_network(clients)
+    localcloud.set_faults([{"methods": "compute.firewalls.insert", "operation_delay_s": 1.5, "count": 1}])
+    op = clients.firewalls.insert(project=PROJECT, firewall_resource=allow_rule("fw-web"))
+    waited = clients.global_ops.get(project=PROJECT, operation=op.name)
+    assert waited.status == compute_v1.Operation.Status.RUNNING
+    with pytest.raises(exceptions.NotFound):
+        clients.firewalls.get(project=PROJECT, firewall="fw-web")
+    op.result(timeout=30)
+    assert clients.firewalls.get(project=PROJECT, firewall="fw-web").name == "fw-web"
+
+
+def test_a_hold_without_a_bound_is_refused(localcloud):
+    with pytest.raises(Exception, match="latency_ms"):
+        localcloud.set_faults([{"methods": "compute.*", "hold": True}])
 
 
 @pytest.mark.parametrize("method,path,body", [

@@ -210,8 +210,15 @@ MINIMUM: dict[str, Minimum] = {
 
 # Where egress-guard makes more calls than argued: the excess per method and why (docs/minimums.md,
 # "Where egress-guard is above"). The test fails if the calls grow beyond argued + this; each row
-# goes when the code reaches the argued figure. None today.
-ABOVE_ARGUED: dict[str, Minimum] = {}
+# goes when the code reaches the argued figure.
+WAIT_RUNNING = ("before the read after a patch (F10), the region's router operations not DONE: one still running "
+                "lands its stale nats after that read (issue 14, the router race with faults injected)")
+REGION_OPERATIONS_LIST = "compute.regionOperations.list"
+ABOVE_ARGUED: dict[str, Minimum] = {
+    "nat: job (v1, gcloud) through an uncovered connector": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+    "nat drift: NAT removed (routers.update)": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+    "nat drift: NAT removed, three connectors in the region": {REGION_OPERATIONS_LIST: (1, WAIT_RUNNING)},
+}
 
 
 class Budget:

@@ -79,10 +79,10 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 
 
 def _start(tmp_path_factory, name: str, policy: Path | None,
-           instances: int = DEPLOYED_INSTANCES) -> Iterator[RunningStack]:
+           instances: int = DEPLOYED_INSTANCES, function_settings: dict[str, str] | None = None) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp(name)
     stack = Stack(state_dir=state, guardrails=True, policy=str(policy) if policy else None, fixed_ports=False,
-                  log=lambda line: None, instances=instances)
+                  log=lambda line: None, instances=instances, function_settings=dict(function_settings or {}))
     env = stack.up()
     try:
         yield RunningStack(stack, env)

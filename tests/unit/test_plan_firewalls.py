@@ -304,16 +304,16 @@ class FakeFirewalls:
         self.journal.append(what)
         return SimpleNamespace(name=f"op-{len(self.journal)}")
 
-    def insert(self, *, project, firewall_resource):
+    def insert(self, *, project, firewall_resource, timeout=None):
         return self._op(f"insert {firewall_resource.name}")
 
-    def update(self, *, project, firewall, firewall_resource):
+    def update(self, *, project, firewall, firewall_resource, timeout=None):
         return self._op(f"update {firewall}")
 
-    def patch(self, *, project, firewall, firewall_resource):
+    def patch(self, *, project, firewall, firewall_resource, timeout=None):
         return self._op(f"patch {firewall}")
 
-    def delete(self, *, project, firewall):
+    def delete(self, *, project, firewall, timeout=None):
         return self._op(f"delete {firewall}")
 
     def list(self, *, request, timeout, retry=None):

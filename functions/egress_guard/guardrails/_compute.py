@@ -1,6 +1,6 @@
 """The Compute writes both guardrails make: start a write, wait for its operation, sort the outcome.
 
-- ``start(...)`` makes one mutating call and returns the operation's name. A 409 on an insert, or a
+- ``start(...)`` makes one mutating call, bounded like the wait, and returns the operation's name. A 409 on an insert, or a
   404 on a patch/update/delete, means the state changed since it was read: ``Conflict``, and the
   caller re-reads and plans again (someone else converged, or undid, first).
 - ``wait(...)`` blocks on ``regionOperations.wait`` / ``globalOperations.wait``: one call that
@@ -36,10 +36,13 @@ _CONFLICT_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "alrea
                              "RESOURCE_NOT_FOUND", "NOT_FOUND", "notFound"})
 
 
-def start(action: str, resource: str, fn: Callable[..., Any], /, **kwargs: Any) -> str:
+def start(action: str, resource: str, fn: Callable[..., Any], /, *, timeout: float = api.WRITE_TIMEOUT_S,
+          **kwargs: Any) -> str:
     """Make one mutating Compute call (``api.write``: ``Conflict`` when the state changed since it
-    was read); return the name of its operation."""
-    operation = api.write(f"{action} {resource}", fn, creates=action.endswith(".insert"), **kwargs)
+    was read), answered within ``timeout`` (the guardrails pass their operation timeout: a write
+    held longer is an operation not done); return the name of its operation."""
+    operation = api.write(f"{action} {resource}", fn, creates=action.endswith(".insert"), timeout=timeout,
+                          **kwargs)
     name = getattr(operation, "name", "")
     if not name:
         raise PermanentError(f"{action} {resource}: the API answered without an operation name")
@@ -67,6 +70,32 @@ def wait(clients: "Clients", operation: str, *, project: str, region: str | None
             _raise_for_error(result, action)
             return
         # operations.wait returned before the operation finished (Google holds it ~2 minutes): again.
+
+
+def wait_for_running_router_operations(clients: "Clients", *, project: str, region: str, timeout: float) -> None:
+    """Wait (each with ``operations.wait``, all within ``timeout``) for the region's router operations
+    that are not DONE; their outcome is not ours to sort, only their landing to wait for."""
+    from google.cloud import compute_v1
+
+    deadline = time.monotonic() + timeout
+    request = compute_v1.ListRegionOperationsRequest(project=project, region=region, filter='status != "DONE"')
+    with api.classified(f"compute.regionOperations.list {project}/{region}"):
+        running = [op.name for op in clients.region_operations.list(request=request, **api.read_options())
+                   if "/routers/" in (op.target_link or "")]
+    for name in running:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        with api.classified(f"waiting for router operation {name}"):
+            try:
+                clients.region_operations.wait(project=project, region=region, operation=name, timeout=remaining)
+            except Exception as exc:  # noqa: BLE001 - a wait that times out here only ends the wait
+                if not is_timeout(exc):
+                    raise
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return any(cls.__name__ in ("Timeout", "ReadTimeout", "TimeoutError") for cls in type(exc).__mro__)
 
 
 def _raise_for_error(result: Any, action: str) -> None:

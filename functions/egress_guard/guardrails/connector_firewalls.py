@@ -35,6 +35,8 @@ Planner ``plan_firewalls(connector, network, rules, policy)`` is pure (``sweep``
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -430,7 +432,7 @@ def apply_firewalls(clients: "Clients", plan: Plan, network: NetworkName, *, tim
         started, conflict = [], None
         for change in changes:
             try:
-                started.append((change, _start_one(clients, change, network)))
+                started.append((change, _start_one(clients, change, network, timeout)))
             except Conflict as exc:
                 conflict = exc
                 break
@@ -447,22 +449,23 @@ def apply_firewalls(clients: "Clients", plan: Plan, network: NetworkName, *, tim
     return made
 
 
-def _start_one(clients: "Clients", change: PlannedChange, network: NetworkName) -> str:
+def _start_one(clients: "Clients", change: PlannedChange, network: NetworkName, timeout: float) -> str:
     from google.cloud import compute_v1
 
     rule, project = change.short_name, network.project
+    start = functools.partial(_compute.start, timeout=timeout)
     if change.verb == "delete":
-        return _compute.start(change.action, change.resource, clients.firewalls.delete, project=project, firewall=rule)
+        return start(change.action, change.resource, clients.firewalls.delete, project=project, firewall=rule)
     body = compute_v1.Firewall.from_json(_json(change.after))
     if change.verb == "insert":
-        return _compute.start(change.action, change.resource, clients.firewalls.insert, project=project,
-                              firewall_resource=body)
+        return start(change.action, change.resource, clients.firewalls.insert, project=project,
+                     firewall_resource=body)
     if change.verb == "update":
-        return _compute.start(change.action, change.resource, clients.firewalls.update, project=project,
-                              firewall=rule, firewall_resource=body)
+        return start(change.action, change.resource, clients.firewalls.update, project=project,
+                     firewall=rule, firewall_resource=body)
     if change.verb == "patch":
-        return _compute.start(change.action, change.resource, clients.firewalls.patch, project=project,
-                              firewall=rule, firewall_resource=body)
+        return start(change.action, change.resource, clients.firewalls.patch, project=project,
+                     firewall=rule, firewall_resource=body)
     raise PermanentError(f"replace_connector_firewalls cannot apply {change.action}")
 
 

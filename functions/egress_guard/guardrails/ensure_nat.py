@@ -50,7 +50,11 @@ undid ours, and the subnet is patched in again, at most ``MAX_ATTEMPTS`` writes,
 made at once does not catch the stale writer that read before our write but patches after our
 read: the first version of this fix read at once and still lost 2 of 400 subnets in the test
 (with localcloud's operations DONE at once and 2 busy cores, a writer's read-to-patch gap is longer
-than our whole write, wait and read). An insert needs no verification: a writer that read before
+than our whole write, wait and read). Before that read, the region's router operations not DONE
+are waited for (``settle_after_router_write``): an operation lands its request's ``nats`` when it
+ends, so a slow one (another writer's, or ours after its wait timed out) read past would drop
+subnets after our verify confirmed them (the router race with faults injected lost 65 of 400 that
+way). An insert needs no verification: a writer that read before
 the router existed plans an insert too, which answers 409. Chosen over the alternatives because it
 needs nothing beyond the API itself: a single writer instance (``max_instances = 1``) would
 serialise every project's NAT writes behind one slow Compute operation, and a lease needs a store
@@ -371,11 +375,12 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[C
         if change.verb == "insert":
             body = compute_v1.Router.from_json(estate_json(change.after))
             operation = _compute.start(action, change.resource, clients.routers.insert, project=router.project,
-                                       region=router.region, router_resource=body)
+                                       region=router.region, router_resource=body, timeout=timeout)
         elif change.verb == "patch":
             body = compute_v1.Router.from_json(estate_json(change.after))
             operation = _compute.start(action, change.resource, clients.routers.patch, project=router.project,
-                                       region=router.region, router=router.name, router_resource=body)
+                                       region=router.region, router=router.name, router_resource=body,
+                                       timeout=timeout)
         else:  # planners make no other router writes
             raise PermanentError(f"ensure_nat cannot apply {action}")
         _compute.wait(clients, operation, project=router.project, region=router.region, timeout=timeout,
@@ -391,7 +396,14 @@ def apply_nat(clients: "Clients", plan: Plan, *, timeout: float, applied: list[C
 ROUTER_WRITE_SETTLE_S = 1.0
 
 
-def settle_after_router_write() -> None:
+def settle_after_router_write(clients: "Clients", project: str, region: str, timeout: float) -> None:
+    """Before the verification read: wait for every router operation of the region still running,
+    then ``ROUTER_WRITE_SETTLE_S``. A router operation applies the ``nats`` its
+    request carried when it ends, so one still RUNNING (another instance's slow operation, or one
+    of ours whose wait timed out before a redelivery) is a stale write yet to land: a verify read
+    made before it ends would confirm what it is about to drop. Bounded by ``timeout``: past it,
+    the read is made anyway, and the operation's own writer verifies after it."""
+    _compute.wait_for_running_router_operations(clients, project=project, region=region, timeout=timeout)
     time.sleep(ROUTER_WRITE_SETTLE_S)
 
 
@@ -551,7 +563,7 @@ class EnsureNat:
                 plan=lambda routers: plan_nat(subject, point, routers, ctx.policy, drift=drift),
                 apply=lambda plan, applied: apply_nat(ctx.clients, plan, timeout=timeout, applied=applied),
                 enforce=mode is Mode.ENFORCE, verify_after_write=unconditional_writes,
-                settle=settle_after_router_write,
+                settle=lambda: settle_after_router_write(ctx.clients, point.project, point.region, timeout),
                 kept_changing=f"ensure_nat: the routers of network {point.network.name} in {point.region} kept "
                               f"changing during {MAX_ATTEMPTS} attempts; will retry")
         return _finding(done.plan, mode, trigger, list(done.applied), labels=labels)

@@ -214,7 +214,8 @@ def converge_nat_region(clients: "Clients", project: str, region: str, subjects:
             apply_nat(clients, one, timeout=timeout, applied=applied)
 
     done = converge(first=first, read=lambda: estate.routers_of(clients, project, region), plan=plan, apply=apply,
-                    enforce=enforce, verify_after_write=unconditional_writes, settle=settle_after_router_write,
+                    enforce=enforce, verify_after_write=unconditional_writes,
+                    settle=lambda: settle_after_router_write(clients, project, region, timeout),
                     kept_changing=f"the routers of {project}/{region} kept changing during {MAX_ATTEMPTS} attempts")
     decided = []
     shown: set[str] = set()

@@ -13,21 +13,22 @@ locals {
       publishes_findings = true
       uses_slack         = false
       permissions = [
-        "appengine.versions.get",       # re-read the App Engine version the audit entry names
-        "cloudfunctions.functions.get", # re-read the Cloud Function the audit entry names (1st or 2nd gen)
-        "compute.addresses.use",        # attach the static addresses the policy names to the NAT (GUESS, see permissions.yaml)
-        "compute.regionOperations.get", # wait for the router insert/patch to finish (operations.wait)
-        "compute.routers.create",       # create {prefix}-{region} with its NAT in one insert
-        "compute.routers.get",          # routers.patch checks get as well as update (docs)
-        "compute.routers.list",         # find the routers (and NATs) of the region
-        "compute.routers.update",       # add the NAT to an existing router (routers.patch)
-        "compute.subnetworks.get",      # read the connector's or Direct VPC interface's subnet
-        "compute.subnetworks.list",     # drift: the subnets of a changed router's region, one list
-        "run.jobs.get",                 # re-read the Cloud Run job the audit entry names
-        "run.services.get",             # re-read the Cloud Run service the audit entry names
-        "run.workerpools.get",          # re-read the Cloud Run worker pool the audit entry names
-        "vpcaccess.connectors.get",     # read the connector: network, region, subnet or range
-        "vpcaccess.connectors.list",    # drift: re-check the connectors of a changed router's region
+        "appengine.versions.get",        # re-read the App Engine version the audit entry names
+        "cloudfunctions.functions.get",  # re-read the Cloud Function the audit entry names (1st or 2nd gen)
+        "compute.addresses.use",         # attach the static addresses the policy names to the NAT (GUESS, see permissions.yaml)
+        "compute.regionOperations.get",  # wait for the router insert/patch to finish (operations.wait)
+        "compute.regionOperations.list", # before verifying a patch: router operations still running
+        "compute.routers.create",        # create {prefix}-{region} with its NAT in one insert
+        "compute.routers.get",           # routers.patch checks get as well as update (docs)
+        "compute.routers.list",          # find the routers (and NATs) of the region
+        "compute.routers.update",        # add the NAT to an existing router (routers.patch)
+        "compute.subnetworks.get",       # read the connector's or Direct VPC interface's subnet
+        "compute.subnetworks.list",      # drift: the subnets of a changed router's region, one list
+        "run.jobs.get",                  # re-read the Cloud Run job the audit entry names
+        "run.services.get",              # re-read the Cloud Run service the audit entry names
+        "run.workerpools.get",           # re-read the Cloud Run worker pool the audit entry names
+        "vpcaccess.connectors.get",      # read the connector: network, region, subnet or range
+        "vpcaccess.connectors.list",     # drift: re-check the connectors of a changed router's region
       ]
     }
     replace_connector_firewalls = {
