@@ -313,9 +313,15 @@ def test_policy_file_is_mounted_where_egress_guard_policy_points():
 
 
 def test_functions_deploy_the_shape_the_reliability_tests_run():
-    """Concurrency 1 and, by default, at most 3 instances per function: the local stack the reliability
-    tests start (``Stack(instances=3)``, gunicorn WORKERS=3 THREADS=1) is that shape."""
-    from tests.reliability.test_router_race import INSTANCES
+    """Concurrency 1 and, by default, at most 3 instances per function: the local stacks the reliability
+    tests start (gunicorn WORKERS=N THREADS=1) are that shape. The SIGKILL and Slack tests run exactly the
+    default 3; the router race runs 5, at least the default: the fix it proves (verify after write) holds for
+    any number of instances, and more writers on one router make the race harder, not easier."""
+    from tests.reliability.test_function_crash import INSTANCES
+    from tests.reliability.test_router_race import INSTANCES as RACE_INSTANCES
+    from tests.reliability.test_slack_outage import INSTANCES as SLACK_INSTANCES
+
+    assert INSTANCES == SLACK_INSTANCES and RACE_INSTANCES >= INSTANCES
 
     (function,) = resources(MODULES / "guardrail-function", "google_cloudfunctions2_function").values()
     (service,) = function["service_config"]
