@@ -34,6 +34,7 @@ from localcloud.backends.functions import (
     UPLOADS,
     V1_FUNCTIONS,
     check_location,
+    function_name,
     invalid,
     not_found,
     resolve_connector,
@@ -66,10 +67,6 @@ DEFAULTS = {"availableMemoryMb": 256, "timeout": "60s", "ingressSettings": "ALLO
 DEFAULT_CONNECTOR_EGRESS = "PRIVATE_RANGES_ONLY"
 OUTPUT_ONLY = ("status", "updateTime", "versionId", "buildId", "buildName", "satisfiesPzs", "satisfiesPzi")
 INPUT_ONLY = ("sourceToken",)
-
-
-def function_name(project: str, region: str, name: str) -> str:
-    return f"projects/{project}/locations/{region}/functions/{name}"
 
 
 class FunctionsV1Backend:

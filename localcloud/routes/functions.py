@@ -7,7 +7,8 @@ by ``server.py`` (it takes a zip, not JSON).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from localcloud.auditlog.calls import origin_of_call
 from localcloud.backends.functions import (
@@ -21,6 +22,7 @@ from localcloud.routing import AuditInfo, Call, Result, Route
 from localcloud.routes.vpcaccess import LOCATIONS, paginate
 
 if TYPE_CHECKING:
+    from localcloud.backends.functions_v1 import FunctionsV1Backend
     from localcloud.services import Services
 
 SERVICE_NAME = "cloudfunctions.googleapis.com"
@@ -34,14 +36,20 @@ def method_name(verb: str) -> str:
     return f"google.cloud.functions.v2.FunctionService.{verb}Function"
 
 
-def routes(app: "Services") -> list[Route]:
-    backend: FunctionsBackend = app.functions
-    base = "/cloudfunctions/v2/projects/{project}/locations"
+def function_routes(app: "Services", backend: "FunctionsBackend | FunctionsV1Backend", api: str,
+                    method_name: Callable[[str], str], created_name: Callable[[Call], str],
+                    start_create: Callable[[Call, Any], Any]) -> list[Route]:
+    """The routes both generations share, written once: create, list, get, patch, delete, the source
+    upload URL and the locations list, over ``backend`` (v1's or v2's, which answer the same calls),
+    with the audit entry each write gets. What differs is passed in: ``api`` (the discovery document,
+    whose version is the URL's), ``method_name`` (the audit methodName of a verb), ``created_name``
+    (where a create names its function: v2's ``functionId`` query, v1's body) and ``start_create``."""
+    base = f"/cloudfunctions/{api.rsplit('.', 1)[-1]}/projects/{{project}}/locations"
     functions = f"{base}/{{location}}/functions"
 
     def audit(call: Call, verb: str, op) -> AuditInfo:
         p, r = call.params["project"], call.params["location"]
-        name = call.params.get("function") or call.query.get("functionId", "")
+        name = call.params.get("function") or created_name(call)
         info = AuditInfo(
             service_name=SERVICE_NAME, method_name=method_name(verb),
             resource_name=function_name(p, r, name), resource_type=AUDIT_RESOURCE_TYPE,
@@ -51,9 +59,7 @@ def routes(app: "Services") -> list[Route]:
         return info
 
     def create(call: Call) -> Result:
-        p, r = call.params["project"], call.params["location"]
-        op = backend.create(p, r, call.query.get("functionId"), call.body or {},
-                            fail_with=app.faults.operation_fails(call.method_id, call.principal))
+        op = start_create(call, app.faults.operation_fails(call.method_id, call.principal))
         return Result(op.snapshot(), audit=audit(call, "Create", op))
 
     def patch(call: Call) -> Result:
@@ -79,6 +85,32 @@ def routes(app: "Services") -> list[Route]:
         base_url = host if host.startswith("http") else f"http://{host}"
         return Result(backend.upload_url(call.params["project"], call.params["location"], base_url))
 
+    def list_locations(call: Call) -> Result:
+        p = call.params["project"]
+        check_location(p, "europe-west2")
+        locations = [{"name": f"projects/{p}/locations/{r}", "locationId": r} for r in LOCATIONS]
+        return Result({"locations": locations})
+
+    m = "cloudfunctions.projects.locations"
+    return [
+        Route("POST", f"{functions}:generateUploadUrl", api, f"{m}.functions.generateUploadUrl", generate_upload_url),
+        Route("POST", functions, api, f"{m}.functions.create", create, mutating=True),
+        Route("GET", functions, api, f"{m}.functions.list", list_functions),
+        Route("GET", f"{functions}/{{function}}", api, f"{m}.functions.get", get),
+        Route("PATCH", f"{functions}/{{function}}", api, f"{m}.functions.patch", patch, mutating=True),
+        Route("DELETE", f"{functions}/{{function}}", api, f"{m}.functions.delete", delete, mutating=True),
+        Route("GET", base, api, f"{m}.list", list_locations),
+    ]
+
+
+def routes(app: "Services") -> list[Route]:
+    backend: FunctionsBackend = app.functions
+    base = "/cloudfunctions/v2/projects/{project}/locations"
+
+    def start_create(call: Call, fail_with):
+        p, r = call.params["project"], call.params["location"]
+        return backend.create(p, r, call.query.get("functionId"), call.body or {}, fail_with=fail_with)
+
     def get_operation(call: Call) -> Result:
         p, r, o = call.params["project"], call.params["location"], call.params["operation"]
         check_location(p, r)
@@ -95,21 +127,9 @@ def routes(app: "Services") -> list[Route]:
                     for environment, names in (("GEN_2", RUNTIMES), ("GEN_1", V1_RUNTIMES)) for name in names]
         return Result({"runtimes": [r for r in runtimes if all(r.get(k) == v for k, v in wanted.items())]})
 
-    def list_locations(call: Call) -> Result:
-        p = call.params["project"]
-        check_location(p, "europe-west2")
-        locations = [{"name": f"projects/{p}/locations/{r}", "locationId": r} for r in LOCATIONS]
-        return Result({"locations": locations})
-
     m = "cloudfunctions.projects.locations"
     return [
-        Route("POST", f"{functions}:generateUploadUrl", API, f"{m}.functions.generateUploadUrl", generate_upload_url),
-        Route("POST", functions, API, f"{m}.functions.create", create, mutating=True),
-        Route("GET", functions, API, f"{m}.functions.list", list_functions),
-        Route("GET", f"{functions}/{{function}}", API, f"{m}.functions.get", get),
-        Route("PATCH", f"{functions}/{{function}}", API, f"{m}.functions.patch", patch, mutating=True),
-        Route("DELETE", f"{functions}/{{function}}", API, f"{m}.functions.delete", delete, mutating=True),
         Route("GET", f"{base}/{{location}}/operations/{{operation}}", API, f"{m}.operations.get", get_operation),
         Route("GET", f"{base}/{{location}}/runtimes", API, f"{m}.runtimes.list", list_runtimes),
-        Route("GET", base, API, f"{m}.list", list_locations),
+        *function_routes(app, backend, API, method_name, lambda call: call.query.get("functionId", ""), start_create),
     ]

@@ -478,6 +478,15 @@ def _v1_routes(app: "Services", backend: RunBackend) -> list[Route]:
         policy = (call.body or {}).get("policy") or {}
         return Result(backend.set_iam_policy(iam_target(call), policy))
 
+    def test_iam(call: Call) -> Result:
+        # The local caller owns the project: every permission asked about is held, as for the project
+        # (routes/platform.py). `gcloud run deploy` without --[no-]allow-unauthenticated asks whether it
+        # may set the service's IAM policy before it decides whether to offer making it public; it asks
+        # before the service exists, so the name is checked, not looked up.
+        iam_target(call)
+        asked = (call.body or {}).get("permissions") or []
+        return Result({"permissions": list(asked)} if asked else {})
+
     out: list[Route] = []
     for kind, base, coll, param in ((SERVICE, V1_SERVICES, "services", "service"),
                                     (JOB, V1_JOBS, "jobs", "job")):
@@ -502,6 +511,7 @@ def _v1_routes(app: "Services", backend: RunBackend) -> list[Route]:
               get_execution_v1),
         Route("GET", f"{svc}/{{service}}:getIamPolicy", "run.v1", f"{m}.getIamPolicy", get_iam),
         Route("POST", f"{svc}/{{service}}:setIamPolicy", "run.v1", f"{m}.setIamPolicy", set_iam),
+        Route("POST", f"{svc}/{{service}}:testIamPermissions", "run.v1", f"{m}.testIamPermissions", test_iam),
         Route("POST", svc, "run.v1", f"{m}.create", create(SERVICE), mutating=True),
         Route("GET", svc, "run.v1", f"{m}.list", list_(SERVICE)),
         Route("GET", f"{svc}/{{service}}", "run.v1", f"{m}.get", get(SERVICE)),

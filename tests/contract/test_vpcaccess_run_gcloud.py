@@ -83,6 +83,19 @@ def test_connectors_reach_ready_and_the_aet_rules_appear(localcloud_url, project
     assert not [r for r in remaining if r["name"].startswith("aet-europewest2-conn--b-")]
 
 
+def test_run_deploy_without_an_allow_unauthenticated_flag_asks_its_permissions_and_deploys(localcloud_url, project,
+                                                                                            region):
+    """Without --[no-]allow-unauthenticated gcloud first asks services:testIamPermissions (v1) whether it may
+    set the new service's IAM policy; the deploy then goes on as with the flag, and the service stays private
+    (gcloud does not prompt without a terminal)."""
+    _network(localcloud_url, project, region)
+    _connectors(localcloud_url, project, region)
+    gcloud(localcloud_url, project, "run", "deploy", "svc-plain", f"--image={IMAGE}", f"--region={region}",
+           "--vpc-connector=conn-a", "--vpc-egress=all-traffic")
+    service = gcloud_json(localcloud_url, project, "run", "services", "describe", "svc-plain", f"--region={region}")
+    assert service["spec"]["template"]["metadata"]["annotations"]["run.googleapis.com/vpc-access-egress"] == "all-traffic"
+
+
 def test_run_deploy_and_jobs_deploy_with_a_connector(localcloud_url, project, region):
     _network(localcloud_url, project, region)
     _connectors(localcloud_url, project, region)
