@@ -36,6 +36,7 @@ from ..findings import Finding, Outcome
 from ..guardrails.connector_firewalls import planner_reads
 from ..policy import Policy
 from ..sweep import HttpCalls, Row, Sweep, SweepReport
+from ..sweep.report import count_outcomes
 from .discovery import Discovery, Scope, discover
 from .snapshot import Snapshots, Unreadable, has_subjects
 
@@ -74,10 +75,7 @@ class ProjectResult:
         return self.report.failed if self.report is not None else any(r.failed for r in self.rows)
 
     def outcomes(self) -> dict[str, int]:
-        counted: dict[str, int] = {}
-        for row in self.rows:
-            counted[row.outcome] = counted.get(row.outcome, 0) + 1
-        return counted
+        return count_outcomes(self.rows)
 
 
 @dataclass(frozen=True)

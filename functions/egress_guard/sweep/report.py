@@ -56,10 +56,15 @@ class SweepReport:
         return bool(self.problems) or any(r.failed for r in self.rows)
 
     def outcomes(self) -> dict[str, int]:
-        counted: dict[str, int] = {}
-        for row in self.rows:
-            counted[row.outcome] = counted.get(row.outcome, 0) + 1
-        return counted
+        return count_outcomes(self.rows)
+
+
+def count_outcomes(rows: Iterable[Row]) -> dict[str, int]:
+    """How many rows had each outcome, in the order outcomes first appear (the summary line's order)."""
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[row.outcome] = counted.get(row.outcome, 0) + 1
+    return counted
 
 
 def changes_text(changes: Iterable[Change]) -> str:
