@@ -278,6 +278,25 @@ def test_sweep_reports_a_list_it_may_not_read_and_carries_on(user, localcloud_ur
     assert rows(report, NAT) == {"conn-a": "remediated"}
 
 
+def test_sweep_decides_nat_when_only_the_firewall_list_fails(user, localcloud_url, localcloud):
+    """The rules are listed while the NAT plans are made (Inventory.reading): a rules list the caller
+    may not read fails the connectors' firewalls, not the NAT its routers and subnets were read for."""
+    user.network()
+    user.subnet("sub28", "10.0.1.0/28")
+    user.connector("conn-a", subnet="sub28")
+    localcloud.set_faults([{"methods": "compute.firewalls.list", "error_rate": 1.0, "code": 403}])
+
+    report = run(localcloud_url)
+
+    assert report.failed
+    assert any("firewall rules" in p and "403" in p for p in report.problems)
+    assert rows(report, NAT) == {"conn-a": "remediated"}
+    assert rows(report, FW) == {"conn-a": "failed"}
+    (row,) = [r for r in report.rows if r.guardrail == FW]
+    assert f"the firewall rules of project {P} could not be read" in row.reason
+    assert writes(calls(localcloud)) == {"compute.routers.insert": 1}  # no rule written without reading the rules
+
+
 # ---------------------------------------------------------------------------------------------
 # the command line
 # ---------------------------------------------------------------------------------------------

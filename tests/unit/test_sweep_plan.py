@@ -192,3 +192,34 @@ def test_deduplicate_keeps_one_entry_per_operation_the_one_that_tells_how_it_end
     entries = [_entry("1", "op-a", first=True), _entry("2", "op-b", first=True), _entry("3"),
                _entry("4", "op-a", last=True), _entry("5", "op-b", last=True, code=3), _entry("3")]
     assert [e["insertId"] for e in deduplicate(entries)] == ["4", "5", "3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules a sweep holds: compressed chunks, gathered page by page
+# ---------------------------------------------------------------------------------------------
+def test_rule_packer_keeps_every_rule_of_each_network_across_chunks(monkeypatch):
+    """Pages add each network's rules; text is compressed whenever CHUNK_CHARS gathers, so a network
+    ends with several chunks: reading them back gives every rule once, on its own network."""
+    from egress_guard.sweep.inventory import Inventory, RulePacker, Rules
+
+    monkeypatch.setattr(RulePacker, "CHUNK_CHARS", 1000)  # a chunk every few pages
+    packer = RulePacker()
+    networks = [NET, OTHER_NET]
+    for page in range(6):
+        for n, network in enumerate(networks):
+            packer.add(network.relative, [{"name": f"r{page}-{n}-{k}", "network": network.relative, "priority": k}
+                                          for k in range(3)])
+        packer.add(NET.relative, [])  # a page with nothing kept on a network adds nothing
+    packer.add(NET.relative, [{"name": "last", "network": NET.relative}])  # below CHUNK_CHARS: packed at the end
+    packed = packer.packed()
+    assert all(len(chunks) > 1 for chunks in packed.values())
+
+    inventory = Inventory(project=P, regions=(R,), run_regions=(R,), connectors={}, workloads=(), subnetworks={},
+                          routers={}, firewalls=Rules.ready(packed), network_projects=frozenset({P}),
+                          failed_projects=frozenset())
+    for n, network in enumerate(networks):
+        bodies = inventory.rule_bodies(network)
+        assert sorted(bodies) == sorted([f"r{page}-{n}-{k}" for page in range(6) for k in range(3)]
+                                        + (["last"] if network == NET else []))
+        assert {b["network"] for b in bodies.values()} == {network.relative}
+    assert not inventory.rules_unreadable(P)

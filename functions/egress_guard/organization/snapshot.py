@@ -20,7 +20,7 @@ from ..errors import InvalidName
 from ..estate import Connector, Router, Subnetwork, Workload
 from ..guardrails.ensure_nat import managed_by_functions
 from ..names import parse_app_engine_version, parse_run_job, parse_run_service
-from ..sweep.inventory import Inventory, pack_rules, rule_json_items, _function, _projects_of_connector, _projects_of_interface, _subnetwork, _workload
+from ..sweep.inventory import Inventory, RulePacker, Rules, _function, _projects_of_connector, _projects_of_interface, _subnetwork, _workload
 from .discovery import Asset, Discovery
 
 CONNECTOR, SUBNETWORK, ROUTER, FIREWALL = ("vpcaccess.googleapis.com/Connector", "compute.googleapis.com/Subnetwork",
@@ -143,6 +143,9 @@ def _build(project: str, found: Discovery, every_connector: Mapping[str, Connect
         if keep_rule(str(item.get("name", ""))):
             network = estate.relative_link(str(item.get("network", "")), collection="networks")
             rules.setdefault(network, []).append(item)
+    packer = RulePacker()
+    for network, items in rules.items():
+        packer.add(network, items)
 
     regions = tuple(sorted({c.name.region for c in mine}))
     run_regions = tuple(sorted({c.name.region for c in mine} | {r for w in workloads if (r := getattr(w.name, 'region', ''))}
@@ -150,7 +153,7 @@ def _build(project: str, found: Discovery, every_connector: Mapping[str, Connect
     return Inventory(project=project, regions=regions, run_regions=run_regions, connectors=connectors,
                      workloads=tuple(workloads), subnetworks=subnets,
                      routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                     firewalls={n: pack_rules([rule_json_items(items)]) for n, items in rules.items()},
+                     firewalls=Rules.ready(packer.packed()),
                      network_projects=frozenset(network_projects), failed_projects=frozenset())
 
 

@@ -10,9 +10,10 @@ what they missed. It runs the same pure planners (``plan_nat``, ``workload_plan`
 ``plan_firewalls``) and the same executors (``apply_nat``, ``apply_firewalls``) as the guardrails,
 in three steps:
 
-1. **read** everything once (``inventory.Inventory.read``). The number of calls grows with regions and pages,
+1. **read** everything once (``inventory.Inventory.reading``). The number of calls grows with regions and pages,
    never with the number of resources: no ``get`` per resource. The project's routers and rules
-   are listed on a second thread while the rest is read. Pages are read as Google's JSON
+   are listed on their own threads while the rest is read, the regions at once; the NAT plans are made
+   while the firewall rules, most of the pages, are still being listed. Pages are read as Google's JSON
    (``Clients.json``, ``api.pages``): each item is looked at once, so typed messages would only be
    converted back, and a dry-run sweep never imports the client libraries' generated types.
 

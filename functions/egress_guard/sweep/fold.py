@@ -182,12 +182,14 @@ def _merge(previous: PlannedChange | None, change: PlannedChange) -> PlannedChan
 
 def _fold(routers: tuple[Router, ...], change: PlannedChange) -> tuple[Router, ...]:
     """The routers as they will be once ``change`` is made."""
-    project, region = change.resource.split("/")[1], change.resource.split("/")[3]
+    _, project, _, region, _, name = change.resource.split("/")
     # No thaw: router_from_json freezes the new parts and keeps the parts already frozen.
     if change.verb == "insert":
         return routers + (estate.router_from_json(change.after or {}, project=project, region=region),)
+    # By name: the routers are one project's and region's, and a region's thousands of subjects each
+    # fold a write into its tens of routers (building each relative name was a tenth of a sweep's CPU).
     return tuple(estate.router_from_json({**r.body, **(change.after or {})}, project=project, region=region, before=r)
-                 if r.relative == change.resource else r for r in routers)
+                 if r.name == name and r.project == project and r.region == region else r for r in routers)
 
 
 def converge_nat_region(clients: "Clients", project: str, region: str, subjects: Sequence[NatSubject],

@@ -8,6 +8,7 @@ the rest of the sweep; the subjects that needed it are reported as failed or ski
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import zlib
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
 # same number is asked for and the server may answer with less.
 PAGE_SIZE = 500
 
+# Lists read at once. Each page is a round trip (against Google 100 ms or more), and the regions'
+# connectors and workloads do not depend on each other; one thread of them lists the project's
+# routers and then its firewall rules, the longest read. Our choice, not a Google limit: a sweep
+# stays far below any read quota (tens of calls, not thousands).
+READS_AT_ONCE = 4
+
 
 
 @dataclass
@@ -54,7 +61,7 @@ class Reads:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, method: str, pages: int = 1) -> None:
-        with self._lock:  # lists are read on two threads (Inventory.read)
+        with self._lock:  # lists are read on several threads (Inventory.reading)
             self.calls[method] = self.calls.get(method, 0) + pages
 
     @property
@@ -106,50 +113,56 @@ class Inventory:
     workloads: tuple[Workload, ...]
     subnetworks: Mapping[str, Subnetwork]  # by relative name, every network project read
     routers: Mapping[tuple[str, str], tuple[Router, ...]]  # (project, region) -> routers of every network
-    # network relative name -> its rules as one compact JSON array, compressed (``rule_bodies``):
+    # network relative name -> its rules as compressed JSON (``RulePacker``, ``rule_bodies``):
     # parsed network by network, converted when a plan picks them (``RuleIndex.from_json``). 70,000
     # rules as objects were most of a 10,000-connector sweep's memory; as text 46 MiB; compressed
-    # about a tenth of that. One array per network, written once per list page, not a text per rule:
-    # 70,000 json.dumps and json.loads calls were a fifth of a 10,000-connector dry-run's CPU.
-    firewalls: Mapping[str, bytes]
+    # about a tenth of that.
+    firewalls: "Rules"
     network_projects: frozenset[str]  # projects whose subnets, routers and rules were read
-    failed_projects: frozenset[str]  # network projects whose reads failed (their subjects are skipped)
+    # network projects whose subnets or routers could not be read (their subjects fail); those whose
+    # rules could not be read are ``firewalls.failed_projects`` (their connectors' firewalls fail)
+    failed_projects: frozenset[str]
 
     @classmethod
-    def read(cls, clients: "Clients", project: str, regions: Sequence[str] | None, *, reads: Reads,
-             progress: Progress = NoProgress(), keep_rule: Callable[[str], bool] = lambda name: True) -> "Inventory":
-        """``keep_rule``: which firewall rules (by name) to keep; converting the thousands of rules
+    @contextlib.contextmanager
+    def reading(cls, clients: "Clients", project: str, regions: Sequence[str] | None, *, reads: Reads,
+                progress: Progress = NoProgress(), keep_rule: Callable[[str], bool] = lambda name: True
+                ) -> Iterator["Inventory"]:
+        """The inventory, as soon as all but the firewall rules are read; the rules (most of a
+        sweep's pages, and no NAT plan needs them) are still being listed: ``firewalls`` waits for
+        them at its first look. Leaving the block waits for every read.
+
+        ``keep_rule``: which firewall rules (by name) to keep; converting the thousands of rules
         a large VPC has costs more than listing them, and the planners look at few names."""
         reader = _Reader(clients, reads, progress, keep_rule)
-        with ThreadPoolExecutor(1, thread_name_prefix="sweep-reads") as beside:
-            return cls._read(reader, project, regions, beside)
+        with ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="sweep-reads") as pool:
+            yield cls._read(reader, project, regions, pool)
 
     @classmethod
     def _read(cls, reader: "_Reader", project: str, regions: Sequence[str] | None,
-              beside: ThreadPoolExecutor) -> "Inventory":
+              pool: ThreadPoolExecutor) -> "Inventory":
         # The project's own routers and rules are needed whatever else is found (its networks are
-        # always read) and only at the end: they are listed on a second thread while this one lists
-        # connectors, subnets and workloads. The pages' parsing overlaps the API's answering the
-        # next page: against Google each page is a round trip; the firewall list is most of them.
-        reader.clients.json  # noqa: B018 - built once, before two threads share it
-        early: dict[str, Future[Any]] = {"routers": beside.submit(reader.routers, project),
-                                         "firewalls": beside.submit(reader.firewalls, project)}
-        if regions:
-            chosen = tuple(regions)
-        else:
-            chosen = reader.locations(project)
+        # always read): listed first, on one thread, while the others list connectors, subnets and
+        # workloads, region by region at once.
+        reader.clients.json  # noqa: B018 - built once, before the threads share it
+        own_routers = pool.submit(reader.routers, project)
+        packer = RulePacker()
+        own_rules = pool.submit(reader.firewalls, project, packer)
+        chosen = tuple(regions) if regions else reader.locations(project)
+        subnets_read = pool.submit(reader.subnetworks, project)
         connectors: dict[str, Connector] = {}
-        for region in chosen:
-            for connector in reader.connectors(project, region):
+        for listed in list(pool.map(lambda region: reader.connectors(project, region), chosen)):
+            for connector in listed:
                 connectors[connector.name.relative] = connector
-        subnets = dict(reader.subnetworks(project))
+        subnets = dict(subnets_read.result())
         run_regions = tuple(chosen) if regions else tuple(sorted(
             {c.name.region for c in connectors.values()}
             | {s.name.region for s in subnets.values() if s.name.project == project}))
-        workloads = [w for region in run_regions for w in reader.workloads(project, region)]
+        app_engine = pool.submit(reader.app_engine_versions, project)
+        workloads = [w for listed in list(pool.map(lambda region: reader.workloads(project, region), run_regions))
+                     for w in listed]
         # App Engine versions are not regional: listed once, kept when their connector is in a swept region.
-        workloads += [w for w in reader.app_engine_versions(project)
-                      if w.connector is not None and w.connector.region in run_regions]
+        workloads += [w for w in app_engine.result() if w.connector is not None and w.connector.region in run_regions]
 
         # Connectors of other projects that workloads use (a Shared VPC host's connectors), and
         # every project whose network holds a connector or a Direct VPC interface.
@@ -164,29 +177,38 @@ class Inventory:
             subnets.update(reader.subnetworks(other))
 
         routers: dict[tuple[str, str], list[Router]] = {}
-        rules: dict[str, list[str]] = {}
         for network_project in sorted(network_projects):
-            mine = network_project == project
-            for router in early["routers"].result() if mine else reader.routers(network_project):
+            for router in own_routers.result() if network_project == project else reader.routers(network_project):
                 routers.setdefault((router.project, router.region), []).append(router)
-            for network, items in early["firewalls"].result() if mine else reader.firewalls(network_project):
-                rules.setdefault(network, []).append(items)
+        failed = frozenset(reader.failed_projects)  # before the rules, which are still being read
+
+        def rules() -> tuple[dict[str, tuple[bytes, ...]], frozenset[str]]:
+            own_rules.result()  # one writer to the packer at a time: the project's own rules first
+            for other in sorted(network_projects - {project}):
+                reader.firewalls(other, packer)
+            return packer.packed(), frozenset(reader.failed_rules) & frozenset(network_projects)
+
         return cls(project=project, regions=tuple(chosen), run_regions=run_regions, connectors=connectors,
                    workloads=tuple(workloads), subnetworks=subnets,
                    routers={k: tuple(sorted(v, key=lambda r: r.name)) for k, v in routers.items()},
-                   firewalls={network: pack_rules(parts) for network, parts in rules.items()},
-                   network_projects=frozenset(network_projects), failed_projects=frozenset(reader.failed_projects))
+                   firewalls=Rules(pool.submit(rules)),
+                   network_projects=frozenset(network_projects), failed_projects=failed)
 
     def routers_of(self, project: str, region: str) -> tuple[Router, ...]:
         return self.routers.get((project, region), ())
 
+    def rules_unreadable(self, project: str) -> bool:
+        """The project's subnets, routers or firewall rules could not be read (waits for the rules)."""
+        return project in self.failed_projects or project in self.firewalls.failed_projects
+
     def rule_bodies(self, network: NetworkName) -> dict[str, dict[str, Any]]:
         """The network's rules (kept by ``keep_rule``): name -> the rule as Google's JSON (not frozen:
         ``RuleIndex`` freezes those a plan picks)."""
-        packed = self.firewalls.get(network.relative)
-        if not packed:
+        chunks = self.firewalls.get(network.relative)
+        if not chunks:
             return {}
-        return {str(item.get("name", "")): item for item in json.loads(zlib.decompress(packed))}
+        items = ",".join(zlib.decompress(chunk).decode() for chunk in chunks)
+        return {str(item.get("name", "")): item for item in json.loads(f"[{items}]")}
 
     def rules_of(self, network: NetworkName) -> tuple[FirewallRule, ...]:
         """The network's rules (kept by ``keep_rule``), by name."""
@@ -194,15 +216,64 @@ class Inventory:
         return tuple(estate.firewall_from_json(bodies[name]) for name in sorted(bodies))
 
 
-def pack_rules(parts: Sequence[str]) -> bytes:
-    """One network's rules as ``Inventory.firewalls`` holds them: ``parts`` are the items of compact
-    JSON arrays without their brackets (``rule_json_items``), joined into one array, compressed."""
-    return zlib.compress(f"[{','.join(p for p in parts if p)}]".encode(), 1)
+class Rules(Mapping[str, tuple[bytes, ...]]):
+    """``Inventory.firewalls``: network relative name -> its rules' compressed chunks (``RulePacker``),
+    which may still be being listed on another thread: every look waits for the list.
+    ``failed_projects``: the network projects whose rules could not be read."""
+
+    def __init__(self, listed: "Future[tuple[dict[str, tuple[bytes, ...]], frozenset[str]]]") -> None:
+        self._listed = listed
+
+    @classmethod
+    def ready(cls, packed: Mapping[str, tuple[bytes, ...]], failed_projects: frozenset[str] = frozenset()) -> "Rules":
+        done: Future[tuple[dict[str, tuple[bytes, ...]], frozenset[str]]] = Future()
+        done.set_result((dict(packed), failed_projects))
+        return cls(done)
+
+    @property
+    def failed_projects(self) -> frozenset[str]:
+        return self._listed.result()[1]
+
+    def __getitem__(self, network: str) -> tuple[bytes, ...]:
+        return self._listed.result()[0][network]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._listed.result()[0])
+
+    def __len__(self) -> int:
+        return len(self._listed.result()[0])
 
 
-def rule_json_items(items: Sequence[Any]) -> str:
-    """Rules as Google's JSON, as the items of one compact JSON array without its brackets."""
-    return json.dumps(list(items), separators=(",", ":"))[1:-1]
+class RulePacker:
+    """Firewall rules, as they are listed, into ``Rules``' chunks: each network's rules as the items
+    of a compact JSON array (no brackets), compressed whenever ``CHUNK_CHARS`` of text has gathered,
+    so the text of a large VPC's rules (46 MiB for 70,000) is never held at once, while the sweep
+    is already writing NATs. One ``json.dumps`` per page and network, not one per rule: 70,000
+    dumps and loads were a fifth of a 10,000-connector dry-run's CPU. One writer at a time."""
+
+    CHUNK_CHARS = 4 << 20
+
+    def __init__(self) -> None:
+        self._text: dict[str, list[str]] = {}
+        self._chars = 0
+        self._chunks: dict[str, list[bytes]] = {}
+
+    def add(self, network: str, items: Sequence[Any]) -> None:
+        text = json.dumps(list(items), separators=(",", ":"))[1:-1]
+        if text:
+            self._text.setdefault(network, []).append(text)
+            self._chars += len(text)
+            if self._chars >= self.CHUNK_CHARS:
+                self._compress()
+
+    def _compress(self) -> None:
+        for network, parts in self._text.items():
+            self._chunks.setdefault(network, []).append(zlib.compress(",".join(parts).encode(), 1))
+        self._text, self._chars = {}, 0
+
+    def packed(self) -> dict[str, tuple[bytes, ...]]:
+        self._compress()
+        return {network: tuple(chunks) for network, chunks in self._chunks.items()}
 
 
 def _projects_of_connector(connector: Connector) -> set[str]:
@@ -230,26 +301,33 @@ class _Reader:
         self.reads = reads
         self.progress = progress
         self.keep_rule = keep_rule
-        self.failed_projects: set[str] = set()
+        self.failed_projects: set[str] = set()  # subnets or routers unreadable
+        self.failed_rules: set[str] = set()  # firewall rules unreadable
 
-    def _pages(self, method: str, what: str, api_name: str, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _pages(self, method: str, what: str, api_name: str, path: str, params: dict[str, Any],
+               announce: bool = True) -> Iterator[dict[str, Any]]:
         """Each page of a list as JSON (one call each, through ``api.pages``), counted; API errors
-        are classified."""
+        are classified. ``announce``: advance the progress when done (not for a list that may end
+        after the reading phase: it would count as a reconciled item)."""
         url = f"{self.clients.api_root(api_name)}/{path}"
         try:
             for page in api.pages(f"{method} {what}", self.clients.json, url, params):
                 self.reads.count(method)
                 yield page
         finally:
-            self.progress.advance(f"{method} {what}")
+            if announce:
+                self.progress.advance(f"{method} {what}")
 
-    def _guarded(self, what: str, project: str | None, read: Callable[[], list[Any]]) -> list[Any]:
+    def _guarded(self, what: str, project: str | None, read: Callable[[], list[Any]],
+                 failed: set[str] | None = None) -> list[Any]:
+        """``read()``, or [] with the problem recorded and ``project`` added to ``failed`` (by default
+        ``failed_projects``) when it fails."""
         try:
             return read()
         except EgressGuardError as exc:
             self.reads.problems.append(f"{what}: {exc.reason}")
             if project is not None:
-                self.failed_projects.add(project)
+                (self.failed_projects if failed is None else failed).add(project)
             return []
 
     def locations(self, project: str) -> tuple[str, ...]:
@@ -369,23 +447,22 @@ class _Reader:
 
         return self._guarded(f"the routers of project {project}", project, read)
 
-    def firewalls(self, project: str) -> list[tuple[str, str]]:
-        """(network relative name, the rules ``keep_rule`` keeps of one page on that network, as the
-        items of a compact JSON array without its brackets): one ``json.dumps`` per page and network."""
-        def read() -> list[tuple[str, str]]:
+    def firewalls(self, project: str, packer: RulePacker) -> None:
+        """The project's rules that ``keep_rule`` keeps, into ``packer``, page by page."""
+        def read() -> list[None]:
             pages = self._pages("compute.firewalls.list", f"projects/{project}/global/firewalls", "compute",
-                                f"projects/{project}/global/firewalls", {"maxResults": PAGE_SIZE})
-            found = []
+                                f"projects/{project}/global/firewalls", {"maxResults": PAGE_SIZE}, announce=False)
             for page in pages:
                 by_network: dict[str, list[Any]] = {}
                 for item in page.get("items") or ():
                     if self.keep_rule(str(item.get("name", ""))):
                         network = estate.relative_link(str(item.get("network", "")), collection="networks")
                         by_network.setdefault(network, []).append(item)
-                found += [(network, rule_json_items(items)) for network, items in by_network.items()]
-            return found
+                for network, items in by_network.items():
+                    packer.add(network, items)
+            return []
 
-        return self._guarded(f"the firewall rules of project {project}", project, read)
+        self._guarded(f"the firewall rules of project {project}", project, read, self.failed_rules)
 
 
 def _workload(item: Mapping[str, Any], parse: Callable[..., Union[RunServiceName, RunJobName, RunWorkerPoolName]],

@@ -68,12 +68,13 @@ class Sweep:
         self.http.attach(self.clients)
         before = self.http.total
         self.progress.phase(f"reading project {project}", None)
-        inventory = Inventory.read(self.clients, project, regions, reads=self.reads, progress=self.progress,
-                                   keep_rule=lambda name: planner_reads(name, self.policy))
+        # The NAT plans are made while the firewall rules are still being listed (Inventory.reading).
         # A write a rate quota refuses waits for the next window (Compute: 1,500 global mutations a
         # minute per project by default, docs/minimums.md): the sweep finishes, later, instead of
         # failing each refused connector.
-        with api.RATE_QUOTA.waiting(getattr(self.clients.settings, "rate_quota_window_seconds", None)):
+        with Inventory.reading(self.clients, project, regions, reads=self.reads, progress=self.progress,
+                               keep_rule=lambda name: planner_reads(name, self.policy)) as inventory, \
+                api.RATE_QUOTA.waiting(getattr(self.clients.settings, "rate_quota_window_seconds", None)):
             rows = self.reconcile(inventory)
         counts = {"connectors": sum(1 for c in inventory.connectors.values() if c.name.project == project),
                   "services": sum(1 for w in inventory.workloads if isinstance(w.name, RunServiceName)),
@@ -196,7 +197,7 @@ class Sweep:
         if isinstance(point, str):
             return skipped(name.ref, FIREWALLS, point)
         network = point.network
-        if network.project in inventory.failed_projects:
+        if inventory.rules_unreadable(network.project):
             return self._failed(FIREWALLS, name.ref, point,
                                 PermanentError(f"the firewall rules of project {network.project} could not be read"))
         try:
