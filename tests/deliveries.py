@@ -43,6 +43,25 @@ def decisions(stack: Stack, function: str) -> list[dict]:
     return out
 
 
+def outcomes_by_entry(stack: Stack, function: str) -> dict[str, list[str]]:
+    """``outcomes`` by the audit entry's ``insertId`` instead of the delivery: every delivery of one entry
+    (the stack's own push subscription and a test's direct pushes) under one key."""
+    out: dict[str, list[str]] = {}
+    for line in (stack.log_dir / f"{function}.log").read_text(errors="replace").splitlines():
+        if '"delivery_id"' not in line or '"egress_guard.delivery"' in line:
+            continue
+        try:
+            body = json.loads(line)
+        except ValueError:
+            continue
+        outcome = (body.get("logging.googleapis.com/labels") or {}).get("outcome")
+        # A finding names its entry in its trigger; an acknowledgement or a retry in insert_id.
+        entry = (body.get("trigger") or {}).get("insertId") or body.get("insert_id")
+        if outcome and entry:
+            out.setdefault(str(entry), []).append(outcome)
+    return out
+
+
 def redeliveries(stack: Stack, function: str) -> int:
     """Deliveries of a message id delivered before (Pub/Sub delivered it again)."""
     return sum(n - 1 for n in Counter(d.id for d in deliveries(stack, function)).values())
