@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 PAGE_SIZE = 500
 
 # Lists read at once. Each page is a round trip (against Google 100 ms or more), and the regions'
-# connectors and workloads do not depend on each other; one thread of them lists the project's
-# routers and then its firewall rules, the longest read. Our choice, not a Google limit: a sweep
-# stays far below any read quota (tens of calls, not thousands).
+# connectors and workloads do not depend on each other; two of the threads start with the project's
+# routers and its firewall rules, the longest read. Our choice, not a Google limit: a sweep stays far
+# below any read quota (tens of calls, not thousands).
 READS_AT_ONCE = 4
 
 
@@ -142,8 +142,8 @@ class Inventory:
     def _read(cls, reader: "_Reader", project: str, regions: Sequence[str] | None,
               pool: ThreadPoolExecutor) -> "Inventory":
         # The project's own routers and rules are needed whatever else is found (its networks are
-        # always read): listed first, on one thread, while the others list connectors, subnets and
-        # workloads, region by region at once.
+        # always read): listed first, each on a thread of its own, while the others list connectors,
+        # subnets and workloads, region by region at once.
         reader.clients.json  # noqa: B018 - built once, before the threads share it
         own_routers = pool.submit(reader.routers, project)
         packer = RulePacker()
